@@ -1,0 +1,179 @@
+//! The [`Transport`] trait: how the engine's requests reach a server.
+//!
+//! The engine builds `http::Request<Bytes>` values and reads `http::Response<Bytes>` values; a
+//! transport only moves them. Each request carries a [`RequestMeta`] in its extensions saying what
+//! it is for (so a transport can pick a body-size cap) and how long it may take at most (the
+//! smaller of the transport's own timeout and the task's remaining deadline).
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// What a request is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum RequestKind {
+    /// `POST /v1/{model}`.
+    Submit,
+    /// `GET polling_url`.
+    Poll,
+    /// `GET` of a signed result URL (never carries the key).
+    Download,
+    /// `GET /v1/credits`.
+    Credits,
+}
+
+impl RequestKind {
+    /// A short lowercase name for logs and reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RequestKind::Submit => "submit",
+            RequestKind::Poll => "poll",
+            RequestKind::Download => "download",
+            RequestKind::Credits => "credits",
+        }
+    }
+}
+
+/// Metadata the engine attaches to every request (in `http::Request::extensions`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestMeta {
+    /// What the request is for.
+    pub kind: RequestKind,
+    /// The most the request may take: the task's remaining deadline. A transport uses the
+    /// smaller of this and its own timeout.
+    pub timeout: Option<Duration>,
+}
+
+impl RequestMeta {
+    /// Reads the metadata of a request, if the engine attached any.
+    pub fn of<B>(req: &http::Request<B>) -> Option<RequestMeta> {
+        req.extensions().get::<RequestMeta>().copied()
+    }
+}
+
+/// Where a streamed download was written (attached to the response's extensions by
+/// [`Transport::download_to`], whose response body is then empty).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DownloadedFile {
+    /// The final path.
+    pub path: PathBuf,
+    /// Bytes written.
+    pub len: u64,
+}
+
+/// Why a request got no HTTP answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TransportError {
+    /// No answer within the request's timeout (a hung connection ends here).
+    #[error("request timed out after {0:?}")]
+    Timeout(Duration),
+    /// Could not connect.
+    #[error("connection failed: {0}")]
+    Connect(String),
+    /// The answer's body exceeded the cap for its kind.
+    #[error("response body larger than the {limit}-byte cap")]
+    BodyTooLarge {
+        /// The cap, in bytes.
+        limit: u64,
+    },
+    /// The connection broke mid-answer, or the answer was not valid HTTP.
+    #[error("broken or invalid response: {0}")]
+    Protocol(String),
+    /// The request itself was unusable (bad URL, unsupported scheme).
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
+    /// Writing a downloaded body to disk failed.
+    #[error("writing the download failed: {0}")]
+    Io(String),
+}
+
+impl TransportError {
+    /// Whether sending the same request again may succeed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            TransportError::Timeout(_) | TransportError::Connect(_) | TransportError::Protocol(_)
+        )
+    }
+}
+
+/// Moves requests to a server and answers back. Object-safe; share it as `Arc<dyn Transport>`.
+///
+/// Implementations: `bfl_hyper::HyperTransport` (real sockets), `bfl_sim::SimTransport` (virtual
+/// time, no sockets), and any test double.
+#[async_trait]
+pub trait Transport: Send + Sync {
+    /// Sends a request and returns the whole answer.
+    async fn send(
+        &self,
+        req: http::Request<Bytes>,
+    ) -> Result<http::Response<Bytes>, TransportError>;
+
+    /// Sends a download request and writes a successful (2xx) body to `dest`, returning the answer
+    /// with an empty body and a [`DownloadedFile`] extension. Non-2xx answers come back with their
+    /// body, and nothing is written.
+    ///
+    /// The default buffers the body in memory, then writes a temporary file beside `dest` and
+    /// renames it, so a crash never leaves a partial image under the final name. Transports that
+    /// can stream override it.
+    async fn download_to(
+        &self,
+        req: http::Request<Bytes>,
+        dest: &Path,
+    ) -> Result<http::Response<Bytes>, TransportError> {
+        let resp = self.send(req).await?;
+        if !resp.status().is_success() {
+            return Ok(resp);
+        }
+        let (mut parts, body) = resp.into_parts();
+        let len = body.len() as u64;
+        write_atomically(dest, &body).map_err(|e| TransportError::Io(e.to_string()))?;
+        parts.extensions.insert(DownloadedFile {
+            path: dest.to_path_buf(),
+            len,
+        });
+        Ok(http::Response::from_parts(parts, Bytes::new()))
+    }
+}
+
+/// Writes `bytes` to a temporary file beside `dest`, syncs it, and renames it into place.
+pub fn write_atomically(dest: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let tmp = temp_path_for(dest);
+    {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, dest)
+}
+
+/// The temporary name a download to `dest` is written under before its rename.
+pub fn temp_path_for(dest: &Path) -> PathBuf {
+    let mut name = dest
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
+    name.push(".part");
+    dest.with_file_name(name)
+}
+
+#[async_trait]
+impl<T: Transport + ?Sized> Transport for std::sync::Arc<T> {
+    async fn send(
+        &self,
+        req: http::Request<Bytes>,
+    ) -> Result<http::Response<Bytes>, TransportError> {
+        (**self).send(req).await
+    }
+    async fn download_to(
+        &self,
+        req: http::Request<Bytes>,
+        dest: &Path,
+    ) -> Result<http::Response<Bytes>, TransportError> {
+        (**self).download_to(req, dest).await
+    }
+}

@@ -1,0 +1,1 @@
+//! The real transport for bfl (hyper + rustls) and the tokio runtime adapter.

@@ -1,0 +1,1 @@
+//! bfl-sim: a faithful fake BFL server.
