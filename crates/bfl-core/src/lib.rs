@@ -1,8 +1,54 @@
 //! # bfl-core
 //!
 //! The runtime-agnostic engine of the bfl toolkit for the Black Forest Labs image API.
-#![cfg_attr(not(test), warn(clippy::unwrap_used))]
+//!
+//! A generation is asynchronous: submit it, poll its `polling_url` until a terminal status, then
+//! download the image from a signed URL that dies 10 minutes after the generation ended. This
+//! crate holds every decision of that dance as data — no clock, no socket, no async runtime:
+//!
+//! - [`api`]: wire types (lenient, never panicking parsers);
+//! - [`strategy`]: polling strategies (the seed recipes and AWS's jittered backoffs);
+//! - [`machine`]: the sans-IO task machine (`Send` / `Wait` / `Done`);
+//! - [`retry`], [`auth`], [`error`]: answer classification, retry budget, key-host policy, outcomes;
+//! - [`transport`], [`rt`]: the two traits a runtime provides;
+//! - [`client`]: the only async code — a short driver loop, and [`Client`];
+//! - [`limiter`], [`batch`]: many tasks under the key's active-task limit.
+//!
+//! ## The driving contract
+//!
+//! ```text
+//! let mut machine = TaskMachine::new(config, job, strategy, name, seed, Now::of(&rt));
+//! loop {
+//!     match machine.next_action(Now::of(&rt)) {
+//!         Action::Send(req) => match transport.send(req).await {
+//!             Ok(resp) => machine.on_response(Now::of(&rt), resp),
+//!             Err(err) => machine.on_transport_error(Now::of(&rt), err),
+//!         },
+//!         Action::Wait(until) => rt.sleep_until(until).await,
+//!         Action::Done(outcome) => break outcome,
+//!     }
+//!     while let Some(event) = machine.poll_event() { /* record, trace, release slots */ }
+//! }
+//! ```
+//! [`client::drive`] is exactly this loop. A transport is `bfl_hyper::HyperTransport` for real
+//! sockets or `bfl_sim::SimTransport` for the simulator's virtual time.
 
 pub mod api;
+pub mod auth;
+pub mod batch;
+pub mod client;
+pub mod error;
+pub mod limiter;
+pub mod machine;
+pub mod retry;
 pub mod rt;
+pub mod strategy;
+pub mod task;
 pub mod transport;
+
+pub use api::{GenerationRequest, OutputFormat, Status};
+pub use batch::{BatchItem, BatchObserver};
+pub use client::{Client, ClientBuilder};
+pub use error::{ErrorKind, TaskError, TaskRef};
+pub use machine::{Action, EngineConfig, Job, TaskEvent, TaskMachine};
+pub use task::{Finished, Image, TaskOutcome, TaskOutput, TaskReport};

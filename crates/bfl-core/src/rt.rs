@@ -20,6 +20,12 @@ pub trait Runtime: Send + Sync {
     }
 }
 
+impl std::fmt::Debug for dyn Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("dyn Runtime")
+    }
+}
+
 /// A stamp of both clocks at one moment; every event fed to the task machine carries one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Now {

@@ -139,6 +139,12 @@ pub trait Transport: Send + Sync {
     }
 }
 
+impl std::fmt::Debug for dyn Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("dyn Transport")
+    }
+}
+
 /// Writes `bytes` to a temporary file beside `dest`, syncs it, and renames it into place.
 pub fn write_atomically(dest: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
@@ -177,3 +183,8 @@ impl<T: Transport + ?Sized> Transport for std::sync::Arc<T> {
         (**self).download_to(req, dest).await
     }
 }
+
+/// Where the driver should stream a download (attached to download requests whose task was given
+/// a file destination). The driver then calls [`Transport::download_to`] instead of `send`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DownloadDest(pub PathBuf);

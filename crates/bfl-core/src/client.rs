@@ -1,0 +1,564 @@
+//! The client: the only code with `.await` — a short loop that runs a [`TaskMachine`] over a
+//! [`Transport`] and a [`Runtime`].
+
+use crate::api::{CreditsResponse, ErrorBody, GenerationRequest};
+use crate::auth::{ApiKey, InvalidKey, KeyPolicy};
+use crate::error::{Phase, TaskError, TaskRef};
+use crate::limiter::{ActiveLimiter, Slot};
+use crate::machine::{Action, EngineConfig, Job, Start, StopAfter, TaskEvent, TaskMachine};
+use crate::retry::{RetryBudget, RetryPolicy};
+use crate::rt::{Now, Runtime};
+use crate::strategy::{default_strategy, StrategyFactory};
+use crate::task::{Finished, ReadyTask, SubmittedTask, TaskOutcome, TaskOutput};
+use crate::transport::{DownloadDest, RequestKind, RequestMeta, Transport};
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tracing::Instrument;
+
+/// The default API base.
+pub const DEFAULT_BASE_URL: &str = "https://api.bfl.ai";
+
+/// What a caller may attach to a task's run.
+pub struct Hooks<'a> {
+    /// When set (by another task's 402/403), submits are not sent: the task ends `NotSubmitted`.
+    pub halt: Option<&'a AtomicBool>,
+    /// Sees every [`TaskEvent`] before the next request goes out — the place to journal a
+    /// submitted task.
+    pub on_event: &'a mut (dyn FnMut(&TaskEvent) + Send),
+}
+
+impl std::fmt::Debug for Hooks<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hooks").field("halt", &self.halt).finish()
+    }
+}
+
+/// Runs one machine to its end.
+///
+/// `slots`, when given, is the active-task limiter: a slot is taken before each submit and held
+/// until the task is terminal; a 429 on submit gives it back (shrinking the limit).
+pub async fn drive(
+    machine: &mut TaskMachine,
+    transport: &dyn Transport,
+    runtime: &dyn Runtime,
+    slots: Option<&Arc<ActiveLimiter>>,
+    hooks: Hooks<'_>,
+) -> TaskOutcome {
+    let Hooks { halt, on_event } = hooks;
+    let halted = || halt.is_some_and(|h| h.load(Ordering::Acquire));
+    let mut slot: Option<Slot> = None;
+    loop {
+        match machine.next_action(Now::of(runtime)) {
+            Action::Send(req) => {
+                let is_submit = RequestMeta::of(&req).map(|m| m.kind) == Some(RequestKind::Submit);
+                if is_submit && slot.is_none() {
+                    if let Some(limiter) = slots {
+                        slot = Some(limiter.acquire().await);
+                    }
+                }
+                if is_submit && halted() {
+                    return TaskOutcome {
+                        result: Err(TaskError::NotSubmitted {
+                            reason: "the batch was stopped by a failure no job can get past".into(),
+                        }),
+                        report: machine.report().clone(),
+                    };
+                }
+                let answer = match req.extensions().get::<DownloadDest>().cloned() {
+                    Some(DownloadDest(path)) => transport.download_to(req, &path).await,
+                    None => transport.send(req).await,
+                };
+                let now = Now::of(runtime);
+                match answer {
+                    Ok(resp) => machine.on_response(now, resp),
+                    Err(err) => machine.on_transport_error(now, err),
+                }
+            }
+            Action::Wait(until) => runtime.sleep_until(until).await,
+            Action::Done(outcome) => return outcome,
+        }
+        while let Some(event) = machine.poll_event() {
+            trace_event(&event);
+            match &event {
+                TaskEvent::Submitted(t) => {
+                    tracing::Span::current().record("id", t.task.id.as_str());
+                    if let Some(s) = &slot {
+                        s.accepted();
+                    }
+                }
+                TaskEvent::RateLimited {
+                    phase: Phase::Submit,
+                    ..
+                } => {
+                    if let Some(s) = slot.take() {
+                        s.rate_limited();
+                    }
+                }
+                TaskEvent::Terminal(_) => slot = None,
+                _ => {}
+            }
+            on_event(&event);
+        }
+    }
+}
+
+fn trace_event(event: &TaskEvent) {
+    match event {
+        TaskEvent::Submitting => tracing::debug!("submitting"),
+        TaskEvent::Submitted(t) => tracing::info!(id = %t.task.id, cost = ?t.cost, "submitted"),
+        TaskEvent::RateLimited {
+            phase,
+            retry_in,
+            hinted,
+        } => tracing::warn!(%phase, ?retry_in, hinted, "rate limited (429)"),
+        TaskEvent::Retrying {
+            phase,
+            reason,
+            retry_in,
+        } => tracing::warn!(%phase, %reason, ?retry_in, "retrying"),
+        TaskEvent::Polled {
+            status,
+            progress,
+            next_in,
+            hinted,
+        } => tracing::debug!(%status, ?progress, ?next_in, hinted, "polled"),
+        TaskEvent::Terminal(status) => tracing::info!(%status, "terminal"),
+    }
+}
+
+/// Why a client could not be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// No API key was given.
+    #[error("no API key: set BFL_API_KEY (or pass a key to the builder)")]
+    MissingKey,
+    /// The key is unusable.
+    #[error(transparent)]
+    InvalidKey(#[from] InvalidKey),
+    /// The base URL does not parse or is not http(s).
+    #[error("invalid base URL {0:?}: expected e.g. https://api.bfl.ai")]
+    InvalidBaseUrl(String),
+    /// No transport was given.
+    #[error("no transport: use bfl_hyper::HyperTransport, bfl_sim::SimTransport or your own")]
+    MissingTransport,
+    /// No runtime was given.
+    #[error(
+        "no runtime: use bfl_hyper::TokioRuntime, the simulator's virtual runtime or your own"
+    )]
+    MissingRuntime,
+}
+
+/// Builds a [`Client`].
+#[derive(Debug, Default)]
+pub struct ClientBuilder {
+    key: Option<String>,
+    base_url: Option<String>,
+    transport: Option<Arc<dyn Transport>>,
+    runtime: Option<Arc<dyn Runtime>>,
+    strategy: Option<Arc<dyn StrategyFactory>>,
+    deadline: Option<Duration>,
+    seed: u64,
+    allowed_key_hosts: Vec<String>,
+    retry: Option<RetryPolicy>,
+    retry_budget: Option<u32>,
+    max_active: Option<usize>,
+    not_found_grace: Option<Duration>,
+}
+
+impl ClientBuilder {
+    /// The API key.
+    pub fn api_key(mut self, key: impl Into<String>) -> Self {
+        self.key = Some(key.into());
+        self
+    }
+    /// The API base (default `https://api.bfl.ai`; a trailing `/v1` is fine).
+    pub fn base_url(mut self, url: impl Into<String>) -> Self {
+        self.base_url = Some(url.into());
+        self
+    }
+    /// The transport.
+    pub fn transport(mut self, t: Arc<dyn Transport>) -> Self {
+        self.transport = Some(t);
+        self
+    }
+    /// The runtime.
+    pub fn runtime(mut self, rt: Arc<dyn Runtime>) -> Self {
+        self.runtime = Some(rt);
+        self
+    }
+    /// The polling strategy (default: [`default_strategy`]).
+    pub fn strategy(mut self, s: Arc<dyn StrategyFactory>) -> Self {
+        self.strategy = Some(s);
+        self
+    }
+    /// The most one task may take, submit to download (default 10 minutes).
+    pub fn deadline(mut self, d: Duration) -> Self {
+        self.deadline = Some(d);
+        self
+    }
+    /// The seed of every random choice (default 0): same seed, same schedule.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+    /// Lets the key go to one more `host[:port]` (e.g. a regional polling host).
+    pub fn allow_key_host(mut self, authority: impl Into<String>) -> Self {
+        self.allowed_key_hosts.push(authority.into());
+        self
+    }
+    /// Waits between tries.
+    pub fn retry_policy(mut self, p: RetryPolicy) -> Self {
+        self.retry = Some(p);
+        self
+    }
+    /// The shared retry budget's capacity in tokens (default 500; a retry costs 5).
+    pub fn retry_budget(mut self, tokens: u32) -> Self {
+        self.retry_budget = Some(tokens);
+        self
+    }
+    /// The most tasks in flight per limit class. Default: the limit BFL documents for the model
+    /// (24; 6 for `flux-kontext-max`), never exceeded. A larger value starts there and learns the
+    /// real limit from 429s.
+    pub fn max_active(mut self, n: usize) -> Self {
+        self.max_active = Some(n);
+        self
+    }
+    /// How long after a submit a not-found answer counts as "not visible yet" (default 5 s).
+    pub fn not_found_grace(mut self, d: Duration) -> Self {
+        self.not_found_grace = Some(d);
+        self
+    }
+
+    /// Builds the client.
+    pub fn build(self) -> Result<Client, BuildError> {
+        let key = ApiKey::new(self.key.ok_or(BuildError::MissingKey)?)?;
+        let base_str = self.base_url.unwrap_or_else(|| DEFAULT_BASE_URL.to_owned());
+        let base: http::Uri = base_str
+            .parse()
+            .ok()
+            .filter(|u: &http::Uri| {
+                matches!(u.scheme_str(), Some("http" | "https")) && u.host().is_some()
+            })
+            .ok_or_else(|| BuildError::InvalidBaseUrl(base_str.clone()))?;
+        let mut config = EngineConfig::new(base, key);
+        let mut policy = KeyPolicy::for_base(&config.base);
+        for host in self.allowed_key_hosts {
+            policy = policy.allow(host);
+        }
+        config.key_policy = policy;
+        if let Some(d) = self.deadline {
+            config.deadline = d;
+        }
+        if let Some(r) = self.retry {
+            config.retry = r;
+        }
+        if let Some(b) = self.retry_budget {
+            config.budget = Arc::new(RetryBudget::new(b));
+        }
+        if let Some(g) = self.not_found_grace {
+            config.not_found_grace = g;
+        }
+        Ok(Client {
+            inner: Arc::new(Inner {
+                config: Arc::new(config),
+                transport: self.transport.ok_or(BuildError::MissingTransport)?,
+                runtime: self.runtime.ok_or(BuildError::MissingRuntime)?,
+                strategy: self.strategy.unwrap_or_else(default_strategy),
+                seed: self.seed,
+                next_task: AtomicU64::new(0),
+                max_active: self.max_active,
+                limiters: Mutex::new(HashMap::new()),
+            }),
+        })
+    }
+}
+
+struct Inner {
+    config: Arc<EngineConfig>,
+    transport: Arc<dyn Transport>,
+    runtime: Arc<dyn Runtime>,
+    strategy: Arc<dyn StrategyFactory>,
+    seed: u64,
+    next_task: AtomicU64,
+    max_active: Option<usize>,
+    limiters: Mutex<HashMap<usize, Arc<ActiveLimiter>>>,
+}
+
+/// A BFL API client. Cheap to clone; share it between tasks.
+///
+/// ```
+/// # use bfl_core::{Client, GenerationRequest};
+/// # async fn demo(client: Client) -> Result<(), bfl_core::TaskError> {
+/// let out = client
+///     .generate(GenerationRequest::new("flux-2-pro", "a red fox in snow").seed(7))
+///     .await?;
+/// println!("{} bytes from {}", out.image.len(), out.ready.task.id);
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("base", &self.inner.config.base.to_string())
+            .field("key", &self.inner.config.key)
+            .field("strategy", &self.inner.strategy.name())
+            .finish()
+    }
+}
+
+impl Client {
+    /// A builder.
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder::default()
+    }
+
+    /// The engine settings.
+    pub fn config(&self) -> &Arc<EngineConfig> {
+        &self.inner.config
+    }
+
+    /// The strategy factory.
+    pub fn strategy(&self) -> &Arc<dyn StrategyFactory> {
+        &self.inner.strategy
+    }
+
+    /// The runtime.
+    pub fn runtime(&self) -> &Arc<dyn Runtime> {
+        &self.inner.runtime
+    }
+
+    /// The limiter for `model`'s limit class (one per documented limit: 24 or 6).
+    pub fn limiter(&self, model: &str) -> Arc<ActiveLimiter> {
+        let known = crate::api::known_active_limit(model);
+        let mut map = self
+            .inner
+            .limiters
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        Arc::clone(
+            map.entry(known)
+                .or_insert_with(|| match self.inner.max_active {
+                    Some(n) => ActiveLimiter::with_ceiling(n, n),
+                    None => ActiveLimiter::new(known),
+                }),
+        )
+    }
+
+    /// The client's seed.
+    pub fn seed(&self) -> u64 {
+        self.inner.seed
+    }
+
+    /// The most tasks a limit class may have in flight (for sizing batches).
+    pub fn max_active_hint(&self) -> usize {
+        self.inner
+            .max_active
+            .unwrap_or(crate::api::DEFAULT_ACTIVE_LIMIT)
+    }
+
+    /// Runs a job to its end with a seed of its own and hooks.
+    pub async fn run_hooked(&self, job: Job, seed: u64, hooks: Hooks<'_>) -> TaskOutcome {
+        let inner = &self.inner;
+        let model = job.model().to_owned();
+        let limiter = match job.start {
+            Start::Submit(_) => Some(self.limiter(&model)),
+            _ => None,
+        };
+        let strategy = inner.strategy.new_task(&model);
+        let span = tracing::info_span!("task", model = %model, id = tracing::field::Empty);
+        async {
+            let mut machine = TaskMachine::new(
+                Arc::clone(&inner.config),
+                job,
+                strategy,
+                inner.strategy.name(),
+                seed,
+                Now::of(&*inner.runtime),
+            );
+            let outcome = drive(
+                &mut machine,
+                &*inner.transport,
+                &*inner.runtime,
+                limiter.as_ref(),
+                hooks,
+            )
+            .await;
+            if let Some(obs) = machine.observation() {
+                inner.strategy.observe(obs);
+            }
+            match &outcome.result {
+                Ok(_) => tracing::info!(polls = outcome.report.polls, "done"),
+                Err(e) => tracing::warn!(kind = %e.kind(), error = %e, "failed"),
+            }
+            outcome
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Runs a job to its end (the next seed of the client's sequence).
+    pub async fn run(&self, job: Job) -> TaskOutcome {
+        let n = self.inner.next_task.fetch_add(1, Ordering::Relaxed);
+        let hooks = Hooks {
+            halt: None,
+            on_event: &mut |_| {},
+        };
+        self.run_hooked(job, task_seed(self.inner.seed, n), hooks)
+            .await
+    }
+
+    /// Submits a generation; returns once the server accepted it.
+    pub async fn submit(&self, req: GenerationRequest) -> Result<SubmittedTask, TaskError> {
+        let job = Job {
+            start: Start::Submit(req),
+            stop_after: StopAfter::Submitted,
+            download_to: None,
+        };
+        match self.run(job).await.result? {
+            Finished::Submitted(t) => Ok(t),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Polls a submitted task until it is `Ready` (or fails).
+    pub async fn poll(&self, task: &SubmittedTask) -> Result<ReadyTask, TaskError> {
+        let job = Job {
+            start: Start::Poll {
+                task: task.task.clone(),
+                model: task.model.clone(),
+            },
+            stop_after: StopAfter::Ready,
+            download_to: None,
+        };
+        match self.run(job).await.result? {
+            Finished::Ready(r) => Ok(r),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Downloads a ready task's image, to memory or streamed to `dest`.
+    pub async fn download(
+        &self,
+        ready: &ReadyTask,
+        dest: Option<&Path>,
+    ) -> Result<TaskOutput, TaskError> {
+        let job = Job {
+            start: Start::Download(ready.clone()),
+            stop_after: StopAfter::Downloaded,
+            download_to: dest.map(Path::to_path_buf),
+        };
+        downloaded(self.run(job).await)
+    }
+
+    /// Submits, polls and downloads to memory.
+    pub async fn generate(&self, req: GenerationRequest) -> Result<TaskOutput, TaskError> {
+        downloaded(self.run(Job::generate(req)).await)
+    }
+
+    /// Submits, polls and streams the image to `dest`.
+    pub async fn generate_to_file(
+        &self,
+        req: GenerationRequest,
+        dest: &Path,
+    ) -> Result<TaskOutput, TaskError> {
+        downloaded(self.run(Job::generate(req).to_file(dest)).await)
+    }
+
+    /// Picks up a task submitted earlier (by id and polling URL): polls it and downloads it.
+    pub async fn resume(
+        &self,
+        id: impl Into<String>,
+        polling_url: impl Into<String>,
+    ) -> Result<TaskOutput, TaskError> {
+        let job = Job {
+            start: Start::Poll {
+                task: TaskRef {
+                    id: id.into(),
+                    polling_url: polling_url.into(),
+                },
+                model: String::new(),
+            },
+            stop_after: StopAfter::Downloaded,
+            download_to: None,
+        };
+        downloaded(self.run(job).await)
+    }
+
+    /// The key's remaining credits.
+    pub async fn credits(&self) -> Result<f64, TaskError> {
+        let cfg = &self.inner.config;
+        let req = cfg.api_get(
+            "credits",
+            RequestKind::Credits,
+            Some(Duration::from_secs(30)),
+        );
+        let resp = self
+            .inner
+            .transport
+            .send(req)
+            .await
+            .map_err(|source| TaskError::Transport {
+                task: None,
+                phase: Phase::Submit,
+                attempts: 1,
+                source,
+            })?;
+        let status = resp.status().as_u16();
+        let raw = resp.into_body();
+        match status {
+            200..=299 => CreditsResponse::parse(&raw)
+                .map(|c| c.credits)
+                .map_err(|e| TaskError::MalformedResponse {
+                    task: None,
+                    phase: Phase::Submit,
+                    reason: e.to_string(),
+                    raw,
+                }),
+            401 | 403 => Err(TaskError::Unauthorized {
+                status,
+                detail: ErrorBody::parse(&raw).summary(),
+                raw,
+            }),
+            _ => Err(TaskError::BadRequest {
+                task: None,
+                phase: Phase::Submit,
+                status,
+                detail: ErrorBody::parse(&raw).summary(),
+                raw,
+            }),
+        }
+    }
+}
+
+/// The seed of task `n` of a client seeded with `seed` (SplitMix64: distinct, well-mixed streams).
+pub fn task_seed(seed: u64, n: u64) -> u64 {
+    let mut z = seed.wrapping_add(n.wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+fn downloaded(outcome: TaskOutcome) -> Result<TaskOutput, TaskError> {
+    match outcome.result? {
+        Finished::Downloaded(o) => Ok(o),
+        other => Err(unexpected(other)),
+    }
+}
+
+/// A machine stopped at another stage than the one asked for; cannot happen, reported not panicked.
+fn unexpected(stage: Finished) -> TaskError {
+    TaskError::MalformedResponse {
+        task: None,
+        phase: Phase::Poll,
+        reason: format!("internal: task stopped at an unexpected stage: {stage:?}"),
+        raw: bytes::Bytes::new(),
+    }
+}
