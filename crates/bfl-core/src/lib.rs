@@ -34,6 +34,8 @@
 //! sockets or `bfl_sim::SimTransport` for the simulator's virtual time.
 
 pub mod api;
+#[cfg(any(test, feature = "arb"))]
+pub mod arb;
 pub mod auth;
 pub mod batch;
 pub mod client;

@@ -1,0 +1,213 @@
+//! The client driver against a scripted in-memory server and a clock that jumps on every sleep.
+
+use async_trait::async_trait;
+use bfl_core::arb::{self, Answer};
+use bfl_core::rt::Runtime;
+use bfl_core::transport::{RequestKind, RequestMeta, Transport, TransportError};
+use bfl_core::{Client, ErrorKind, GenerationRequest, Image, Job};
+use bytes::Bytes;
+use futures_executor::block_on;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+/// Answers each request kind from its own queue, and records what was asked.
+#[derive(Default)]
+struct Scripted {
+    answers: Mutex<VecDeque<(RequestKind, Answer)>>,
+    log: Mutex<Vec<(RequestKind, String, bool)>>,
+}
+
+impl Scripted {
+    fn new(script: Vec<(RequestKind, Answer)>) -> Arc<Scripted> {
+        Arc::new(Scripted {
+            answers: Mutex::new(script.into()),
+            log: Mutex::default(),
+        })
+    }
+    fn log(&self) -> Vec<(RequestKind, String, bool)> {
+        self.log.lock().unwrap().clone()
+    }
+}
+
+#[async_trait]
+impl Transport for Scripted {
+    async fn send(&self, req: http::Request<Bytes>) -> Result<http::Response<Bytes>, TransportError> {
+        let kind = RequestMeta::of(&req).unwrap().kind;
+        self.log.lock().unwrap().push((
+            kind,
+            req.uri().to_string(),
+            req.headers().contains_key("x-key"),
+        ));
+        let mut q = self.answers.lock().unwrap();
+        let pos = q.iter().position(|(k, _)| *k == kind);
+        match pos.and_then(|i| q.remove(i)) {
+            Some((_, a)) => a.into_result(),
+            None => Err(TransportError::Connect(format!("script has no {kind:?} answer left"))),
+        }
+    }
+}
+
+/// A clock that only moves when someone sleeps.
+struct JumpClock {
+    t0: Instant,
+    elapsed: Mutex<Duration>,
+}
+
+impl JumpClock {
+    #[allow(clippy::disallowed_methods)] // a fixed origin for the test's virtual clock
+    fn new() -> Arc<JumpClock> {
+        Arc::new(JumpClock {
+            t0: Instant::now(),
+            elapsed: Mutex::default(),
+        })
+    }
+}
+
+#[async_trait]
+impl Runtime for JumpClock {
+    fn now(&self) -> Instant {
+        self.t0 + *self.elapsed.lock().unwrap()
+    }
+    fn wall_now(&self) -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000_000) + *self.elapsed.lock().unwrap()
+    }
+    async fn sleep_until(&self, deadline: Instant) {
+        let mut e = self.elapsed.lock().unwrap();
+        *e = (*e).max(deadline - self.t0);
+    }
+}
+
+fn client(t: Arc<Scripted>, rt: Arc<JumpClock>) -> Client {
+    Client::builder()
+        .api_key("bfl_secret")
+        .transport(t)
+        .runtime(rt)
+        .strategy(bfl_core::strategy::preset("fixed-2s").unwrap())
+        .build()
+        .unwrap()
+}
+
+fn happy_script(id: &str) -> Vec<(RequestKind, Answer)> {
+    vec![
+        (RequestKind::Submit, arb::accepted(id, "https://api.eu1.bfl.ai")),
+        (RequestKind::Poll, arb::polled("Pending", Some(0.3), 0.0)),
+        (RequestKind::Poll, arb::polled("Ready", None, 1.0e9 + 600.0)),
+        (RequestKind::Download, Answer::http(200, &b"\xff\xd8\xffimage"[..])),
+    ]
+}
+
+#[test]
+fn generate_runs_submit_poll_download_and_reports_it() {
+    let t = Scripted::new(happy_script("a"));
+    let rt = JumpClock::new();
+    let c = client(Arc::clone(&t), Arc::clone(&rt));
+    let out = block_on(c.generate(GenerationRequest::new("flux-2-pro", "fox"))).unwrap();
+    assert_eq!(out.image, Image::Memory(Bytes::from_static(b"\xff\xd8\xffimage")));
+    assert_eq!(out.ready.task.id, "a");
+    let log = t.log();
+    assert_eq!(log.len(), 4);
+    assert!(log[..3].iter().all(|(_, _, keyed)| *keyed));
+    assert!(!log[3].2, "the download carried the key");
+    // The sample URL expires 600 s after end_time, bounded by first sight + 600 s.
+    assert!(out.ready.expires_at <= 1.0e9 + 1200.0);
+}
+
+#[test]
+fn run_reports_polls_and_time_to_ready() {
+    let t = Scripted::new(happy_script("a"));
+    let c = client(t, JumpClock::new());
+    let outcome = block_on(c.run(Job::generate(GenerationRequest::new("flux-2-pro", "fox"))));
+    assert!(outcome.result.is_ok());
+    let r = outcome.report;
+    assert_eq!((r.submits, r.polls, r.downloads, r.rate_limited), (1, 2, 1, 0));
+    assert_eq!(r.time_to_ready, Some(Duration::from_secs(2)));
+    assert_eq!(r.strategy, "fixed-2s");
+}
+
+#[test]
+fn server_detail_reaches_final_errors() {
+    for (status, kind) in [
+        (402, ErrorKind::InsufficientCredits),
+        (403, ErrorKind::Unauthorized),
+        (422, ErrorKind::Validation),
+        (400, ErrorKind::BadRequest),
+    ] {
+        let body = r#"{"detail":[{"loc":["body","width"],"msg":"must be >= 64","type":"x"}]}"#;
+        let t = Scripted::new(vec![(RequestKind::Submit, Answer::http(status, body))]);
+        let c = client(Arc::clone(&t), JumpClock::new());
+        let e = block_on(c.generate(GenerationRequest::new("flux-2-pro", "x"))).unwrap_err();
+        assert_eq!(e.kind(), kind);
+        assert!(e.to_string().contains("body.width: must be >= 64"), "{e}");
+        assert_eq!(t.log().len(), 1, "a final answer is never retried");
+    }
+}
+
+#[test]
+fn retry_after_on_429_is_honoured_then_the_submit_goes_through() {
+    let mut script = vec![(
+        RequestKind::Submit,
+        Answer::Http {
+            status: 429,
+            body: Bytes::from_static(br#"{"detail":"Too many active tasks"}"#),
+            retry_after: Some("7".into()),
+        },
+    )];
+    script.extend(happy_script("b"));
+    let t = Scripted::new(script);
+    let rt = JumpClock::new();
+    let c = client(Arc::clone(&t), Arc::clone(&rt));
+    let outcome = block_on(c.run(Job::generate(GenerationRequest::new("flux-2-pro", "x"))));
+    assert!(outcome.result.is_ok());
+    assert_eq!(outcome.report.rate_limited, 1);
+    // 7 s hint (+ up to 0.7 s jitter), then 2 s to Ready.
+    let elapsed = rt.now() - rt.t0;
+    assert!(elapsed >= Duration::from_secs(9) && elapsed < Duration::from_millis(9_800), "{elapsed:?}");
+}
+
+#[test]
+fn resume_polls_the_given_url_without_submitting() {
+    let script = happy_script("c").into_iter().skip(1).collect();
+    let t = Scripted::new(script);
+    let c = client(Arc::clone(&t), JumpClock::new());
+    let out = block_on(c.resume("c", "https://api.us1.bfl.ai/v1/get_result?id=c")).unwrap();
+    assert_eq!(out.ready.task.id, "c");
+    assert!(t.log().iter().all(|(k, _, _)| *k != RequestKind::Submit));
+    assert_eq!(t.log()[0].1, "https://api.us1.bfl.ai/v1/get_result?id=c");
+}
+
+#[test]
+fn a_batch_stops_submitting_after_a_fatal_answer() {
+    use futures_util::StreamExt;
+    let t = Scripted::new(vec![(
+        RequestKind::Submit,
+        Answer::http(402, r#"{"detail":"Insufficient credits"}"#),
+    )]);
+    let c = client(Arc::clone(&t), JumpClock::new());
+    let jobs = (0..5).map(|i| Job::generate(GenerationRequest::new("flux-2-pro", format!("p{i}"))));
+    let items: Vec<_> = block_on(c.batch(jobs).collect());
+    assert_eq!(items.len(), 5);
+    let kinds: Vec<_> = items.iter().map(|i| i.outcome.result.as_ref().unwrap_err().kind()).collect();
+    assert_eq!(kinds.iter().filter(|k| **k == ErrorKind::InsufficientCredits).count(), 1, "{kinds:?}");
+    assert_eq!(kinds.iter().filter(|k| **k == ErrorKind::NotSubmitted).count(), 4, "{kinds:?}");
+    assert_eq!(t.log().len(), 1, "no submit after the 402");
+}
+
+#[test]
+fn credits_reads_the_balance() {
+    let t = Scripted::new(vec![(RequestKind::Credits, Answer::http(200, r#"{"credits": 1234.5}"#))]);
+    let c = client(Arc::clone(&t), JumpClock::new());
+    assert_eq!(block_on(c.credits()).unwrap(), 1234.5);
+    assert_eq!(t.log()[0].1, "https://api.bfl.ai/v1/credits");
+    assert!(t.log()[0].2);
+}
+
+#[test]
+fn builder_errors_are_clear() {
+    let e = Client::builder().build().unwrap_err();
+    assert!(e.to_string().contains("BFL_API_KEY"), "{e}");
+    let e = Client::builder().api_key("k").base_url("ftp://x").build().unwrap_err();
+    assert!(e.to_string().contains("ftp://x"));
+    let c = client(Scripted::new(vec![]), JumpClock::new());
+    assert!(!format!("{c:?}").contains("bfl_secret"));
+}
