@@ -1,1 +1,3 @@
+//! The `bfl` command line (work in progress).
+
 fn main() {}

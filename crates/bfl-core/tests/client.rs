@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! The client driver against a scripted in-memory server and a clock that jumps on every sleep.
 
 use async_trait::async_trait;

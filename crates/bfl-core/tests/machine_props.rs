@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! Properties of the task machine over random server answers, with no I/O at all.
 
 use bfl_core::arb::{self, Answer};
