@@ -67,6 +67,9 @@ pub async fn drive(
                         report: machine.report().clone(),
                     };
                 }
+                // `Submitting` comes with the submit's `Send`: the caller sees it once a slot is
+                // held and just before the POST leaves, so a journal can mark the ambiguous window.
+                drain_events(machine, &mut slot, on_event);
                 let answer = match req.extensions().get::<DownloadDest>().cloned() {
                     Some(DownloadDest(path)) => transport.download_to(req, &path).await,
                     None => transport.send(req).await,
@@ -80,28 +83,37 @@ pub async fn drive(
             Action::Wait(until) => runtime.sleep_until(until).await,
             Action::Done(outcome) => return outcome,
         }
-        while let Some(event) = machine.poll_event() {
-            trace_event(&event);
-            match &event {
-                TaskEvent::Submitted(t) => {
-                    tracing::Span::current().record("id", t.task.id.as_str());
-                    if let Some(s) = &slot {
-                        s.accepted();
-                    }
+        drain_events(machine, &mut slot, on_event);
+    }
+}
+
+/// Hands the machine's pending events to the caller, keeping the active-task slot in step.
+fn drain_events(
+    machine: &mut TaskMachine,
+    slot: &mut Option<Slot>,
+    on_event: &mut (dyn FnMut(&TaskEvent) + Send),
+) {
+    while let Some(event) = machine.poll_event() {
+        trace_event(&event);
+        match &event {
+            TaskEvent::Submitted(t) => {
+                tracing::Span::current().record("id", t.task.id.as_str());
+                if let Some(s) = slot.as_ref() {
+                    s.accepted();
                 }
-                TaskEvent::RateLimited {
-                    phase: Phase::Submit,
-                    ..
-                } => {
-                    if let Some(s) = slot.take() {
-                        s.rate_limited();
-                    }
-                }
-                TaskEvent::Terminal(_) => slot = None,
-                _ => {}
             }
-            on_event(&event);
+            TaskEvent::RateLimited {
+                phase: Phase::Submit,
+                ..
+            } => {
+                if let Some(s) = slot.take() {
+                    s.rate_limited();
+                }
+            }
+            TaskEvent::Terminal(_) => *slot = None,
+            _ => {}
         }
+        on_event(&event);
     }
 }
 

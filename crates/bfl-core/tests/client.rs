@@ -212,3 +212,32 @@ fn builder_errors_are_clear() {
     let c = client(Scripted::new(vec![]), JumpClock::new());
     assert!(!format!("{c:?}").contains("bfl_secret"));
 }
+
+#[test]
+fn journal_hooks_see_submitting_before_the_post_and_submitted_before_the_first_poll() {
+    use bfl_core::client::Hooks;
+    use bfl_core::TaskEvent;
+    let t = Scripted::new(happy_script("a"));
+    let c = client(Arc::clone(&t), JumpClock::new());
+    let seen: Mutex<Vec<(String, usize)>> = Mutex::default();
+    let mut on_event = |e: &TaskEvent| {
+        let name = match e {
+            TaskEvent::Submitting => "submitting",
+            TaskEvent::Submitted(_) => "submitted",
+            _ => return,
+        };
+        // How many requests the server had seen when the hook ran.
+        seen.lock().unwrap().push((name.to_owned(), t.log().len()));
+    };
+    let job = Job::generate(GenerationRequest::new("flux-2-pro", "fox"));
+    let hooks = Hooks {
+        halt: None,
+        on_event: &mut on_event,
+    };
+    let outcome = block_on(c.run_hooked(job, 1, hooks));
+    assert!(outcome.result.is_ok());
+    assert_eq!(
+        seen.into_inner().unwrap(),
+        vec![("submitting".to_owned(), 0), ("submitted".to_owned(), 1)]
+    );
+}
