@@ -1,0 +1,20 @@
+//! # bfl
+//!
+//! The facade of the bfl toolkit for the Black Forest Labs image API, and the library behind the
+//! `bfl` command line:
+//!
+//! - [`core`] (`bfl-core`): the runtime-agnostic engine — wire types, polling strategies, the
+//!   sans-IO task machine, the client, batch with the active-task limiter;
+//! - [`hyper`] (`bfl-hyper`): the real transport and the tokio runtime;
+//! - [`sim`] (`bfl-sim`): the fake BFL server;
+//! - [`input`], [`journal`], [`batch`]: `bfl batch` — prompts file to images, durably, resumable.
+
+pub use bfl_core as core;
+pub use bfl_hyper as hyper;
+pub use bfl_sim as sim;
+
+pub mod batch;
+pub mod input;
+pub mod journal;
+pub mod progress;
+pub mod summary;

@@ -1,0 +1,127 @@
+//! The closing summary of a batch: what was written, what failed and why, and what it cost.
+
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+
+/// How one job of the input ended (in this run or an earlier one).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum ItemResult {
+    /// The image is on disk.
+    Done {
+        /// The image file.
+        path: PathBuf,
+        /// Whether an earlier run wrote it.
+        earlier: bool,
+    },
+    /// It ended without an image.
+    Failed {
+        /// The failure's kind.
+        kind: String,
+        /// The error, in words.
+        message: String,
+        /// The task id, if it was submitted.
+        id: Option<String>,
+        /// Whether a resume will try again.
+        retry: bool,
+    },
+    /// A submit may have reached the server before a crash, with no answer recorded: not
+    /// resubmitted (pass `--resubmit-ambiguous` to pay again).
+    Ambiguous,
+}
+
+/// One job in the summary.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ItemSummary {
+    /// The job's position in the input (0-based).
+    pub index: usize,
+    /// Its line in the input file (1-based).
+    pub line: usize,
+    /// How it ended.
+    #[serde(flatten)]
+    pub result: ItemResult,
+}
+
+/// The figures of a batch run.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct BatchSummary {
+    /// Jobs in the input.
+    pub jobs: usize,
+    /// Jobs run this time.
+    pub run: usize,
+    /// Images written this time.
+    pub images_written: usize,
+    /// Images an earlier run wrote.
+    pub already_done: usize,
+    /// Failures by kind.
+    pub failed: BTreeMap<String, usize>,
+    /// Jobs in the ambiguous window (see [`ItemResult::Ambiguous`]).
+    pub ambiguous: usize,
+    /// Submit requests sent (429s and retries included).
+    pub submits: u64,
+    /// Poll requests per job run.
+    pub polls_per_job: f64,
+    /// 429 answers.
+    pub rate_limited: u64,
+    /// Retried requests.
+    pub retries: u64,
+    /// Mean time from a job's start to its image on disk, seconds.
+    pub mean_time_to_result_s: Option<f64>,
+    /// Wall time of the whole run, seconds.
+    pub makespan_s: f64,
+    /// Whether the batch stopped early on an answer no job can get past (402, 403).
+    pub stopped: Option<String>,
+    /// Records the journal could not write (the run is then not crash-safe).
+    pub journal_errors: Vec<String>,
+    /// Per job.
+    pub items: Vec<ItemSummary>,
+}
+
+impl BatchSummary {
+    /// Jobs that ended without an image (ambiguous ones included).
+    pub fn failures(&self) -> usize {
+        self.failed.values().sum::<usize>() + self.ambiguous
+    }
+}
+
+impl fmt::Display for BatchSummary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "{} of {} images written ({} this run, {} earlier) in {:.1} s",
+            self.images_written + self.already_done,
+            self.jobs,
+            self.images_written,
+            self.already_done,
+            self.makespan_s
+        )?;
+        if let Some(t) = self.mean_time_to_result_s {
+            writeln!(f, "mean time to result: {t:.2} s")?;
+        }
+        writeln!(
+            f,
+            "requests: {} submits, {:.2} polls per job, {} 429s, {} retries",
+            self.submits, self.polls_per_job, self.rate_limited, self.retries
+        )?;
+        for (kind, n) in &self.failed {
+            writeln!(f, "failed: {n} × {kind}")?;
+        }
+        if self.ambiguous > 0 {
+            writeln!(
+                f,
+                "ambiguous: {} job(s) may have been submitted just before a crash; not resubmitted \
+                 (check your BFL dashboard, or resume with --resubmit-ambiguous to pay again)",
+                self.ambiguous
+            )?;
+        }
+        if let Some(reason) = &self.stopped {
+            writeln!(f, "stopped early: {reason}")?;
+        }
+        for e in &self.journal_errors {
+            writeln!(f, "journal error: {e}")?;
+        }
+        Ok(())
+    }
+}
