@@ -1,0 +1,82 @@
+//! Streaming a result image to disk: frames go to a temporary file beside the destination, which
+//! is synced and renamed into place only when the whole body arrived. On any failure — including
+//! the request being dropped by its timeout — the temporary file is removed.
+
+use crate::body::{body_error, check_declared, content_length};
+use bfl_core::transport::{temp_path_for, DownloadedFile, TransportError};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use std::path::{Path, PathBuf};
+use tokio::io::AsyncWriteExt;
+
+/// Removes the temporary file when dropped, unless it was renamed into place.
+struct TempFile {
+    path: PathBuf,
+    armed: bool,
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if self.armed {
+            // Best effort: the file may not exist yet.
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+fn io_error(what: &str, path: &Path, err: std::io::Error) -> TransportError {
+    TransportError::Io(format!("{what} {}: {err}", path.display()))
+}
+
+/// Writes the body to `dest` through a temporary file, enforcing `cap` and `Content-Length`.
+pub(crate) async fn stream_to_file(
+    headers: &http::HeaderMap,
+    mut body: Incoming,
+    dest: &Path,
+    cap: u64,
+) -> Result<DownloadedFile, TransportError> {
+    check_declared(headers, cap)?;
+    let declared = content_length(headers);
+    let mut tmp = TempFile {
+        path: temp_path_for(dest),
+        armed: true,
+    };
+    let mut file = tokio::fs::File::create(&tmp.path)
+        .await
+        .map_err(|e| io_error("creating", &tmp.path, e))?;
+    let mut written: u64 = 0;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(body_error)?;
+        if let Ok(data) = frame.into_data() {
+            written += data.len() as u64;
+            if written > cap {
+                return Err(TransportError::BodyTooLarge { limit: cap });
+            }
+            file.write_all(&data)
+                .await
+                .map_err(|e| io_error("writing", &tmp.path, e))?;
+        }
+    }
+    if let Some(expected) = declared {
+        if written != expected {
+            return Err(TransportError::Protocol(format!(
+                "body ended after {written} of the {expected} bytes its Content-Length announced"
+            )));
+        }
+    }
+    file.flush()
+        .await
+        .map_err(|e| io_error("flushing", &tmp.path, e))?;
+    file.sync_all()
+        .await
+        .map_err(|e| io_error("syncing", &tmp.path, e))?;
+    drop(file);
+    tokio::fs::rename(&tmp.path, dest)
+        .await
+        .map_err(|e| io_error("renaming into", dest, e))?;
+    tmp.armed = false;
+    Ok(DownloadedFile {
+        path: dest.to_path_buf(),
+        len: written,
+    })
+}

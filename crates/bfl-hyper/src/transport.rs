@@ -1,0 +1,268 @@
+//! [`HyperTransport`]: the engine's requests over hyper-util's pooled client and rustls.
+
+use crate::body::read_capped;
+use crate::error::request_error;
+use async_trait::async_trait;
+use bfl_core::transport::{RequestKind, RequestMeta, Transport, TransportError};
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client as PooledClient;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use std::future::Future;
+use std::path::Path;
+use std::time::Duration;
+
+/// The default whole-request timeout (connect, headers and body).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// The default TCP connect timeout.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The default cap on JSON answers (submit, poll, credits, error bodies): 1 MiB.
+pub const DEFAULT_JSON_BODY_CAP: u64 = 1024 * 1024;
+/// The default cap on result images: 64 MiB.
+pub const DEFAULT_IMAGE_BODY_CAP: u64 = 64 * 1024 * 1024;
+/// How long an idle pooled connection is kept.
+pub const DEFAULT_POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// Why a [`HyperTransport`] could not be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TransportBuildError {
+    /// rustls refused the TLS configuration.
+    #[error("TLS configuration: {0}")]
+    Tls(String),
+}
+
+/// Settings of a [`HyperTransport`]; get one from [`HyperTransport::builder`].
+#[derive(Debug, Clone)]
+pub struct HyperTransportBuilder {
+    timeout: Duration,
+    connect_timeout: Duration,
+    json_body_cap: u64,
+    image_body_cap: u64,
+    pool_idle_timeout: Duration,
+    pool_max_idle_per_host: usize,
+}
+
+impl Default for HyperTransportBuilder {
+    fn default() -> Self {
+        HyperTransportBuilder {
+            timeout: DEFAULT_TIMEOUT,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            json_body_cap: DEFAULT_JSON_BODY_CAP,
+            image_body_cap: DEFAULT_IMAGE_BODY_CAP,
+            pool_idle_timeout: DEFAULT_POOL_IDLE_TIMEOUT,
+            pool_max_idle_per_host: usize::MAX,
+        }
+    }
+}
+
+impl HyperTransportBuilder {
+    /// The most one request may take, body included (default 30 s). A request whose task has less
+    /// deadline left gets that instead.
+    pub fn timeout(mut self, d: Duration) -> Self {
+        self.timeout = d;
+        self
+    }
+    /// The most a TCP connect may take (default 10 s).
+    pub fn connect_timeout(mut self, d: Duration) -> Self {
+        self.connect_timeout = d;
+        self
+    }
+    /// The largest JSON answer accepted, in bytes (default 1 MiB).
+    pub fn json_body_cap(mut self, bytes: u64) -> Self {
+        self.json_body_cap = bytes;
+        self
+    }
+    /// The largest image accepted, in bytes (default 64 MiB).
+    pub fn image_body_cap(mut self, bytes: u64) -> Self {
+        self.image_body_cap = bytes;
+        self
+    }
+    /// How long an idle pooled connection is kept (default 90 s).
+    pub fn pool_idle_timeout(mut self, d: Duration) -> Self {
+        self.pool_idle_timeout = d;
+        self
+    }
+    /// The most idle connections kept per host (default unbounded).
+    pub fn pool_max_idle_per_host(mut self, n: usize) -> Self {
+        self.pool_max_idle_per_host = n;
+        self
+    }
+
+    /// Builds the transport: rustls with the `ring` provider and webpki roots, `http` and
+    /// `https`, HTTP/1.1 and HTTP/2 (by ALPN), pooled connections. Must be called inside a tokio
+    /// runtime's context only when requests are sent, not to build.
+    pub fn build(self) -> Result<HyperTransport, TransportBuildError> {
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_nodelay(true);
+        http.set_connect_timeout(Some(self.connect_timeout));
+        let https = HttpsConnectorBuilder::new()
+            .with_provider_and_webpki_roots(rustls::crypto::ring::default_provider())
+            .map_err(|e| TransportBuildError::Tls(e.to_string()))?
+            .https_or_http()
+            .enable_http1()
+            .enable_http2()
+            .wrap_connector(http);
+        let client = PooledClient::builder(TokioExecutor::new())
+            .timer(TokioTimer::new())
+            .pool_timer(TokioTimer::new())
+            .pool_idle_timeout(self.pool_idle_timeout)
+            .pool_max_idle_per_host(self.pool_max_idle_per_host)
+            .build(https);
+        Ok(HyperTransport {
+            client,
+            settings: self,
+        })
+    }
+}
+
+/// The real transport: hyper 1 over hyper-util's pooled client, TLS by rustls (`ring`, webpki
+/// roots; no C toolchain needed).
+///
+/// Every request is bounded as a whole — connect, headers and body — by the smaller of the
+/// configured timeout and the task's remaining deadline ([`RequestMeta::timeout`]); a hung server
+/// ends in [`TransportError::Timeout`]. Bodies are read under a cap (JSON or image, by
+/// [`RequestKind`]) and a larger one ends in [`TransportError::BodyTooLarge`] without buffering it.
+/// [`Transport::download_to`] streams the image to a temporary file beside its destination,
+/// syncs it and renames it into place.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use bfl_hyper::{HyperTransport, TokioRuntime};
+///
+/// let transport = HyperTransport::builder().timeout(Duration::from_secs(20)).build()?;
+/// let client = bfl_core::Client::builder()
+///     .api_key(std::env::var("BFL_API_KEY")?)
+///     .transport(Arc::new(transport))
+///     .runtime(Arc::new(TokioRuntime::new()))
+///     .build()?;
+/// let req = bfl_core::GenerationRequest::new("flux-2-pro", "a lighthouse at dusk");
+/// let out = client.generate_to_file(req, std::path::Path::new("lighthouse.jpeg")).await?;
+/// println!("task {} done", out.ready.task.id);
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct HyperTransport {
+    client: PooledClient<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    settings: HyperTransportBuilder,
+}
+
+impl std::fmt::Debug for HyperTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HyperTransport")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HyperTransport {
+    /// A builder with the defaults (30 s timeout, 10 s connect, 1 MiB JSON, 64 MiB images).
+    pub fn builder() -> HyperTransportBuilder {
+        HyperTransportBuilder::default()
+    }
+
+    /// A transport with the default settings.
+    pub fn new() -> Result<HyperTransport, TransportBuildError> {
+        HyperTransport::builder().build()
+    }
+
+    /// The body cap for a request of this kind.
+    fn cap_for(&self, kind: Option<RequestKind>) -> u64 {
+        match kind {
+            Some(RequestKind::Download) => self.settings.image_body_cap,
+            _ => self.settings.json_body_cap,
+        }
+    }
+
+    /// The whole-request timeout: the configured one, shortened to the task's remaining deadline.
+    fn timeout_for(&self, meta: Option<RequestMeta>) -> Duration {
+        match meta.and_then(|m| m.timeout) {
+            Some(t) => t.min(self.settings.timeout),
+            None => self.settings.timeout,
+        }
+    }
+
+    /// Sends the request head and body; returns the answer with its body still unread.
+    async fn start(
+        &self,
+        req: http::Request<Bytes>,
+    ) -> Result<http::Response<Incoming>, TransportError> {
+        check_uri(req.uri())?;
+        let (parts, body) = req.into_parts();
+        let req = http::Request::from_parts(parts, Full::new(body));
+        self.client.request(req).await.map_err(request_error)
+    }
+}
+
+/// Refuses what the pooled client cannot send, before it gets there.
+fn check_uri(uri: &http::Uri) -> Result<(), TransportError> {
+    match (uri.scheme_str(), uri.host()) {
+        (Some("http" | "https"), Some(h)) if !h.is_empty() => Ok(()),
+        _ => Err(TransportError::InvalidRequest(format!(
+            "expected an absolute http(s) URL, got {uri:?}"
+        ))),
+    }
+}
+
+/// Runs `fut` under `limit`, turning expiry into [`TransportError::Timeout`].
+pub(crate) async fn within<T>(
+    limit: Duration,
+    fut: impl Future<Output = Result<T, TransportError>>,
+) -> Result<T, TransportError> {
+    match tokio::time::timeout(limit, fut).await {
+        Ok(r) => r,
+        Err(_) => Err(TransportError::Timeout(limit)),
+    }
+}
+
+#[async_trait]
+impl Transport for HyperTransport {
+    async fn send(
+        &self,
+        req: http::Request<Bytes>,
+    ) -> Result<http::Response<Bytes>, TransportError> {
+        let meta = RequestMeta::of(&req);
+        let cap = self.cap_for(meta.map(|m| m.kind));
+        let limit = self.timeout_for(meta);
+        within(limit, async {
+            let resp = self.start(req).await?;
+            let (parts, body) = resp.into_parts();
+            let bytes = read_capped(&parts.headers, body, cap).await?;
+            Ok(http::Response::from_parts(parts, bytes))
+        })
+        .await
+    }
+
+    async fn download_to(
+        &self,
+        req: http::Request<Bytes>,
+        dest: &Path,
+    ) -> Result<http::Response<Bytes>, TransportError> {
+        let meta = RequestMeta::of(&req);
+        let limit = self.timeout_for(meta);
+        let image_cap = self.settings.image_body_cap;
+        let json_cap = self.settings.json_body_cap;
+        within(limit, async {
+            let resp = self.start(req).await?;
+            let (parts, body) = resp.into_parts();
+            if !parts.status.is_success() {
+                // An error answer is JSON (or HTML), never an image: read it under the JSON cap.
+                let bytes = read_capped(&parts.headers, body, json_cap).await?;
+                return Ok(http::Response::from_parts(parts, bytes));
+            }
+            let file =
+                crate::download::stream_to_file(&parts.headers, body, dest, image_cap).await?;
+            tracing::debug!(path = %file.path.display(), bytes = file.len, "downloaded");
+            let mut parts = parts;
+            parts.extensions.insert(file);
+            Ok(http::Response::from_parts(parts, Bytes::new()))
+        })
+        .await
+    }
+}

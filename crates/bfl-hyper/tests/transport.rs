@@ -1,0 +1,371 @@
+//! `HyperTransport` against tiny raw-TCP servers on 127.0.0.1: timeouts, body caps, streaming
+//! downloads, connection errors.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use bfl_core::transport::{
+    temp_path_for, DownloadedFile, RequestKind, RequestMeta, Transport, TransportError,
+};
+use bfl_hyper::HyperTransport;
+use bytes::Bytes;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// A server that reads each request head and hands the socket to `respond`. Counts connections.
+async fn serve<F, Fut>(respond: F) -> (SocketAddr, Arc<AtomicUsize>)
+where
+    F: Fn(TcpStream) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let conns = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&conns);
+    let respond = Arc::new(respond);
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            counter.fetch_add(1, Ordering::SeqCst);
+            let respond = Arc::clone(&respond);
+            tokio::spawn(async move {
+                if read_head(&mut sock).await {
+                    respond(sock).await;
+                }
+            });
+        }
+    });
+    (addr, conns)
+}
+
+/// Reads up to the end of a request head (the tests send no request bodies).
+async fn read_head(sock: &mut TcpStream) -> bool {
+    let mut buf = Vec::new();
+    let mut byte = [0u8; 1];
+    while !buf.ends_with(b"\r\n\r\n") {
+        match sock.read(&mut byte).await {
+            Ok(1) => buf.push(byte[0]),
+            _ => return false,
+        }
+    }
+    true
+}
+
+fn request(addr: SocketAddr, kind: RequestKind, timeout: Option<Duration>) -> http::Request<Bytes> {
+    let mut req = http::Request::get(format!("http://{addr}/v1/get_result?id=1"))
+        .body(Bytes::new())
+        .unwrap();
+    req.extensions_mut().insert(RequestMeta { kind, timeout });
+    req
+}
+
+fn transport() -> HyperTransport {
+    HyperTransport::builder()
+        .timeout(Duration::from_millis(400))
+        .json_body_cap(64 * 1024)
+        .image_body_cap(1024 * 1024)
+        .build()
+        .unwrap()
+}
+
+fn scratch_dir(name: &str) -> PathBuf {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "bfl-hyper-{}-{}-{name}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn entries(dir: &PathBuf) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+fn pattern(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i * 31 % 251) as u8).collect()
+}
+
+/// Bounds a test step so a regression shows as a failure, not a hung test run.
+async fn bounded<T>(fut: impl Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(5), fut)
+        .await
+        .expect("the transport hung")
+}
+
+#[tokio::test]
+async fn answers_are_read_whole_over_a_pooled_connection() {
+    let (addr, conns) = serve(|mut s| async move {
+        loop {
+            let body = br#"{"id":"1","status":"Pending","progress":0.5}"#;
+            let head = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+                body.len()
+            );
+            if s.write_all(head.as_bytes()).await.is_err() || s.write_all(body).await.is_err() {
+                return;
+            }
+            if !read_head(&mut s).await {
+                return;
+            }
+        }
+    })
+    .await;
+    let t = transport();
+    for _ in 0..3 {
+        let resp = bounded(t.send(request(addr, RequestKind::Poll, None)))
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        assert!(resp.body().starts_with(b"{\"id\":\"1\""));
+    }
+    assert_eq!(conns.load(Ordering::SeqCst), 1, "the connection is reused");
+}
+
+#[tokio::test]
+async fn a_hung_server_ends_in_timeout_not_a_hang() {
+    let (addr, _) = serve(|s| async move {
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        drop(s);
+    })
+    .await;
+    let t = transport();
+    let err = bounded(t.send(request(addr, RequestKind::Poll, None)))
+        .await
+        .unwrap_err();
+    assert_eq!(err, TransportError::Timeout(Duration::from_millis(400)));
+    assert!(err.is_retryable());
+
+    // The task's remaining deadline wins when it is shorter.
+    let short = Some(Duration::from_millis(50));
+    let err = bounded(t.send(request(addr, RequestKind::Poll, short)))
+        .await
+        .unwrap_err();
+    assert_eq!(err, TransportError::Timeout(Duration::from_millis(50)));
+}
+
+#[tokio::test]
+async fn a_body_that_stalls_midway_ends_in_timeout() {
+    let (addr, _) = serve(|mut s| async move {
+        let _ = s
+            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n{\"id\":")
+            .await;
+        tokio::time::sleep(Duration::from_secs(60)).await;
+    })
+    .await;
+    let err = bounded(transport().send(request(addr, RequestKind::Poll, None)))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, TransportError::Timeout(_)), "{err:?}");
+}
+
+#[tokio::test]
+async fn an_endless_chunked_body_hits_the_cap() {
+    let (addr, _) = serve(|mut s| async move {
+        let _ = s
+            .write_all(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n")
+            .await;
+        let chunk = format!("2000\r\n{}\r\n", "x".repeat(0x2000));
+        // Endless until the client hangs up.
+        while s.write_all(chunk.as_bytes()).await.is_ok() {}
+    })
+    .await;
+    let err = bounded(transport().send(request(addr, RequestKind::Poll, None)))
+        .await
+        .unwrap_err();
+    assert_eq!(err, TransportError::BodyTooLarge { limit: 64 * 1024 });
+    assert!(!err.is_retryable());
+}
+
+#[tokio::test]
+async fn a_declared_huge_body_is_refused_before_reading_it() {
+    let (addr, _) = serve(|mut s| async move {
+        let _ = s
+            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 1000000000000\r\n\r\n")
+            .await;
+        tokio::time::sleep(Duration::from_secs(60)).await;
+    })
+    .await;
+    let err = bounded(transport().send(request(addr, RequestKind::Poll, None)))
+        .await
+        .unwrap_err();
+    assert_eq!(err, TransportError::BodyTooLarge { limit: 64 * 1024 });
+}
+
+#[tokio::test]
+async fn downloads_use_the_image_cap_and_polls_the_json_cap() {
+    let body = pattern(200 * 1024);
+    let (addr, _) = serve(move |mut s| {
+        let body = body.clone();
+        async move {
+            let head = format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n", body.len());
+            let _ = s.write_all(head.as_bytes()).await;
+            let _ = s.write_all(&body).await;
+        }
+    })
+    .await;
+    let t = transport();
+    let resp = bounded(t.send(request(addr, RequestKind::Download, None)))
+        .await
+        .unwrap();
+    assert_eq!(resp.body().as_ref(), pattern(200 * 1024).as_slice());
+    let err = bounded(t.send(request(addr, RequestKind::Poll, None)))
+        .await
+        .unwrap_err();
+    assert_eq!(err, TransportError::BodyTooLarge { limit: 64 * 1024 });
+}
+
+#[tokio::test]
+async fn streaming_download_writes_the_exact_bytes_and_no_temp_file() {
+    let len = 700 * 1024 + 13;
+    let (addr, _) = serve(move |mut s| async move {
+        let body = pattern(len);
+        let head = format!("HTTP/1.1 200 OK\r\ncontent-length: {len}\r\n\r\n");
+        let _ = s.write_all(head.as_bytes()).await;
+        // In uneven pieces, to exercise frame-by-frame writing.
+        for piece in body.chunks(4099) {
+            let _ = s.write_all(piece).await;
+        }
+    })
+    .await;
+    let dir = scratch_dir("ok");
+    let dest = dir.join("sample.png");
+    let resp = bounded(transport().download_to(request(addr, RequestKind::Download, None), &dest))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(resp.body().is_empty());
+    assert_eq!(
+        resp.extensions().get::<DownloadedFile>(),
+        Some(&DownloadedFile {
+            path: dest.clone(),
+            len: len as u64
+        })
+    );
+    assert_eq!(std::fs::read(&dest).unwrap(), pattern(len));
+    assert_eq!(entries(&dir), vec!["sample.png".to_owned()]);
+}
+
+/// Runs a failing download and checks nothing is left under the final or the temporary name.
+async fn failed_download_leaves_nothing<F, Fut>(name: &str, respond: F) -> TransportError
+where
+    F: Fn(TcpStream) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let (addr, _) = serve(respond).await;
+    let dir = scratch_dir(name);
+    let dest = dir.join("sample.jpeg");
+    let err = bounded(transport().download_to(request(addr, RequestKind::Download, None), &dest))
+        .await
+        .unwrap_err();
+    assert!(
+        !dest.exists(),
+        "{name}: a partial image was left under the final name"
+    );
+    assert!(
+        !temp_path_for(&dest).exists(),
+        "{name}: the temporary file was left"
+    );
+    assert!(entries(&dir).is_empty(), "{name}: {:?}", entries(&dir));
+    err
+}
+
+#[tokio::test]
+async fn failed_downloads_leave_no_file() {
+    let truncated = failed_download_leaves_nothing("truncated", |mut s| async move {
+        let _ = s
+            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 100000\r\n\r\n")
+            .await;
+        let _ = s.write_all(&pattern(50_000)).await;
+        // Closing early: hyper sees an incomplete body.
+    })
+    .await;
+    assert!(
+        matches!(truncated, TransportError::Protocol(_)),
+        "{truncated:?}"
+    );
+
+    let stalled = failed_download_leaves_nothing("stalled", |mut s| async move {
+        let _ = s
+            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 100000\r\n\r\n")
+            .await;
+        let _ = s.write_all(&pattern(50_000)).await;
+        tokio::time::sleep(Duration::from_secs(60)).await;
+    })
+    .await;
+    assert!(matches!(stalled, TransportError::Timeout(_)), "{stalled:?}");
+
+    let huge = failed_download_leaves_nothing("huge", |mut s| async move {
+        let _ = s
+            .write_all(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n")
+            .await;
+        let chunk = format!("4000\r\n{}\r\n", "y".repeat(0x4000));
+        while s.write_all(chunk.as_bytes()).await.is_ok() {}
+    })
+    .await;
+    assert_eq!(huge, TransportError::BodyTooLarge { limit: 1024 * 1024 });
+}
+
+#[tokio::test]
+async fn an_error_answer_to_a_download_comes_back_with_its_body_and_writes_nothing() {
+    let (addr, _) = serve(|mut s| async move {
+        let body = b"<Error>AuthenticationFailed: signature expired</Error>";
+        let head = format!(
+            "HTTP/1.1 403 Forbidden\r\ncontent-length: {}\r\n\r\n",
+            body.len()
+        );
+        let _ = s.write_all(head.as_bytes()).await;
+        let _ = s.write_all(body).await;
+    })
+    .await;
+    let dir = scratch_dir("403");
+    let dest = dir.join("sample.webp");
+    let resp = bounded(transport().download_to(request(addr, RequestKind::Download, None), &dest))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 403);
+    assert!(resp.body().starts_with(b"<Error>AuthenticationFailed"));
+    assert!(entries(&dir).is_empty());
+}
+
+#[tokio::test]
+async fn a_refused_connection_is_a_connect_error() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let err = bounded(transport().send(request(addr, RequestKind::Submit, None)))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, TransportError::Connect(_)), "{err:?}");
+    assert!(err.is_retryable());
+}
+
+#[tokio::test]
+async fn a_garbage_answer_is_a_protocol_error() {
+    let (addr, _) = serve(|mut s| async move {
+        let _ = s.write_all(b"SSH-2.0-OpenSSH_9.6\r\n\r\n").await;
+    })
+    .await;
+    let err = bounded(transport().send(request(addr, RequestKind::Poll, None)))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, TransportError::Protocol(_)), "{err:?}");
+}
+
+#[tokio::test]
+async fn a_url_that_is_not_absolute_http_is_refused_before_sending() {
+    for uri in ["/v1/get_result?id=1", "ftp://127.0.0.1/x"] {
+        let req = http::Request::get(uri).body(Bytes::new()).unwrap();
+        let err = transport().send(req).await.unwrap_err();
+        assert!(matches!(err, TransportError::InvalidRequest(_)), "{err:?}");
+    }
+}
