@@ -112,6 +112,8 @@ pub async fn run(
     let mut summary = BatchSummary {
         jobs: jobs.len(),
         run: run_count,
+        out_dir: opts.out_dir.clone(),
+        journal: path.clone(),
         ..BatchSummary::default()
     };
     let mut items = plan.settled;

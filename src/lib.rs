@@ -7,13 +7,15 @@
 //!   sans-IO task machine, the client, batch with the active-task limiter;
 //! - [`hyper`] (`bfl-hyper`): the real transport and the tokio runtime;
 //! - [`sim`] (`bfl-sim`): the fake BFL server;
-//! - [`input`], [`journal`], [`batch`]: `bfl batch` — prompts file to images, durably, resumable.
+//! - [`input`], [`journal`], [`batch`]: `bfl batch` — prompts file to images, durably, resumable;
+//! - [`cli`]: the `bfl` command line.
 
 pub use bfl_core as core;
 pub use bfl_hyper as hyper;
 pub use bfl_sim as sim;
 
 pub mod batch;
+pub mod cli;
 pub mod input;
 pub mod journal;
 pub mod progress;

@@ -75,6 +75,10 @@ pub struct BatchSummary {
     pub stopped: Option<String>,
     /// Records the journal could not write (the run is then not crash-safe).
     pub journal_errors: Vec<String>,
+    /// Where the images are.
+    pub out_dir: PathBuf,
+    /// The journal.
+    pub journal: PathBuf,
     /// Per job.
     pub items: Vec<ItemSummary>,
 }
@@ -96,6 +100,12 @@ impl fmt::Display for BatchSummary {
             self.images_written,
             self.already_done,
             self.makespan_s
+        )?;
+        writeln!(
+            f,
+            "images in {}; journal {}",
+            self.out_dir.display(),
+            self.journal.display()
         )?;
         if let Some(t) = self.mean_time_to_result_s {
             writeln!(f, "mean time to result: {t:.2} s")?;

@@ -1,0 +1,110 @@
+//! `bfl batch FILE`: prompts to images, journaled and resumable.
+
+use super::connect::connect;
+use super::output::fail;
+use super::{EngineArgs, Global, EXIT_CONFIG, EXIT_FAILED, EXIT_REFUSED, EXIT_USAGE};
+use crate::batch::{BatchError, BatchOptions};
+use crate::input::{fingerprint, parse_jobs, Defaults};
+use crate::summary::BatchSummary;
+use bfl_core::OutputFormat;
+use clap::Args;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+/// Flags of `bfl batch`.
+#[derive(Debug, Clone, Args)]
+pub struct BatchArgs {
+    /// One prompt per line, or one JSON request per line (`{"prompt": …, "model": …, …}`);
+    /// blank lines and lines starting with # are skipped.
+    pub file: PathBuf,
+    /// Where images go.
+    #[arg(long, short, default_value = "out")]
+    pub out: PathBuf,
+    /// The journal (default: OUT/bfl-journal.jsonl).
+    #[arg(long)]
+    pub journal: Option<PathBuf>,
+    /// Continue the batch recorded in the journal: poll what was submitted, submit only what
+    /// never was.
+    #[arg(long)]
+    pub resume: bool,
+    /// With --resume: submit again jobs whose submit may have reached the server just before a
+    /// crash (this may pay twice for them).
+    #[arg(long, requires = "resume")]
+    pub resubmit_ambiguous: bool,
+    /// The most tasks in flight (default: the model's documented limit; a higher value is
+    /// learned down from 429s).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    pub max_active: Option<u64>,
+    /// The model of plain-text lines and of JSON lines without one.
+    #[arg(long, default_value = "flux-2-pro")]
+    pub model: String,
+    /// The image format of lines that do not set one: jpeg, png or webp.
+    #[arg(long)]
+    pub format: Option<OutputFormat>,
+    /// No progress bar.
+    #[arg(long)]
+    pub no_progress: bool,
+    /// Engine settings.
+    #[command(flatten)]
+    pub engine: EngineArgs,
+}
+
+/// Runs the batch and prints its summary.
+pub async fn run(global: &Global, args: &BatchArgs) -> u8 {
+    let text = match std::fs::read_to_string(&args.file) {
+        Ok(t) => t,
+        Err(e) => {
+            let msg = format!("cannot read {}: {e}", args.file.display());
+            return fail(global, EXIT_USAGE, &msg);
+        }
+    };
+    let mut defaults = Defaults::new(args.model.clone());
+    defaults.format = args.format;
+    let jobs = match parse_jobs(&text, &defaults) {
+        Ok(j) => j,
+        Err(e) => return fail(global, EXIT_USAGE, &format!("{}: {e}", args.file.display())),
+    };
+    let max_active = args.max_active.map(|n| n as usize);
+    let conn = match connect(global, Some(&args.engine), max_active).await {
+        Ok(c) => c,
+        Err(e) => return fail(global, EXIT_CONFIG, &e.to_string()),
+    };
+    let opts = BatchOptions {
+        out_dir: args.out.clone(),
+        journal: args.journal.clone(),
+        resume: args.resume,
+        resubmit_ambiguous: args.resubmit_ambiguous,
+        progress: !args.no_progress && !global.json && std::io::stderr().is_terminal(),
+    };
+    let input = args.file.display().to_string();
+    let result = crate::batch::run(&conn.client, &input, &fingerprint(&text), &jobs, &opts).await;
+    conn.close().await;
+    match result {
+        Ok(summary) => report(global, &summary),
+        Err(e @ BatchError::Journal(_)) => fail(global, EXIT_USAGE, &e.to_string()),
+        Err(e) => fail(global, EXIT_CONFIG, &e.to_string()),
+    }
+}
+
+fn report(global: &Global, summary: &BatchSummary) -> u8 {
+    if global.json {
+        match serde_json::to_string(summary) {
+            Ok(s) => println!("{s}"),
+            Err(e) => eprintln!("error: cannot print the summary: {e}"),
+        }
+    } else {
+        print!("{summary}");
+        for item in &summary.items {
+            if let crate::summary::ItemResult::Failed { kind, message, .. } = &item.result {
+                eprintln!("  line {}: {kind}: {message}", item.line);
+            }
+        }
+    }
+    if summary.stopped.is_some() {
+        EXIT_REFUSED
+    } else if summary.failures() > 0 || !summary.journal_errors.is_empty() {
+        EXIT_FAILED
+    } else {
+        0
+    }
+}

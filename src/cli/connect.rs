@@ -1,0 +1,99 @@
+//! A ready client: the real API from the environment, or an embedded simulator with `--sim`.
+
+use super::{EngineArgs, Global};
+use bfl_core::strategy::{default_strategy, preset};
+use bfl_core::{Client, ClientBuilder};
+use bfl_sim::{SimConfig, SimServer};
+
+/// The key the embedded simulator is given: a real key never leaves for a simulator.
+const SIM_KEY: &str = "bfl-sim-local-key";
+
+/// A client, and the simulator it talks to when `--sim` started one (kept alive with it).
+#[derive(Debug)]
+pub struct Connection {
+    /// The client.
+    pub client: Client,
+    /// The embedded simulator, if any.
+    pub sim: Option<SimServer>,
+}
+
+/// Why no client could be made.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// No key, bad region or base URL, or a transport that cannot be built.
+    #[error(transparent)]
+    Env(#[from] bfl_hyper::EnvError),
+    /// The client refused its settings.
+    #[error(transparent)]
+    Build(#[from] bfl_core::client::BuildError),
+    /// The embedded simulator could not start.
+    #[error("cannot start the embedded simulator: {0}")]
+    Sim(String),
+}
+
+/// Connects as the global flags say, with the engine settings of `engine`.
+pub async fn connect(
+    global: &Global,
+    engine: Option<&EngineArgs>,
+    max_active: Option<usize>,
+) -> Result<Connection, ConnectError> {
+    let (builder, sim) = if global.sim || global.sim_scenario.is_some() {
+        let config = match &global.sim_scenario {
+            Some(path) => std::fs::read_to_string(path)
+                .map_err(|e| ConnectError::Sim(format!("{}: {e}", path.display())))
+                .and_then(|text| {
+                    SimConfig::from_json(&text)
+                        .map_err(|e| ConnectError::Sim(format!("{}: {e}", path.display())))
+                })?,
+            None => SimConfig::default(),
+        };
+        let server = SimServer::start(config)
+            .await
+            .map_err(|e| ConnectError::Sim(e.to_string()))?;
+        tracing::info!(base_url = %server.base_url(), "embedded simulator started");
+        let builder = bfl_hyper::client_builder()
+            .map_err(bfl_hyper::EnvError::from)?
+            .api_key(SIM_KEY)
+            .base_url(server.base_url())
+            .allow_key_host(server.regional_authority());
+        (builder, Some(server))
+    } else {
+        let base_url = global.base_url.clone();
+        let region = global.region.clone();
+        let builder = bfl_hyper::builder_from_vars(|name| match name {
+            bfl_hyper::BASE_URL_VAR => base_url.clone(),
+            bfl_hyper::REGION_VAR => region.clone(),
+            other => std::env::var(other).ok(),
+        })?;
+        (builder, None)
+    };
+    let client = configure(builder, engine, max_active).build()?;
+    Ok(Connection { client, sim })
+}
+
+fn configure(
+    mut builder: ClientBuilder,
+    engine: Option<&EngineArgs>,
+    max_active: Option<usize>,
+) -> ClientBuilder {
+    if let Some(e) = engine {
+        let strategy = preset(&e.strategy).unwrap_or_else(default_strategy);
+        builder = builder
+            .strategy(strategy)
+            .deadline(e.timeout)
+            .seed(e.client_seed);
+    }
+    if let Some(n) = max_active {
+        builder = builder.max_active(n);
+    }
+    builder
+}
+
+impl Connection {
+    /// Stops the embedded simulator, if any.
+    pub async fn close(self) {
+        if let Some(sim) = self.sim {
+            sim.shutdown().await;
+        }
+    }
+}

@@ -1,0 +1,113 @@
+//! `bfl generate PROMPT`: one image.
+
+use super::connect::connect;
+use super::output::{fail, task_failed};
+use super::{EngineArgs, Global, EXIT_CONFIG};
+use crate::input::InputJob;
+use bfl_core::{GenerationRequest, OutputFormat};
+use clap::Args;
+use std::path::PathBuf;
+
+/// Flags of `bfl generate`.
+#[derive(Debug, Clone, Args)]
+pub struct GenerateArgs {
+    /// What to draw.
+    pub prompt: String,
+    /// The model id (the path of the submit URL).
+    #[arg(long, default_value = "flux-2-pro")]
+    pub model: String,
+    /// Where to write the image (default: a name made from the prompt, in the current directory).
+    #[arg(long, short)]
+    pub out: Option<PathBuf>,
+    /// The image format: jpeg, png or webp.
+    #[arg(long)]
+    pub format: Option<OutputFormat>,
+    /// The generation seed.
+    #[arg(long)]
+    pub seed: Option<i64>,
+    /// Width in pixels (with --height).
+    #[arg(long, requires = "height", conflicts_with = "aspect_ratio")]
+    pub width: Option<u32>,
+    /// Height in pixels (with --width).
+    #[arg(long, requires = "width")]
+    pub height: Option<u32>,
+    /// Aspect ratio, e.g. 16:9 (Kontext and Ultra models).
+    #[arg(long)]
+    pub aspect_ratio: Option<String>,
+    /// Engine settings.
+    #[command(flatten)]
+    pub engine: EngineArgs,
+}
+
+impl GenerateArgs {
+    /// The request these flags describe.
+    pub fn request(&self) -> GenerationRequest {
+        let mut req = GenerationRequest::new(self.model.clone(), self.prompt.clone());
+        if let Some(f) = self.format {
+            req = req.output_format(f);
+        }
+        if let Some(s) = self.seed {
+            req = req.seed(s);
+        }
+        if let (Some(w), Some(h)) = (self.width, self.height) {
+            req = req.size(w, h);
+        }
+        if let Some(r) = &self.aspect_ratio {
+            req = req.aspect_ratio(r.clone());
+        }
+        req
+    }
+}
+
+/// Generates the image and writes it.
+pub async fn run(global: &Global, args: &GenerateArgs) -> u8 {
+    let req = args.request();
+    let out = args.out.clone().unwrap_or_else(|| default_path(&req));
+    let conn = match connect(global, Some(&args.engine), None).await {
+        Ok(c) => c,
+        Err(e) => return fail(global, EXIT_CONFIG, &e.to_string()),
+    };
+    let code = match conn.client.generate_to_file(req, &out).await {
+        Ok(output) => {
+            let bytes = output.image.len();
+            let task = &output.ready.task;
+            if global.json {
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "path": out,
+                        "bytes": bytes,
+                        "id": task.id,
+                        "seed": output.ready.result.seed,
+                        "expires_at": output.ready.expires_at,
+                    })
+                );
+            } else {
+                println!(
+                    "wrote {} ({bytes} bytes) from task {}",
+                    out.display(),
+                    task.id
+                );
+            }
+            0
+        }
+        Err(e) => task_failed(global, &e),
+    };
+    conn.close().await;
+    code
+}
+
+/// `slug-of-the-prompt.EXT` in the current directory.
+fn default_path(req: &GenerationRequest) -> PathBuf {
+    let job = InputJob {
+        line: 0,
+        request: req.clone(),
+    };
+    let numbered = crate::batch::image_path(std::path::Path::new(""), 0, &job);
+    let name = numbered
+        .file_name()
+        .and_then(|n| n.to_str())
+        .map(|n| n.trim_start_matches("0001-").to_owned())
+        .unwrap_or_else(|| format!("image.{}", req.effective_output_format().extension()));
+    PathBuf::from(name)
+}

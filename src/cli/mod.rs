@@ -1,0 +1,126 @@
+//! The `bfl` command line: flags (clap), and one module per command.
+//!
+//! Exit codes: `0` success; `1` a task or some jobs of a batch failed; `2` bad flags or an
+//! unreadable input file; `3` no key or an unusable configuration; `4` the API refused the key or
+//! the credits ran out (401/403/402).
+
+mod batch;
+mod connect;
+mod credits;
+mod generate;
+mod output;
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// Exit code: a task or some jobs failed.
+pub const EXIT_FAILED: u8 = 1;
+/// Exit code: bad flags or input.
+pub const EXIT_USAGE: u8 = 2;
+/// Exit code: no key or an unusable configuration.
+pub const EXIT_CONFIG: u8 = 3;
+/// Exit code: the API refused the key, or no credits are left.
+pub const EXIT_REFUSED: u8 = 4;
+
+/// Images from the Black Forest Labs API: polled well, batched under the key's limit, never lost.
+#[derive(Debug, Parser)]
+#[command(name = "bfl", version, propagate_version = true)]
+#[command(
+    after_help = "Exit codes: 0 success · 1 a task or some jobs failed · 2 bad flags or \
+input · 3 no key or bad configuration · 4 key refused or no credits left\n\n\
+The key is read from BFL_API_KEY (never from a flag, so it stays out of shell history)."
+)]
+pub struct Cli {
+    /// Settings every command shares.
+    #[command(flatten)]
+    pub global: Global,
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Settings every command shares.
+#[derive(Debug, Clone, Args)]
+pub struct Global {
+    /// Start an embedded simulator on 127.0.0.1 and use it (no key needed).
+    #[arg(long, global = true)]
+    pub sim: bool,
+    /// The embedded simulator's scenario (JSON of `bfl_sim::SimConfig`); implies --sim.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub sim_scenario: Option<PathBuf>,
+    /// The API base URL (default: BFL_BASE_URL, else the region's).
+    #[arg(long, global = true, env = "BFL_BASE_URL", value_name = "URL")]
+    pub base_url: Option<String>,
+    /// The API region: global, eu or us.
+    #[arg(long, global = true, env = "BFL_REGION", value_parser = ["global", "eu", "us"])]
+    pub region: Option<String>,
+    /// Machine-readable output (JSON on stdout).
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// More logging (-v info, -vv debug, -vvv trace), on stderr.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Generate one image.
+    Generate(generate::GenerateArgs),
+    /// Turn a file of prompts into images (journaled; resumable after a crash).
+    Batch(batch::BatchArgs),
+    /// Run the simulator (the fake BFL server) in the foreground.
+    Sim(Box<bfl_sim::cli::SimArgs>),
+    /// Show the key's credit balance.
+    Credits,
+}
+
+/// Settings of the polling engine shared by `generate` and `batch`.
+#[derive(Debug, Clone, Args)]
+pub struct EngineArgs {
+    /// The polling strategy (see the list in the error of a wrong name).
+    #[arg(long, value_parser = parse_strategy, default_value = "default")]
+    pub strategy: String,
+    /// The most one task may take, submit to image on disk, in seconds.
+    #[arg(long, value_name = "SECS", value_parser = parse_secs, default_value = "600")]
+    pub timeout: Duration,
+    /// The seed of the client's own random choices (jitter), for reproducible schedules.
+    #[arg(long, default_value_t = 0)]
+    pub client_seed: u64,
+}
+
+fn parse_strategy(name: &str) -> Result<String, String> {
+    if name == "default" || bfl_core::strategy::preset(name).is_some() {
+        Ok(name.to_owned())
+    } else {
+        Err(format!(
+            "unknown strategy {name:?}; choose one of: default, {}",
+            bfl_core::strategy::PRESET_NAMES.join(", ")
+        ))
+    }
+}
+
+fn parse_secs(s: &str) -> Result<Duration, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 && v <= 86_400.0 => Ok(Duration::from_secs_f64(v)),
+        _ => Err(format!(
+            "{s:?} is not a number of seconds between 0 and 86400"
+        )),
+    }
+}
+
+/// Runs a parsed command line to its exit code.
+pub async fn run(cli: Cli) -> ExitCode {
+    let code = match cli.command {
+        Command::Sim(args) => match bfl_sim::cli::run(*args).await {
+            Ok(()) => 0,
+            Err(e) => output::fail(&cli.global, EXIT_CONFIG, &e.to_string()),
+        },
+        Command::Credits => credits::run(&cli.global).await,
+        Command::Generate(args) => generate::run(&cli.global, &args).await,
+        Command::Batch(args) => batch::run(&cli.global, &args).await,
+    };
+    ExitCode::from(code)
+}
