@@ -1,0 +1,221 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! The `bfl` binary end to end, on its embedded simulator (`--sim`): outputs, JSON, exit codes,
+//! and clear errors.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn bfl(dir: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_bfl"));
+    cmd.current_dir(dir)
+        .env_remove("BFL_API_KEY")
+        .env_remove("BFL_BASE_URL")
+        .env_remove("BFL_REGION")
+        .env_remove("BFL_LOG");
+    cmd
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("bfl-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A quick simulator: generations of about a second.
+fn fast_scenario(dir: &Path) -> PathBuf {
+    let path = dir.join("scenario.json");
+    std::fs::write(
+        &path,
+        r#"{"seed": 3, "durations": {"*": "lognormal:0.8,0.3"}, "queue_delay": "fixed:0.1"}"#,
+    )
+    .unwrap();
+    path
+}
+
+fn stdout_json(out: &Output) -> serde_json::Value {
+    let text = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(text.trim()).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}): {text}\nstderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+fn is_image(bytes: &[u8]) -> bool {
+    bytes.starts_with(b"\xff\xd8\xff")
+        || bytes.starts_with(b"\x89PNG\r\n\x1a\n")
+        || (bytes.starts_with(b"RIFF") && bytes.get(8..12) == Some(b"WEBP"))
+}
+
+#[test]
+fn generate_on_the_embedded_simulator_writes_the_image_and_json() {
+    let dir = temp_dir("generate");
+    let scenario = fast_scenario(&dir);
+    let out = bfl(&dir)
+        .args([
+            "generate",
+            "a red fox",
+            "--format",
+            "png",
+            "--out",
+            "fox.png",
+            "--json",
+        ])
+        .arg("--sim-scenario")
+        .arg(&scenario)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json = stdout_json(&out);
+    assert_eq!(json["path"], "fox.png");
+    let bytes = std::fs::read(dir.join("fox.png")).unwrap();
+    assert!(bytes.starts_with(b"\x89PNG\r\n\x1a\n"));
+    assert_eq!(json["bytes"], bytes.len());
+    assert!(json["id"].as_str().is_some_and(|id| !id.is_empty()));
+}
+
+#[test]
+fn batch_on_the_embedded_simulator_writes_every_image_and_a_parsable_summary() {
+    let dir = temp_dir("batch");
+    let scenario = fast_scenario(&dir);
+    let prompts = dir.join("prompts.txt");
+    std::fs::write(
+        &prompts,
+        "# comment\nfox\n\nlighthouse\n{\"prompt\": \"boat\", \"output_format\": \"webp\"}\n\
+         a task that fails sim:error\n",
+    )
+    .unwrap();
+    let out = bfl(&dir)
+        .args([
+            "batch",
+            "prompts.txt",
+            "--out",
+            "imgs",
+            "--json",
+            "--sim-scenario",
+        ])
+        .arg(&scenario)
+        .output()
+        .unwrap();
+    // One job fails on purpose: exit code 1, and the others are written.
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json = stdout_json(&out);
+    assert_eq!(json["jobs"], 4);
+    assert_eq!(json["images_written"], 3);
+    assert_eq!(json["failed"]["generation_failed"], 1);
+    assert_eq!(json["rate_limited"], 0);
+    let items = json["items"].as_array().unwrap();
+    assert_eq!(items[3]["status"], "failed");
+    assert_eq!(items[3]["line"], 6);
+    for item in &items[..3] {
+        assert_eq!(item["status"], "done");
+        let path = dir.join(item["path"].as_str().unwrap());
+        assert!(
+            is_image(&std::fs::read(&path).unwrap()),
+            "{}",
+            path.display()
+        );
+    }
+    assert!(items[2]["path"].as_str().unwrap().ends_with(".webp"));
+
+    // Running it again without --resume refuses to overwrite the journal.
+    let again = bfl(&dir)
+        .args(["batch", "prompts.txt", "--out", "imgs", "--sim"])
+        .output()
+        .unwrap();
+    assert_eq!(again.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("--resume"));
+
+    // Resuming a finished batch does nothing new: the failure was final, the images exist.
+    let resumed = bfl(&dir)
+        .args([
+            "batch",
+            "prompts.txt",
+            "--out",
+            "imgs",
+            "--resume",
+            "--json",
+            "--sim",
+        ])
+        .output()
+        .unwrap();
+    let json = stdout_json(&resumed);
+    assert_eq!(json["run"], 0);
+    assert_eq!(json["already_done"], 3);
+    assert_eq!(json["submits"], 0);
+}
+
+#[test]
+fn no_key_and_no_sim_says_what_to_do() {
+    let dir = temp_dir("nokey");
+    let out = bfl(&dir).args(["generate", "fox"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("BFL_API_KEY") && err.contains("--sim"),
+        "{err}"
+    );
+}
+
+#[test]
+fn bad_flags_and_unreadable_files_get_clear_errors() {
+    let dir = temp_dir("bad");
+    let out = bfl(&dir)
+        .args(["generate", "fox", "--sim", "--strategy", "sometimes"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("unknown strategy") && err.contains("fixed-2s"),
+        "{err}"
+    );
+
+    let out = bfl(&dir)
+        .args(["batch", "missing.txt", "--sim"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read missing.txt"));
+
+    std::fs::write(dir.join("bad.jsonl"), "fox\n{\"prompt\": 1,\n").unwrap();
+    let out = bfl(&dir)
+        .args(["batch", "bad.jsonl", "--sim", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let json = stdout_json(&out);
+    assert!(json["error"].as_str().unwrap().contains("line 2"), "{json}");
+
+    let out = bfl(&dir)
+        .args(["generate", "fox", "--sim", "--timeout", "-3"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn credits_on_the_simulator() {
+    let dir = temp_dir("credits");
+    let out = bfl(&dir)
+        .args(["credits", "--sim", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout_json(&out)["credits"].as_f64().is_some());
+}
