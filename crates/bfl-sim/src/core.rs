@@ -251,6 +251,8 @@ pub struct Sim {
     counters: Counters,
     log: Vec<Rec>,
     secret: [u8; 8],
+    /// When each busy generation slot frees (with `capacity`).
+    slots: BinaryHeap<Reverse<At>>,
 }
 
 fn mix(seed: u64, n: u64) -> u64 {
@@ -316,6 +318,7 @@ impl Sim {
             counters: Counters::default(),
             log: Vec::new(),
             secret,
+            slots: BinaryHeap::new(),
         }
     }
 
@@ -424,6 +427,9 @@ impl Sim {
             self.counters.hung += 1;
         } else {
             resp.delay = self.dice.latency(&self.cfg.faults.latency, now);
+            if kind == RequestKind::Download && resp.status == 200 {
+                resp.delay += self.cfg.faults.latency.download_extra.max(0.0);
+            }
         }
         if self.cfg.record_requests {
             let path = match req.query {
@@ -599,7 +605,16 @@ impl Sim {
         let (started, finished) = if outcome == Outcome::RequestModerated {
             (now, now)
         } else {
-            (now + queue, now + queue + duration)
+            let mut start = now + queue;
+            if let Some(cap) = self.cfg.capacity {
+                if cap > 0 && self.slots.len() >= cap {
+                    if let Some(Reverse(free)) = self.slots.pop() {
+                        start = start.max(free.0);
+                    }
+                }
+                self.slots.push(Reverse(At(start + duration)));
+            }
+            (start, start + duration)
         };
         if outcome != Outcome::RequestModerated {
             let charge = if outcome == Outcome::Ready { cost } else { 0.0 };
