@@ -35,6 +35,12 @@ pub struct SimArgs {
     /// Queue delay before generation starts (a duration SPEC).
     #[arg(long, value_name = "SPEC")]
     pub queue: Option<DurationModel>,
+    /// Generation slots of the whole server (default unlimited): load then adds queueing.
+    #[arg(long)]
+    pub capacity: Option<usize>,
+    /// Extra seconds of every successful download (slow consumer).
+    #[arg(long)]
+    pub download_extra: Option<f64>,
     /// Active-task limit per key (default 24; `flux-kontext-max` keeps 6).
     #[arg(long)]
     pub active_limit: Option<usize>,
@@ -145,6 +151,9 @@ impl SimArgs {
         if let Some(q) = &self.queue {
             c.queue_delay = q.clone();
         }
+        if self.capacity.is_some() {
+            c.capacity = self.capacity;
+        }
         if let Some(l) = self.active_limit {
             c.limits.default = l;
         }
@@ -174,6 +183,7 @@ impl SimArgs {
         set(&mut c.faults.server_error.download, self.download_5xx);
         set(&mut c.faults.latency.base, self.latency);
         set(&mut c.faults.latency.jitter, self.jitter);
+        set(&mut c.faults.latency.download_extra, self.download_extra);
         set(&mut c.faults.hang.poll, self.hang_rate);
         set(&mut c.faults.malformed.poll, self.malformed_rate);
         set(&mut c.faults.truncated.poll, self.truncated_rate);
@@ -228,4 +238,67 @@ pub async fn run(args: SimArgs) -> Result<(), CliError> {
     tracing::info!(requests = c.requests, tasks = c.accepted, "shutting down");
     server.shutdown().await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        sim: SimArgs,
+    }
+
+    #[test]
+    fn flags_build_the_scenario() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+        let cli = Cli::try_parse_from([
+            "bfl-sim",
+            "--port",
+            "0",
+            "--seed",
+            "9",
+            "--duration",
+            "lognormal:6,0.5",
+            "--duration",
+            "flux-2-max=fixed:15",
+            "--limit-at",
+            "60=12",
+            "--brownout",
+            "10-40",
+            "--retry-after",
+            "fixed:0",
+            "--poll-5xx",
+            "0.1",
+            "--polling-host",
+            "regional",
+            "--capacity",
+            "48",
+        ])
+        .unwrap();
+        let c = cli.sim.config().unwrap();
+        assert_eq!(c.seed, 9);
+        assert_eq!(c.duration_model("flux-2-max"), DurationModel::Fixed(15.0));
+        assert_eq!(
+            c.duration_model("flux-dev"),
+            DurationModel::LogNormal {
+                median: 6.0,
+                sigma: 0.5
+            }
+        );
+        assert_eq!(c.limits.schedule, vec![(60.0, 12)]);
+        assert_eq!(c.faults.brownouts, vec![(10.0, 40.0)]);
+        assert_eq!(c.retry_after, RetryAfter::Fixed(0));
+        assert_eq!(c.faults.server_error.poll, 0.1);
+        assert_eq!(c.polling_host, PollingHost::Regional);
+        assert_eq!(c.capacity, Some(48));
+        assert!(Cli::try_parse_from(["bfl-sim", "--duration", "nope:1"])
+            .unwrap()
+            .sim
+            .config()
+            .is_err());
+    }
 }

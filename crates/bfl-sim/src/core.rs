@@ -251,6 +251,8 @@ pub struct Sim {
     counters: Counters,
     log: Vec<Rec>,
     secret: [u8; 8],
+    /// When each busy generation slot frees (with `capacity`).
+    slots: BinaryHeap<Reverse<At>>,
 }
 
 fn mix(seed: u64, n: u64) -> u64 {
@@ -262,16 +264,22 @@ fn mix(seed: u64, n: u64) -> u64 {
 }
 
 fn task_id(rng: &mut SmallRng) -> String {
+    // A version-4 UUID: version nibble 4, variant bits 10.
     let a: u128 = rng.random();
+    let a = (a & !(0xf << 76) & !(0x3 << 62)) | (0x4 << 76) | (0x2 << 62);
     let h = format!("{a:032x}");
     format!(
-        "{}-{}-4{}-{}-{}",
+        "{}-{}-{}-{}-{}",
         &h[0..8],
         &h[8..12],
-        &h[13..16],
+        &h[12..16],
         &h[16..20],
         &h[20..32]
     )
+}
+
+fn round_to(x: f64, scale: f64) -> f64 {
+    (x * scale).round() / scale
 }
 
 fn query_param<'a>(query: Option<&'a str>, name: &str) -> Option<&'a str> {
@@ -316,6 +324,7 @@ impl Sim {
             counters: Counters::default(),
             log: Vec::new(),
             secret,
+            slots: BinaryHeap::new(),
         }
     }
 
@@ -424,6 +433,9 @@ impl Sim {
             self.counters.hung += 1;
         } else {
             resp.delay = self.dice.latency(&self.cfg.faults.latency, now);
+            if kind == RequestKind::Download && resp.status == 200 {
+                resp.delay += self.cfg.faults.latency.download_extra.max(0.0);
+            }
         }
         if self.cfg.record_requests {
             let path = match req.query {
@@ -599,7 +611,16 @@ impl Sim {
         let (started, finished) = if outcome == Outcome::RequestModerated {
             (now, now)
         } else {
-            (now + queue, now + queue + duration)
+            let mut start = now + queue;
+            if let Some(cap) = self.cfg.capacity {
+                if cap > 0 && self.slots.len() >= cap {
+                    if let Some(Reverse(free)) = self.slots.pop() {
+                        start = start.max(free.0);
+                    }
+                }
+                self.slots.push(Reverse(At(start + duration)));
+            }
+            (start, start + duration)
         };
         if outcome != Outcome::RequestModerated {
             let charge = if outcome == Outcome::Ready { cost } else { 0.0 };
@@ -743,9 +764,10 @@ impl Sim {
                         sample,
                         prompt: &task.prompt,
                         seed: task.seed,
-                        start_time: self.cfg.epoch_unix + task.started,
-                        end_time: self.cfg.epoch_unix + task.finished,
-                        duration: task.finished - task.started,
+                        // Rounded as the real API's are (`1752477995.95983`, `7.566`).
+                        start_time: round_to(self.cfg.epoch_unix + task.started, 1e5),
+                        end_time: round_to(self.cfg.epoch_unix + task.finished, 1e5),
+                        duration: round_to(task.finished - task.started, 1e3),
                     };
                     ("Ready", Some(result), None)
                 }

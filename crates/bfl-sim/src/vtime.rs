@@ -28,21 +28,31 @@ use bfl_core::rt::Runtime;
 use bfl_core::transport::{RequestMeta, Transport, TransportError};
 use bfl_core::ClientBuilder;
 use bytes::Bytes;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
 /// The virtual clock: sim time 0 is the moment the [`VirtualSim`] was made.
-#[derive(Debug, Clone, Copy)]
+///
+/// Outside the runtime that drives it (after `block_on` returned), tokio's clock is the real one,
+/// so the clock then answers the last virtual time it saw.
+#[derive(Debug, Clone)]
 struct VirtualClock {
     origin: tokio::time::Instant,
     epoch: SystemTime,
+    last: Arc<AtomicU64>,
 }
 
 impl VirtualClock {
     fn now(&self) -> f64 {
-        tokio::time::Instant::now()
+        if tokio::runtime::Handle::try_current().is_err() {
+            return f64::from_bits(self.last.load(Ordering::Relaxed));
+        }
+        let now = tokio::time::Instant::now()
             .saturating_duration_since(self.origin)
-            .as_secs_f64()
+            .as_secs_f64();
+        self.last.fetch_max(now.to_bits(), Ordering::Relaxed);
+        now
     }
 }
 
@@ -169,15 +179,18 @@ impl VirtualSim {
         let clock = VirtualClock {
             origin: tokio::time::Instant::now(),
             epoch,
+            last: Arc::new(AtomicU64::new(0)),
         };
         let sim = Arc::new(Mutex::new(Sim::new(config, hosts.clone())));
         VirtualSim {
             transport: Arc::new(SimTransport {
                 sim: Arc::clone(&sim),
-                clock,
+                clock: clock.clone(),
                 timeout: Duration::from_secs(30),
             }),
-            runtime: Arc::new(VirtualRuntime { clock }),
+            runtime: Arc::new(VirtualRuntime {
+                clock: clock.clone(),
+            }),
             base_url: format!("{}://{}", hosts.scheme, hosts.api),
             sim,
             clock,

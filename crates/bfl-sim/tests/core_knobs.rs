@@ -319,8 +319,8 @@ fn ready_answer_result_url_expiry_and_retention() {
         r["start_time"].as_f64().unwrap(),
         r["end_time"].as_f64().unwrap(),
     );
-    assert!(near(r["duration"].as_f64().unwrap(), end - start, 1e-9));
-    assert!(near(end - start, 5.0, 1e-6));
+    assert!(near(r["duration"].as_f64().unwrap(), end - start, 1e-3));
+    assert!(near(end - start, 5.0, 1e-4));
     let sample = r["sample"].as_str().unwrap();
     assert!(
         sample.starts_with("https://delivery.sim.invalid/results/") && sample.contains(".png?se=")
@@ -553,4 +553,33 @@ fn task_attributes_depend_only_on_seed_and_submit_order() {
             .collect::<Vec<_>>()
     };
     assert_eq!(strip(&a), strip(&b));
+}
+
+#[test]
+fn server_capacity_queues_tasks_first_come_first_served() {
+    let mut cfg = SimConfig::default();
+    fixed(&mut cfg, 10.0);
+    cfg.capacity = Some(2);
+    let mut s = sim(cfg);
+    for key in ["bfl_a", "bfl_b", "bfl_c", "bfl_d", "bfl_e"] {
+        submit_as(&mut s, 0.0, "flux-2-pro", r#"{"prompt": "x"}"#, Some(key));
+    }
+    let starts: Vec<f64> = s.tasks(0.0).iter().map(|t| t.started_at).collect();
+    assert_eq!(starts, [0.0, 0.0, 10.0, 10.0, 20.0]);
+}
+
+#[test]
+fn download_extra_slows_successful_downloads_only() {
+    let mut cfg = SimConfig::default();
+    fixed(&mut cfg, 1.0);
+    cfg.faults.latency.download_extra = 30.0;
+    let mut s = sim(cfg);
+    let (_, v) = submit(&mut s, 0.0);
+    let (_, r) = poll(&mut s, 2.0, v["id"].as_str().unwrap());
+    let sample = r["result"]["sample"].as_str().unwrap().to_owned();
+    assert_eq!(get(&mut s, 3.0, &sample, None).delay, 30.0);
+    assert_eq!(
+        get(&mut s, 3.0, &sample.replace("sig=", "sig=1"), None).delay,
+        0.0
+    );
 }
