@@ -7,4 +7,5 @@ mod common;
 mod faults;
 mod happy;
 mod keys;
+mod logs;
 mod outcomes;
