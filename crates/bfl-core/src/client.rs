@@ -179,6 +179,7 @@ pub struct ClientBuilder {
     retry_budget: Option<u32>,
     max_active: Option<usize>,
     not_found_grace: Option<Duration>,
+    result_url_lifetime: Option<Duration>,
 }
 
 impl ClientBuilder {
@@ -245,6 +246,13 @@ impl ClientBuilder {
         self
     }
 
+    /// How long a result URL lives after the generation's `end_time` (default 10 minutes, as on
+    /// BFL's API; a simulator may use less).
+    pub fn result_url_lifetime(mut self, d: Duration) -> Self {
+        self.result_url_lifetime = Some(d);
+        self
+    }
+
     /// Builds the client.
     pub fn build(self) -> Result<Client, BuildError> {
         let key = ApiKey::new(self.key.ok_or(BuildError::MissingKey)?)?;
@@ -273,6 +281,9 @@ impl ClientBuilder {
         }
         if let Some(g) = self.not_found_grace {
             config.not_found_grace = g;
+        }
+        if let Some(l) = self.result_url_lifetime {
+            config.result_url_lifetime = l;
         }
         Ok(Client {
             inner: Arc::new(Inner {

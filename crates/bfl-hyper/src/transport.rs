@@ -13,7 +13,9 @@ use hyper_util::client::legacy::Client as PooledClient;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use std::future::Future;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// The default whole-request timeout (connect, headers and body).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -25,6 +27,8 @@ pub const DEFAULT_JSON_BODY_CAP: u64 = 1024 * 1024;
 pub const DEFAULT_IMAGE_BODY_CAP: u64 = 64 * 1024 * 1024;
 /// How long an idle pooled connection is kept.
 pub const DEFAULT_POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+/// The default bound on requests in flight at once (and so on open connections over HTTP/1.1).
+pub const DEFAULT_MAX_CONCURRENT_REQUESTS: usize = 256;
 
 /// Why a [`HyperTransport`] could not be built.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -44,6 +48,7 @@ pub struct HyperTransportBuilder {
     image_body_cap: u64,
     pool_idle_timeout: Duration,
     pool_max_idle_per_host: usize,
+    max_concurrent_requests: usize,
 }
 
 impl Default for HyperTransportBuilder {
@@ -55,6 +60,7 @@ impl Default for HyperTransportBuilder {
             image_body_cap: DEFAULT_IMAGE_BODY_CAP,
             pool_idle_timeout: DEFAULT_POOL_IDLE_TIMEOUT,
             pool_max_idle_per_host: usize::MAX,
+            max_concurrent_requests: DEFAULT_MAX_CONCURRENT_REQUESTS,
         }
     }
 }
@@ -92,6 +98,15 @@ impl HyperTransportBuilder {
         self
     }
 
+    /// The most requests in flight at once (default 256; at least 1). Over HTTP/1.1 each needs a
+    /// connection of its own, so this bounds the sockets — and file descriptors — ten thousand
+    /// polling tasks can open. A request waits for a free slot, and the wait counts toward its
+    /// timeout.
+    pub fn max_concurrent_requests(mut self, n: usize) -> Self {
+        self.max_concurrent_requests = n.max(1);
+        self
+    }
+
     /// Builds the transport: rustls with the `ring` provider and webpki roots, `http` and
     /// `https`, HTTP/1.1 and HTTP/2 (by ALPN), pooled connections. Must be called inside a tokio
     /// runtime's context only when requests are sent, not to build.
@@ -115,6 +130,9 @@ impl HyperTransportBuilder {
             .build(https);
         Ok(HyperTransport {
             client,
+            slots: Arc::new(Semaphore::new(
+                self.max_concurrent_requests.min(Semaphore::MAX_PERMITS),
+            )),
             settings: self,
         })
     }
@@ -150,6 +168,7 @@ impl HyperTransportBuilder {
 #[derive(Clone)]
 pub struct HyperTransport {
     client: PooledClient<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    slots: Arc<Semaphore>,
     settings: HyperTransportBuilder,
 }
 
@@ -186,6 +205,14 @@ impl HyperTransport {
             Some(t) => t.min(self.settings.timeout),
             None => self.settings.timeout,
         }
+    }
+
+    /// Waits for a free request slot (held until the answer's body is read).
+    async fn slot(&self) -> Result<OwnedSemaphorePermit, TransportError> {
+        Arc::clone(&self.slots)
+            .acquire_owned()
+            .await
+            .map_err(|_| TransportError::InvalidRequest("the transport was shut down".into()))
     }
 
     /// Sends the request head and body; returns the answer with its body still unread.
@@ -231,6 +258,7 @@ impl Transport for HyperTransport {
         let cap = self.cap_for(meta.map(|m| m.kind));
         let limit = self.timeout_for(meta);
         within(limit, async {
+            let _slot = self.slot().await?;
             let resp = self.start(req).await?;
             let (parts, body) = resp.into_parts();
             let bytes = read_capped(&parts.headers, body, cap).await?;
@@ -249,6 +277,7 @@ impl Transport for HyperTransport {
         let image_cap = self.settings.image_body_cap;
         let json_cap = self.settings.json_body_cap;
         within(limit, async {
+            let _slot = self.slot().await?;
             let resp = self.start(req).await?;
             let (parts, body) = resp.into_parts();
             if !parts.status.is_success() {

@@ -369,3 +369,47 @@ async fn a_url_that_is_not_absolute_http_is_refused_before_sending() {
         assert!(matches!(err, TransportError::InvalidRequest(_)), "{err:?}");
     }
 }
+
+#[tokio::test]
+async fn requests_in_flight_are_bounded() {
+    let now = Arc::new(AtomicUsize::new(0));
+    let peak = Arc::new(AtomicUsize::new(0));
+    let (n, p) = (Arc::clone(&now), Arc::clone(&peak));
+    let (addr, conns) = serve(move |mut s| {
+        let (now, peak) = (Arc::clone(&n), Arc::clone(&p));
+        async move {
+            loop {
+                let cur = now.fetch_add(1, Ordering::SeqCst) + 1;
+                peak.fetch_max(cur, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(30)).await;
+                now.fetch_sub(1, Ordering::SeqCst);
+                let ok = s
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}")
+                    .await
+                    .is_ok();
+                if !ok || !read_head(&mut s).await {
+                    return;
+                }
+            }
+        }
+    })
+    .await;
+    let t = Arc::new(
+        HyperTransport::builder()
+            .max_concurrent_requests(2)
+            .build()
+            .unwrap(),
+    );
+    let handles: Vec<_> = (0..8)
+        .map(|_| {
+            let t = Arc::clone(&t);
+            tokio::spawn(async move { t.send(request(addr, RequestKind::Poll, None)).await })
+        })
+        .collect();
+    for h in handles {
+        assert_eq!(bounded(h).await.unwrap().unwrap().status(), 200);
+    }
+    assert_eq!(peak.load(Ordering::SeqCst), 2);
+    // Connections are reused; one may be opened while another is on its way back to the pool.
+    assert!(conns.load(Ordering::SeqCst) <= 4, "{conns:?}");
+}
