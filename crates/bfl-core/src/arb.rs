@@ -117,10 +117,12 @@ pub fn answer() -> impl Strategy<Value = Answer> {
             body: Bytes::from_static(br#"{"detail":"nope"}"#),
             retry_after,
         });
-    let garbage = prop::collection::vec(any::<u8>(), 0..64)
-        .prop_map(|b| Answer::http(200, Bytes::from(b)));
+    let garbage =
+        prop::collection::vec(any::<u8>(), 0..64).prop_map(|b| Answer::http(200, Bytes::from(b)));
     let failure = prop_oneof![
-        Just(Answer::Fail(TransportError::Timeout(Duration::from_secs(30)))),
+        Just(Answer::Fail(TransportError::Timeout(Duration::from_secs(
+            30
+        )))),
         Just(Answer::Fail(TransportError::Connect("refused".into()))),
         Just(Answer::Fail(TransportError::Protocol("reset".into()))),
     ];

@@ -328,7 +328,11 @@ mod tests {
         let mut extra: Vec<_> = (0..4).map(|_| l.try_acquire().unwrap()).collect();
         assert!(l.try_acquire().is_none());
         extra.pop().unwrap().rate_limited();
-        assert_eq!(l.stats().limit, 4, "the probe failed: back to the 4 others in flight");
+        assert_eq!(
+            l.stats().limit,
+            4,
+            "the probe failed: back to the 4 others in flight"
+        );
         for _ in 0..7 {
             s.accepted();
         }

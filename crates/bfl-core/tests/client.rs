@@ -33,7 +33,10 @@ impl Scripted {
 
 #[async_trait]
 impl Transport for Scripted {
-    async fn send(&self, req: http::Request<Bytes>) -> Result<http::Response<Bytes>, TransportError> {
+    async fn send(
+        &self,
+        req: http::Request<Bytes>,
+    ) -> Result<http::Response<Bytes>, TransportError> {
         let kind = RequestMeta::of(&req).unwrap().kind;
         self.log.lock().unwrap().push((
             kind,
@@ -44,7 +47,9 @@ impl Transport for Scripted {
         let pos = q.iter().position(|(k, _)| *k == kind);
         match pos.and_then(|i| q.remove(i)) {
             Some((_, a)) => a.into_result(),
-            None => Err(TransportError::Connect(format!("script has no {kind:?} answer left"))),
+            None => Err(TransportError::Connect(format!(
+                "script has no {kind:?} answer left"
+            ))),
         }
     }
 }
@@ -91,10 +96,16 @@ fn client(t: Arc<Scripted>, rt: Arc<JumpClock>) -> Client {
 
 fn happy_script(id: &str) -> Vec<(RequestKind, Answer)> {
     vec![
-        (RequestKind::Submit, arb::accepted(id, "https://api.eu1.bfl.ai")),
+        (
+            RequestKind::Submit,
+            arb::accepted(id, "https://api.eu1.bfl.ai"),
+        ),
         (RequestKind::Poll, arb::polled("Pending", Some(0.3), 0.0)),
         (RequestKind::Poll, arb::polled("Ready", None, 1.0e9 + 600.0)),
-        (RequestKind::Download, Answer::http(200, &b"\xff\xd8\xffimage"[..])),
+        (
+            RequestKind::Download,
+            Answer::http(200, &b"\xff\xd8\xffimage"[..]),
+        ),
     ]
 }
 
@@ -104,7 +115,10 @@ fn generate_runs_submit_poll_download_and_reports_it() {
     let rt = JumpClock::new();
     let c = client(Arc::clone(&t), Arc::clone(&rt));
     let out = block_on(c.generate(GenerationRequest::new("flux-2-pro", "fox"))).unwrap();
-    assert_eq!(out.image, Image::Memory(Bytes::from_static(b"\xff\xd8\xffimage")));
+    assert_eq!(
+        out.image,
+        Image::Memory(Bytes::from_static(b"\xff\xd8\xffimage"))
+    );
     assert_eq!(out.ready.task.id, "a");
     let log = t.log();
     assert_eq!(log.len(), 4);
@@ -121,7 +135,10 @@ fn run_reports_polls_and_time_to_ready() {
     let outcome = block_on(c.run(Job::generate(GenerationRequest::new("flux-2-pro", "fox"))));
     assert!(outcome.result.is_ok());
     let r = outcome.report;
-    assert_eq!((r.submits, r.polls, r.downloads, r.rate_limited), (1, 2, 1, 0));
+    assert_eq!(
+        (r.submits, r.polls, r.downloads, r.rate_limited),
+        (1, 2, 1, 0)
+    );
     assert_eq!(r.time_to_ready, Some(Duration::from_secs(2)));
     assert_eq!(r.strategy, "fixed-2s");
 }
@@ -163,7 +180,10 @@ fn retry_after_on_429_is_honoured_then_the_submit_goes_through() {
     assert_eq!(outcome.report.rate_limited, 1);
     // 7 s hint (+ up to 0.7 s jitter), then 2 s to Ready.
     let elapsed = rt.now() - rt.t0;
-    assert!(elapsed >= Duration::from_secs(9) && elapsed < Duration::from_millis(9_800), "{elapsed:?}");
+    assert!(
+        elapsed >= Duration::from_secs(9) && elapsed < Duration::from_millis(9_800),
+        "{elapsed:?}"
+    );
 }
 
 #[test]
@@ -188,15 +208,35 @@ fn a_batch_stops_submitting_after_a_fatal_answer() {
     let jobs = (0..5).map(|i| Job::generate(GenerationRequest::new("flux-2-pro", format!("p{i}"))));
     let items: Vec<_> = block_on(c.batch(jobs).collect());
     assert_eq!(items.len(), 5);
-    let kinds: Vec<_> = items.iter().map(|i| i.outcome.result.as_ref().unwrap_err().kind()).collect();
-    assert_eq!(kinds.iter().filter(|k| **k == ErrorKind::InsufficientCredits).count(), 1, "{kinds:?}");
-    assert_eq!(kinds.iter().filter(|k| **k == ErrorKind::NotSubmitted).count(), 4, "{kinds:?}");
+    let kinds: Vec<_> = items
+        .iter()
+        .map(|i| i.outcome.result.as_ref().unwrap_err().kind())
+        .collect();
+    assert_eq!(
+        kinds
+            .iter()
+            .filter(|k| **k == ErrorKind::InsufficientCredits)
+            .count(),
+        1,
+        "{kinds:?}"
+    );
+    assert_eq!(
+        kinds
+            .iter()
+            .filter(|k| **k == ErrorKind::NotSubmitted)
+            .count(),
+        4,
+        "{kinds:?}"
+    );
     assert_eq!(t.log().len(), 1, "no submit after the 402");
 }
 
 #[test]
 fn credits_reads_the_balance() {
-    let t = Scripted::new(vec![(RequestKind::Credits, Answer::http(200, r#"{"credits": 1234.5}"#))]);
+    let t = Scripted::new(vec![(
+        RequestKind::Credits,
+        Answer::http(200, r#"{"credits": 1234.5}"#),
+    )]);
     let c = client(Arc::clone(&t), JumpClock::new());
     assert_eq!(block_on(c.credits()).unwrap(), 1234.5);
     assert_eq!(t.log()[0].1, "https://api.bfl.ai/v1/credits");
@@ -207,7 +247,11 @@ fn credits_reads_the_balance() {
 fn builder_errors_are_clear() {
     let e = Client::builder().build().unwrap_err();
     assert!(e.to_string().contains("BFL_API_KEY"), "{e}");
-    let e = Client::builder().api_key("k").base_url("ftp://x").build().unwrap_err();
+    let e = Client::builder()
+        .api_key("k")
+        .base_url("ftp://x")
+        .build()
+        .unwrap_err();
     assert!(e.to_string().contains("ftp://x"));
     let c = client(Scripted::new(vec![]), JumpClock::new());
     assert!(!format!("{c:?}").contains("bfl_secret"));

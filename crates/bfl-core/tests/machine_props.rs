@@ -68,7 +68,11 @@ fn run(strategy: &str, seed: u64, deadline: Duration, answers: &[Answer], rtt: D
                     assert!(!keyed, "key sent to a delivery host");
                 }
                 if keyed {
-                    assert!(cfg.key_policy.allows(req.uri()), "key sent to {}", req.uri());
+                    assert!(
+                        cfg.key_policy.allows(req.uri()),
+                        "key sent to {}",
+                        req.uri()
+                    );
                 }
                 // Nothing is polled after a terminal status.
                 if meta.kind == RequestKind::Poll {
@@ -80,7 +84,13 @@ fn run(strategy: &str, seed: u64, deadline: Duration, answers: &[Answer], rtt: D
                 steps.push(Step::Send(meta.kind, req.uri().to_string(), keyed));
                 let answer = answers[i % answers.len()].clone();
                 i += 1;
-                last_hinted = matches!(&answer, Answer::Http { retry_after: Some(_), .. });
+                last_hinted = matches!(
+                    &answer,
+                    Answer::Http {
+                        retry_after: Some(_),
+                        ..
+                    }
+                );
                 if meta.kind == RequestKind::Poll && answers_terminal_status(&answer) {
                     terminal_seen = true;
                 }
@@ -123,14 +133,22 @@ fn run(strategy: &str, seed: u64, deadline: Duration, answers: &[Answer], rtt: D
 /// Whether a poll answer carries one of the spec's terminal statuses (judged here from the
 /// wire, independently of the machine's own notion).
 fn answers_terminal_status(answer: &Answer) -> bool {
-    const TERMINAL: [&str; 5] = ["Ready", "Error", "Failed", "Request Moderated", "Content Moderated"];
+    const TERMINAL: [&str; 5] = [
+        "Ready",
+        "Error",
+        "Failed",
+        "Request Moderated",
+        "Content Moderated",
+    ];
     match answer {
-        Answer::Http { status: 200 | 202, body, .. } => {
-            serde_json::from_slice::<serde_json::Value>(body)
-                .ok()
-                .and_then(|v| v.get("status").and_then(|s| s.as_str()).map(str::to_owned))
-                .is_some_and(|s| TERMINAL.contains(&s.as_str()))
-        }
+        Answer::Http {
+            status: 200 | 202,
+            body,
+            ..
+        } => serde_json::from_slice::<serde_json::Value>(body)
+            .ok()
+            .and_then(|v| v.get("status").and_then(|s| s.as_str()).map(str::to_owned))
+            .is_some_and(|s| TERMINAL.contains(&s.as_str())),
         _ => false,
     }
 }
@@ -227,10 +245,26 @@ fn happy_path_submits_once_polls_the_returned_url_with_the_key_and_downloads_wit
     assert_eq!(
         sends,
         vec![
-            (RequestKind::Submit, "https://api.bfl.ai/v1/flux-2-pro", true),
-            (RequestKind::Poll, "https://api.eu1.bfl.ai/v1/get_result?id=t", true),
-            (RequestKind::Poll, "https://api.eu1.bfl.ai/v1/get_result?id=t", true),
-            (RequestKind::Poll, "https://api.eu1.bfl.ai/v1/get_result?id=t", true),
+            (
+                RequestKind::Submit,
+                "https://api.bfl.ai/v1/flux-2-pro",
+                true
+            ),
+            (
+                RequestKind::Poll,
+                "https://api.eu1.bfl.ai/v1/get_result?id=t",
+                true
+            ),
+            (
+                RequestKind::Poll,
+                "https://api.eu1.bfl.ai/v1/get_result?id=t",
+                true
+            ),
+            (
+                RequestKind::Poll,
+                "https://api.eu1.bfl.ai/v1/get_result?id=t",
+                true
+            ),
             (
                 RequestKind::Download,
                 "https://delivery-eu1.bfl.ai/results/x/sample.jpeg?se=1&sig=2",

@@ -8,6 +8,7 @@
 //! what a strategy returns, so strategies stay about the schedule alone.
 
 mod jitter;
+pub mod oracle;
 mod presets;
 
 pub use jitter::{DecorrelatedJitter, EqualJitter, FullJitter};
