@@ -69,6 +69,17 @@ impl Grid {
         Self::with_times(dist, times)
     }
 
+    /// A grid of `steps` steps spaced evenly in `ln t` from `lo` to `hi` (plus 0): the same
+    /// relative resolution at every scale, which suits skewed durations.
+    pub fn log_spaced(dist: &DurationDist, lo: f64, hi: f64, steps: usize) -> Self {
+        let lo = lo.max(1e-3);
+        let hi = hi.max(lo * (1.0 + 1e-9));
+        let steps = steps.max(1);
+        let ratio = (hi / lo).ln();
+        let times = (0..=steps).map(|i| lo * (ratio * i as f64 / steps as f64).exp());
+        Self::with_times(dist, times)
+    }
+
     /// A grid over the given times (sorted, deduplicated, with 0 added).
     pub fn with_times(dist: &DurationDist, times: impl IntoIterator<Item = f64>) -> Self {
         let mut t: Vec<f64> = std::iter::once(0.0)
