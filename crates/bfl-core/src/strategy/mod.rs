@@ -7,10 +7,14 @@
 //! Server hints (`Retry-After`) and the task's deadline are applied by the task machine on top of
 //! what a strategy returns, so strategies stay about the schedule alone.
 
+pub mod eval;
 mod jitter;
+mod learned;
+pub mod oracle;
 mod presets;
 
 pub use jitter::{DecorrelatedJitter, EqualJitter, FullJitter};
+pub use learned::{Learned, Plan, Tradeoff};
 pub use presets::{Adaptive, Backoff, Fixed, Gradual};
 
 use crate::api::Status;
@@ -79,6 +83,7 @@ pub const PRESET_NAMES: &[&str] = &[
     "full-jitter",
     "equal-jitter",
     "decorrelated-jitter",
+    "learned",
 ];
 
 /// A factory for a named preset (see [`PRESET_NAMES`]), or `None` for an unknown name.
@@ -87,6 +92,8 @@ pub const PRESET_NAMES: &[&str] = &[
 /// let s = bfl_core::strategy::preset("fixed-2s").unwrap();
 /// assert_eq!(s.name(), "fixed-2s");
 /// assert!(bfl_core::strategy::preset("nope").is_none());
+/// // `learned` also takes its trade-off in the name.
+/// assert_eq!(bfl_core::strategy::preset("learned:polls=4").unwrap().name(), "learned:polls=4");
 /// ```
 pub fn preset(name: &str) -> Option<Arc<dyn StrategyFactory>> {
     let f: Arc<dyn StrategyFactory> = match name {
@@ -98,14 +105,31 @@ pub fn preset(name: &str) -> Option<Arc<dyn StrategyFactory>> {
         "full-jitter" => Arc::new(FullJitter::default()),
         "equal-jitter" => Arc::new(EqualJitter::default()),
         "decorrelated-jitter" => Arc::new(DecorrelatedJitter::default()),
+        "learned" => Arc::new(Learned::new()),
+        other => return learned_variant(other),
+    };
+    Some(f)
+}
+
+/// `learned:polls=X` or `learned:lambda=X` (the names [`Learned`] reports).
+fn learned_variant(name: &str) -> Option<Arc<dyn StrategyFactory>> {
+    let (key, value) = name.strip_prefix("learned:")?.split_once('=')?;
+    let x: f64 = value
+        .trim()
+        .parse()
+        .ok()
+        .filter(|x: &f64| x.is_finite() && *x >= 0.0)?;
+    let f: Arc<dyn StrategyFactory> = match key.trim() {
+        "polls" => Arc::new(Learned::with_target_polls(x)),
+        "lambda" => Arc::new(Learned::with_lambda(x)),
         _ => return None,
     };
     Some(f)
 }
 
-/// The strategy a client uses when none is chosen.
+/// The strategy a client uses when none is chosen: [`Learned`] with its default trade-off.
 pub fn default_strategy() -> Arc<dyn StrategyFactory> {
-    Arc::new(Gradual::recipe())
+    Arc::new(Learned::new())
 }
 
 /// `base · factor^n`, capped, in seconds — the shape every exponential preset shares.

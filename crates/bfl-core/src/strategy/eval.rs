@@ -1,0 +1,162 @@
+//! A fast, schedule-only evaluation of a strategy: no simulator, no round trips, no server.
+//!
+//! Each job draws a duration `T` from a distribution; the strategy's delays are applied from
+//! the submit, and the first poll at or after `T` sees `Ready`. Finished jobs are shown to the
+//! factory (`observe`), as the client does, so learning strategies learn. Durations come from
+//! their own seeded stream, so every strategy meets the same jobs.
+//!
+//! ```
+//! use bfl_core::strategy::eval::{evaluate, EvalConfig};
+//! use bfl_core::strategy::{oracle::DurationDist, preset};
+//! let cfg = EvalConfig::new(DurationDist::LogNormal { median: 6.0, sigma: 0.5 }, 2000, 1);
+//! let r = evaluate(&*preset("fixed-2s").unwrap(), &cfg);
+//! assert!((r.polls_per_job - 4.9).abs() < 0.2 && (r.mean_lag_s - 1.0).abs() < 0.1);
+//! ```
+
+use super::oracle::DurationDist;
+use super::{PollContext, StrategyFactory, TaskObservation};
+use crate::api::Status;
+use rand::{Rng, SeedableRng};
+use std::time::Duration;
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct EvalConfig {
+    /// The durations.
+    pub dist: DurationDist,
+    /// Jobs measured.
+    pub jobs: usize,
+    /// Jobs run first and not measured (a learning strategy's warm-up).
+    pub warmup: usize,
+    /// The seed of durations and of the strategies' randomness.
+    pub seed: u64,
+    /// Whether polls report `progress` (elapsed / duration, linear from the submit).
+    pub progress: bool,
+    /// Whether finished tasks report the server's ready time (else only the poll bracket).
+    pub server_times: bool,
+    /// The model id the tasks use.
+    pub model: String,
+    /// A job still pending this long after submit counts as given up.
+    pub deadline: Duration,
+}
+
+impl EvalConfig {
+    /// `jobs` jobs of `dist` after a 200-job warm-up, progress off, server times on.
+    pub fn new(dist: DurationDist, jobs: usize, seed: u64) -> Self {
+        EvalConfig {
+            dist,
+            jobs,
+            warmup: 200,
+            seed,
+            progress: false,
+            server_times: true,
+            model: "flux-2-pro".into(),
+            deadline: Duration::from_secs(600),
+        }
+    }
+}
+
+/// What a strategy did on the measured jobs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EvalResult {
+    /// The strategy's name.
+    pub strategy: String,
+    /// Jobs measured.
+    pub jobs: usize,
+    /// Polls per measured job (those given up included).
+    pub polls_per_job: f64,
+    /// Mean detection lag of jobs seen ready, seconds.
+    pub mean_lag_s: f64,
+    /// Median lag, seconds.
+    pub p50_lag_s: f64,
+    /// 99th-percentile lag, seconds.
+    pub p99_lag_s: f64,
+    /// Jobs the strategy gave up on, or still pending at the deadline.
+    pub gave_up: usize,
+}
+
+/// Runs `factory` over the jobs of `cfg`.
+pub fn evaluate(factory: &dyn StrategyFactory, cfg: &EvalConfig) -> EvalResult {
+    let mut durations = rand::rngs::StdRng::seed_from_u64(cfg.seed);
+    let mut jitter = rand::rngs::StdRng::seed_from_u64(cfg.seed ^ 0x9e37_79b9_7f4a_7c15);
+    let (mut polls, mut gave_up, mut lags) = (0u64, 0usize, Vec::with_capacity(cfg.jobs));
+    for job in 0..cfg.warmup + cfg.jobs {
+        let t_ready = cfg.dist.sample(durations.random::<f64>());
+        let run = run_job(factory, cfg, t_ready, &mut jitter);
+        if job < cfg.warmup {
+            continue;
+        }
+        polls += u64::from(run.polls);
+        match run.lag {
+            Some(l) => lags.push(l),
+            None => gave_up += 1,
+        }
+    }
+    lags.sort_by(f64::total_cmp);
+    let pct = |q: f64| {
+        if lags.is_empty() {
+            f64::NAN
+        } else {
+            lags[((lags.len() - 1) as f64 * q).round() as usize]
+        }
+    };
+    EvalResult {
+        strategy: factory.name(),
+        jobs: cfg.jobs,
+        polls_per_job: polls as f64 / cfg.jobs.max(1) as f64,
+        mean_lag_s: lags.iter().sum::<f64>() / lags.len().max(1) as f64,
+        p50_lag_s: pct(0.5),
+        p99_lag_s: pct(0.99),
+        gave_up,
+    }
+}
+
+struct JobRun {
+    polls: u32,
+    lag: Option<f64>,
+}
+
+fn run_job(
+    factory: &dyn StrategyFactory,
+    cfg: &EvalConfig,
+    t_ready: f64,
+    rng: &mut dyn rand::RngCore,
+) -> JobRun {
+    let mut strategy = factory.new_task(&cfg.model);
+    let pending = Status::Pending;
+    let deadline = cfg.deadline.as_secs_f64();
+    let (mut t, mut polls, mut last_pending) = (0.0f64, 0u32, None);
+    loop {
+        let progress = (cfg.progress && polls > 0).then(|| (t / t_ready).clamp(0.0, 1.0));
+        let ctx = PollContext {
+            model: &cfg.model,
+            polls,
+            since_submit: Duration::from_secs_f64(t),
+            last_status: (polls > 0).then_some(&pending),
+            progress,
+        };
+        let Some(delay) = strategy.next_delay(&ctx, rng) else {
+            return JobRun { polls, lag: None };
+        };
+        t += delay.as_secs_f64();
+        if t > deadline {
+            return JobRun { polls, lag: None };
+        }
+        polls += 1;
+        if t >= t_ready {
+            factory.observe(&TaskObservation {
+                model: cfg.model.clone(),
+                last_pending_after: last_pending.map(Duration::from_secs_f64),
+                ready_seen_after: Duration::from_secs_f64(t),
+                server_ready_after: cfg.server_times.then(|| Duration::from_secs_f64(t_ready)),
+                server_duration: cfg.server_times.then(|| Duration::from_secs_f64(t_ready)),
+                polls,
+            });
+            return JobRun {
+                polls,
+                lag: Some(t - t_ready),
+            };
+        }
+        last_pending = Some(t);
+    }
+}
