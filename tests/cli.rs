@@ -2,24 +2,13 @@
 //! The `bfl` binary end to end, on its embedded simulator (`--sim`): outputs, JSON, exit codes,
 //! and clear errors.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod support;
 
-fn bfl(dir: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_bfl"));
-    cmd.current_dir(dir)
-        .env_remove("BFL_API_KEY")
-        .env_remove("BFL_BASE_URL")
-        .env_remove("BFL_REGION")
-        .env_remove("BFL_LOG");
-    cmd
-}
+use std::path::{Path, PathBuf};
+use support::{assert_exit, bfl, stdout_json};
 
 fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("bfl-cli-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    support::temp_dir("cli", name)
 }
 
 /// A quick simulator: generations of about a second.
@@ -31,16 +20,6 @@ fn fast_scenario(dir: &Path) -> PathBuf {
     )
     .unwrap();
     path
-}
-
-fn stdout_json(out: &Output) -> serde_json::Value {
-    let text = String::from_utf8_lossy(&out.stdout);
-    serde_json::from_str(text.trim()).unwrap_or_else(|e| {
-        panic!(
-            "stdout is not JSON ({e}): {text}\nstderr: {}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
 }
 
 fn is_image(bytes: &[u8]) -> bool {
@@ -67,11 +46,7 @@ fn generate_on_the_embedded_simulator_writes_the_image_and_json() {
         .arg(&scenario)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, 0);
     let json = stdout_json(&out);
     assert_eq!(json["path"], "fox.png");
     let bytes = std::fs::read(dir.join("fox.png")).unwrap();
@@ -104,12 +79,7 @@ fn batch_on_the_embedded_simulator_writes_every_image_and_a_parsable_summary() {
         .output()
         .unwrap();
     // One job fails on purpose: exit code 1, and the others are written.
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, 1);
     let json = stdout_json(&out);
     assert_eq!(json["jobs"], 4);
     assert_eq!(json["images_written"], 3);
@@ -212,10 +182,6 @@ fn credits_on_the_simulator() {
         .args(["credits", "--sim", "--json"])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, 0);
     assert!(stdout_json(&out)["credits"].as_f64().is_some());
 }

@@ -4,27 +4,19 @@
 //! one image and was paid for once (apart from submits caught in the ambiguous window, which the
 //! journal names).
 
+mod support;
+
 use bfl_sim::{SimConfig, SimServer};
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 const JOBS: usize = 60;
 
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("bfl-crash-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 fn batch(dir: &Path, base_url: &str, extra: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_bfl"));
-    cmd.current_dir(dir)
-        .env("BFL_API_KEY", "bfl_crash_test")
-        .env_remove("BFL_REGION")
-        .env_remove("BFL_LOG")
+    let mut cmd = support::bfl(dir);
+    cmd.env("BFL_API_KEY", "bfl_crash_test")
         .args([
             "batch",
             "prompts.txt",
@@ -81,7 +73,7 @@ fn ambiguous_jobs(journal: &Path) -> usize {
 
 #[test]
 fn sigkill_at_many_moments_then_resume_loses_nothing_and_pays_once() {
-    let dir = temp_dir("kill");
+    let dir = support::temp_dir("crash", "kill");
     let prompts: String = (0..JOBS).map(|i| format!("prompt number {i}\n")).collect();
     std::fs::write(dir.join("prompts.txt"), prompts).unwrap();
 
