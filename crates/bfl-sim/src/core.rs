@@ -238,8 +238,10 @@ struct Rec {
 }
 
 /// The simulated BFL API. Deterministic: the same config and the same requests at the same
-/// times give the same answers. Task attributes (id, duration, outcome) depend only on the seed
-/// and the task's submit order, so strategies compared on one seed face the same tasks.
+/// times give the same answers. A task's id, queue delay, duration and outcome depend only on
+/// the seed, the request (model and body) and how many identical requests were accepted before —
+/// not on when or in which order jobs are submitted — so strategies compared on one seed face
+/// the same jobs.
 #[derive(Debug)]
 pub struct Sim {
     cfg: SimConfig,
@@ -253,6 +255,8 @@ pub struct Sim {
     secret: [u8; 8],
     /// When each busy generation slot frees (with `capacity`).
     slots: BinaryHeap<Reverse<At>>,
+    /// How many tasks each distinct request (hash of model and body) has created.
+    seen: HashMap<u64, u64>,
 }
 
 fn mix(seed: u64, n: u64) -> u64 {
@@ -325,6 +329,7 @@ impl Sim {
             log: Vec::new(),
             secret,
             slots: BinaryHeap::new(),
+            seen: HashMap::new(),
         }
     }
 
@@ -579,9 +584,14 @@ impl Sim {
             return self.retry_after(r, next_end - now);
         }
 
-        // Everything about the task comes from its own stream: seed and submit order only.
+        // Everything about the task comes from its own stream, keyed by the seed, the request
+        // (model and body) and how many times that same request was accepted before: a job gets
+        // the same id, duration and outcome whatever the strategy, timing or order of submits.
         let n = self.tasks.len() as u64;
-        let mut rng = SmallRng::seed_from_u64(mix(self.cfg.seed, n));
+        let request_hash = fnv1a(&[model.as_bytes(), req.body]);
+        let seen = self.seen.entry(request_hash).or_insert(0);
+        let mut rng = SmallRng::seed_from_u64(mix(mix(self.cfg.seed, request_hash), *seen));
+        *seen += 1;
         let id = task_id(&mut rng);
         let queue = self.cfg.queue_delay.sample(&mut rng);
         let duration = self.cfg.duration_model(model).sample(&mut rng);

@@ -1,6 +1,13 @@
 //! The virtual-time face: the core behind a [`Transport`] with no sockets, and a [`Runtime`] on
 //! tokio's paused clock, which jumps straight to the next timer whenever every task is waiting.
-//! A whole batch of simulated hours runs in the CPU time its requests cost.
+//! A whole batch of simulated hours runs in the CPU time its requests cost (about 80 µs per job
+//! of submit + polls + download in release: 100 000 jobs in under 10 s on one core).
+//!
+//! Ground truth is read from the server side, in sim seconds: [`VirtualSim::with_sim`] gives the
+//! core, whose [`Sim::tasks`](crate::Sim::tasks) has each task's `ready_at`,
+//! `first_ready_poll_at` (so detection lag), `polls`, `downloaded_at`; [`Sim::counters`](crate::Sim::counters)
+//! the 429s and 5xx; [`VirtualSim::stats`] everything, request log included (turn the log off
+//! with `SimConfig::record_requests = false` for the largest runs).
 //!
 //! ```
 //! use bfl_core::{GenerationRequest, Job};
