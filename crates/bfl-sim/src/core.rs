@@ -146,7 +146,7 @@ impl SimResponse {
     pub fn body_bytes(&self) -> Bytes {
         match &self.body {
             SimBody::Bytes(b) => b.clone(),
-            SimBody::Image(spec) => Bytes::from(spec.render()),
+            SimBody::Image(spec) => spec.bytes(),
         }
     }
 
@@ -336,6 +336,12 @@ impl Sim {
     /// The scenario.
     pub fn config(&self) -> &SimConfig {
         &self.cfg
+    }
+
+    /// The scenario, to change mid-run (e.g. start a fault from a test at a chosen moment).
+    /// Changes apply to requests from then on; tasks already created keep their attributes.
+    pub fn config_mut(&mut self) -> &mut SimConfig {
+        &mut self.cfg
     }
 
     /// The hosts written into URLs.
