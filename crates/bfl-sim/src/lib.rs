@@ -40,6 +40,7 @@ pub mod durations;
 mod faults;
 pub mod http;
 pub mod images;
+pub mod scenarios;
 pub mod stats;
 pub mod validate;
 pub mod vtime;

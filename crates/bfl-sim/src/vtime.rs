@@ -180,6 +180,12 @@ impl VirtualSim {
     /// A simulation of `config`; sim time 0 is now. Call it inside the runtime that will drive
     /// it (ideally [`VirtualSim::tokio_runtime`]), since it reads that runtime's clock.
     pub fn new(config: SimConfig) -> VirtualSim {
+        VirtualSim::with_transport_timeout(config, Duration::from_secs(30))
+    }
+
+    /// Like [`VirtualSim::new`], with the transport's own per-request timeout (a request slower
+    /// than this, or hung, fails with [`TransportError::Timeout`] after it).
+    pub fn with_transport_timeout(config: SimConfig, timeout: Duration) -> VirtualSim {
         let hosts = Hosts::virtual_names();
         let epoch = SystemTime::UNIX_EPOCH
             + Duration::try_from_secs_f64(config.epoch_unix).unwrap_or_default();
@@ -193,7 +199,7 @@ impl VirtualSim {
             transport: Arc::new(SimTransport {
                 sim: Arc::clone(&sim),
                 clock: clock.clone(),
-                timeout: Duration::from_secs(30),
+                timeout,
             }),
             runtime: Arc::new(VirtualRuntime {
                 clock: clock.clone(),
