@@ -37,6 +37,7 @@ pub mod cli;
 pub mod config;
 pub mod core;
 pub mod durations;
+pub mod exchange;
 mod faults;
 pub mod http;
 pub mod images;
