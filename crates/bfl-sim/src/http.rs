@@ -3,7 +3,7 @@
 //! Four listeners, each its own host for the client: the API, a regional API host, the delivery
 //! host of result images and a hostile host (outside any key policy). The scenario's
 //! `polling_host` picks which one `polling_url` names. `GET /__sim/stats` on any of them answers
-//! the ground truth as JSON (not counted as a request).
+//! the ground truth as JSON, `GET /__sim/summary` its figures (neither counted as a request).
 
 use crate::config::SimConfig;
 use crate::core::{Hosts, Role, Sim, SimRequest, SimResponse};
@@ -269,10 +269,14 @@ async fn serve(
             ));
         }
     };
-    if parts.uri.path() == "/__sim/stats" {
+    if matches!(parts.uri.path(), "/__sim/stats" | "/__sim/summary") {
         let now = shared.clock.now();
-        let stats = shared.lock().stats(now);
-        let json = serde_json::to_vec(&stats).unwrap_or_default();
+        let json = if parts.uri.path() == "/__sim/stats" {
+            serde_json::to_vec(&shared.lock().stats(now))
+        } else {
+            serde_json::to_vec(&shared.lock().summary(now))
+        }
+        .unwrap_or_default();
         return Ok(to_hyper(&SimResponse {
             status: 200,
             headers: vec![("content-type", "application/json".into())],

@@ -43,6 +43,7 @@ pub mod http;
 pub mod images;
 pub mod scenarios;
 pub mod stats;
+pub mod summary;
 pub mod validate;
 pub mod vtime;
 
@@ -53,4 +54,5 @@ pub use crate::core::{Hosts, Role, Sim, SimBody, SimRequest, SimResponse};
 pub use crate::durations::DurationModel;
 pub use crate::http::SimServer;
 pub use crate::stats::{Counters, Outcome, RequestRecord, Stats, TaskTruth};
+pub use crate::summary::{Spread, Summary};
 pub use crate::vtime::{SimTransport, VirtualRuntime, VirtualSim};

@@ -46,6 +46,21 @@ fn a_batch_runs_in_virtual_time_within_the_active_limit() {
         assert!(!t.expired);
     }
     assert_eq!(stats.counters.keys_sent_to_delivery, 0);
+    let summary = stats.summary();
+    assert_eq!(
+        (summary.tasks, summary.ready, summary.expired),
+        (200, 200, 0)
+    );
+    assert_eq!(summary.detection_lag.n, 200);
+    assert!(summary.detection_lag.p50 <= summary.detection_lag.p95);
+    assert_eq!(summary.polls_after_terminal, 0);
+    assert!(summary.requests_per_task >= 3.0);
+    assert!(
+        summary.burst_100ms >= 24,
+        "24 submits at t = 0: {summary:?}"
+    );
+    // Slot use: at most 24 tasks active at once.
+    assert!(summary.active_task_seconds <= 24.0 * summary.makespan);
 }
 
 #[test]

@@ -196,6 +196,13 @@ impl Sim {
             .collect()
     }
 
+    /// The server-side figures of the run as of `now` (cheaper than [`Sim::stats`]: the request
+    /// log is not copied).
+    pub fn summary(&self, now: f64) -> crate::summary::Summary {
+        let times: Vec<f64> = self.log.iter().map(|r| r.time).collect();
+        crate::summary::Summary::of(&self.tasks(now), &times, self.counters.rate_limited)
+    }
+
     /// A snapshot of the whole ground truth as of `now`.
     pub fn stats(&self, now: f64) -> Stats {
         Stats {
