@@ -83,6 +83,9 @@ pub struct SimArgs {
     /// Probability that a poll hangs (never answered).
     #[arg(long)]
     pub hang_rate: Option<f64>,
+    /// Probability that a submit is processed but its answer lost (the connection hangs).
+    #[arg(long)]
+    pub lost_submit_rate: Option<f64>,
     /// Probability that a poll answer is malformed.
     #[arg(long)]
     pub malformed_rate: Option<f64>,
@@ -188,6 +191,7 @@ impl SimArgs {
         set(&mut c.faults.latency.jitter, self.jitter);
         set(&mut c.faults.latency.download_extra, self.download_extra);
         set(&mut c.faults.hang.poll, self.hang_rate);
+        set(&mut c.faults.lost_answer.submit, self.lost_submit_rate);
         set(&mut c.faults.malformed.poll, self.malformed_rate);
         set(&mut c.faults.truncated.poll, self.truncated_rate);
         set(&mut c.result_ttl_secs, self.result_ttl);

@@ -17,6 +17,10 @@
 //!
 //! The core never reads a clock: [`Sim::handle`] takes `now` in sim seconds.
 //!
+//! Standalone: `cargo run -p bfl-sim -- --port 8787 --scenario s5-brownout` (or a JSON file of
+//! [`SimConfig`]; `--list-scenarios`, `--help` for every knob), then point any client's base URL
+//! at `http://127.0.0.1:8787` and read `GET /__sim/summary` or `/__sim/stats` afterwards.
+//!
 //! ```
 //! use bfl_sim::{Hosts, Role, Sim, SimConfig, SimRequest};
 //! let mut sim = Sim::new(SimConfig::default(), Hosts::virtual_names());

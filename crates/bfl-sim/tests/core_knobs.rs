@@ -594,3 +594,24 @@ fn download_extra_slows_successful_downloads_only() {
         0.0
     );
 }
+
+#[test]
+fn a_lost_submit_answer_still_creates_the_task() {
+    let mut cfg = SimConfig::default();
+    cfg.faults.lost_answer.submit = 1.0;
+    let mut s = sim(cfg);
+    let r = s.handle(
+        0.0,
+        &SimRequest {
+            role: Role::Api,
+            method: "POST",
+            path: "/v1/flux-2-pro",
+            query: None,
+            key: Some(KEY),
+            body: br#"{"prompt": "x"}"#,
+        },
+    );
+    assert!(r.hang);
+    assert_eq!(s.task_count(), 1);
+    assert_eq!(s.counters().hung, 1);
+}

@@ -310,13 +310,24 @@ impl Sim {
         if self.dice.hit(err) {
             return self.dice.server_error();
         }
-        let resp = match kind {
+        let lost = match kind {
+            RequestKind::Submit => faults.lost_answer.submit,
+            RequestKind::Poll => faults.lost_answer.poll,
+            RequestKind::Download => faults.lost_answer.download,
+            RequestKind::Credits => faults.lost_answer.credits,
+            RequestKind::Other => 0.0,
+        };
+        let mut resp = match kind {
             RequestKind::Submit => self.submit(now, req),
             RequestKind::Poll => self.poll(now, req),
             RequestKind::Download => self.download(now, req),
             RequestKind::Credits => self.credits(now, req),
             RequestKind::Other => other(req),
         };
+        if self.dice.hit(lost) {
+            resp.hang = true;
+            return resp;
+        }
         if resp.status == 200 {
             if let SimBody::Bytes(body) = &resp.body {
                 if let Some(mangled) = self.dice.mangle(body, malformed, truncated) {
