@@ -94,3 +94,31 @@ fn regional_polling_gets_the_key_and_a_hostile_one_does_not() {
     let (stats, _, _) = run(cfg, 5, "flux-2-klein-4b");
     assert_eq!(stats.counters.keys_sent_to_hostile, 0);
 }
+
+#[test]
+fn several_clients_share_one_key_and_meet_its_limit() {
+    let mut cfg = SimConfig::default();
+    cfg.durations.insert("*".into(), DurationModel::Fixed(5.0));
+    cfg.retry_after = bfl_sim::RetryAfter::Accurate;
+    let rt = VirtualSim::tokio_runtime().unwrap();
+    let (stats, ok) = rt.block_on(async {
+        let sim = VirtualSim::new(cfg);
+        let runs = (0..4).map(|c| {
+            let client = sim.client_builder("bfl_shared").seed(c).build().unwrap();
+            let jobs: Vec<Job> = (0..40)
+                .map(|i| Job::generate(GenerationRequest::new("flux-2-pro", format!("c{c} j{i}"))))
+                .collect();
+            async move { client.batch(jobs).collect::<Vec<_>>().await }
+        });
+        let all = futures_util::future::join_all(runs).await;
+        let ok = all
+            .iter()
+            .flatten()
+            .filter(|i| i.outcome.result.is_ok())
+            .count();
+        (sim.stats(), ok)
+    });
+    assert_eq!(ok, 160);
+    assert!(stats.counters.rate_limited > 0, "4 clients x 24 slots > 24");
+    assert_eq!(stats.counters.accepted, 160);
+}
