@@ -1,7 +1,7 @@
 //! CPU cost of the virtual-time face: N jobs through `bfl_core::Client::batch` on one core.
 //!
 //! `cargo run --release -p bfl-sim --example virtual_throughput -- [JOBS] [IMAGE_MAX_SIDE] [log|nolog]`
-//! (defaults: 100000 jobs, 16 px images, request log on).
+//! (defaults: 100000 jobs, 64 px images as in the default scenario, request log on).
 
 use bfl_core::{GenerationRequest, Job};
 use bfl_sim::{SimConfig, VirtualSim};
@@ -15,7 +15,7 @@ fn wall() -> std::time::Instant {
 fn main() -> std::io::Result<()> {
     let mut args = std::env::args().skip(1);
     let jobs: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(100_000);
-    let side: u32 = args.next().and_then(|a| a.parse().ok()).unwrap_or(16);
+    let side: u32 = args.next().and_then(|a| a.parse().ok()).unwrap_or(64);
     let log = args.next().as_deref() != Some("nolog");
     let config = SimConfig {
         seed: 1,

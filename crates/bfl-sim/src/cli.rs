@@ -5,7 +5,6 @@ use crate::config::{PollingHost, RetryAfter, SimConfig};
 use crate::durations::DurationModel;
 use crate::http::{ServerOptions, SimServer};
 use std::net::IpAddr;
-use std::path::PathBuf;
 
 /// Flags of `bfl-sim` / `bfl sim`. Flags override the scenario file.
 #[derive(Debug, Clone, clap::Args)]
@@ -22,9 +21,13 @@ pub struct SimArgs {
     /// Regional polling host port (0: any).
     #[arg(long, default_value_t = 0)]
     pub regional_port: u16,
-    /// A scenario: JSON of `SimConfig` (fields not named keep their defaults).
-    #[arg(long, value_name = "FILE")]
-    pub scenario: Option<PathBuf>,
+    /// A scenario: a JSON file of `SimConfig` (fields not named keep their defaults), or the
+    /// name of a built-in one (`s1-lognormal-6`, `s5-brownout`, … see `--list-scenarios`).
+    #[arg(long, value_name = "FILE|NAME")]
+    pub scenario: Option<String>,
+    /// List the built-in scenarios and exit.
+    #[arg(long)]
+    pub list_scenarios: bool,
     /// Seed of every random choice.
     #[arg(long)]
     pub seed: Option<u64>,
@@ -80,6 +83,9 @@ pub struct SimArgs {
     /// Probability that a poll hangs (never answered).
     #[arg(long)]
     pub hang_rate: Option<f64>,
+    /// Probability that a submit is processed but its answer lost (the connection hangs).
+    #[arg(long)]
+    pub lost_submit_rate: Option<f64>,
     /// Probability that a poll answer is malformed.
     #[arg(long)]
     pub malformed_rate: Option<f64>,
@@ -134,7 +140,7 @@ impl SimArgs {
     /// The scenario these flags describe (the file, then the flags over it).
     pub fn config(&self) -> Result<SimConfig, CliError> {
         let mut c = match &self.scenario {
-            Some(path) => SimConfig::from_json(&std::fs::read_to_string(path)?)?,
+            Some(name) => crate::scenarios::load(name).map_err(CliError::Flag)?,
             None => SimConfig::default(),
         };
         if let Some(s) = self.seed {
@@ -185,6 +191,7 @@ impl SimArgs {
         set(&mut c.faults.latency.jitter, self.jitter);
         set(&mut c.faults.latency.download_extra, self.download_extra);
         set(&mut c.faults.hang.poll, self.hang_rate);
+        set(&mut c.faults.lost_answer.submit, self.lost_submit_rate);
         set(&mut c.faults.malformed.poll, self.malformed_rate);
         set(&mut c.faults.truncated.poll, self.truncated_rate);
         set(&mut c.result_ttl_secs, self.result_ttl);
@@ -227,6 +234,12 @@ impl SimArgs {
 
 /// Runs the simulator until Ctrl-C, printing its base URL first. Needs a tokio runtime.
 pub async fn run(args: SimArgs) -> Result<(), CliError> {
+    if args.list_scenarios {
+        for (name, description, _) in crate::scenarios::BUILTIN {
+            println!("{name:26} {description}");
+        }
+        return Ok(());
+    }
     let config = args.config()?;
     let server = SimServer::start_with(config, args.server_options()).await?;
     println!("bfl-sim listening on {}", server.base_url());

@@ -237,8 +237,11 @@ pub struct Faults {
     pub brownouts: Vec<(f64, f64)>,
     /// Response latency.
     pub latency: Latency,
-    /// Probability that a request is never answered.
+    /// Probability that a request is never answered (and not processed).
     pub hang: EndpointRates,
+    /// Probability that a request is processed (a submit creates its task) but its answer is
+    /// lost: the connection hangs. The nastiest case for a client: a paid task it never heard of.
+    pub lost_answer: EndpointRates,
     /// Probability that a 200 JSON answer is malformed (not JSON).
     pub malformed: EndpointRates,
     /// Probability that a 200 JSON answer is cut in the middle.

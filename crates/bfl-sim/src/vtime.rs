@@ -1,6 +1,13 @@
 //! The virtual-time face: the core behind a [`Transport`] with no sockets, and a [`Runtime`] on
 //! tokio's paused clock, which jumps straight to the next timer whenever every task is waiting.
-//! A whole batch of simulated hours runs in the CPU time its requests cost.
+//! A whole batch of simulated hours runs in the CPU time its requests cost (about 80 µs per job
+//! of submit + polls + download in release: 100 000 jobs in under 10 s on one core).
+//!
+//! Ground truth is read from the server side, in sim seconds: [`VirtualSim::with_sim`] gives the
+//! core, whose [`Sim::tasks`](crate::Sim::tasks) has each task's `ready_at`,
+//! `first_ready_poll_at` (so detection lag), `polls`, `downloaded_at`; [`Sim::counters`](crate::Sim::counters)
+//! the 429s and 5xx; [`VirtualSim::stats`] everything, request log included (turn the log off
+//! with `SimConfig::record_requests = false` for the largest runs).
 //!
 //! ```
 //! use bfl_core::{GenerationRequest, Job};
@@ -173,6 +180,12 @@ impl VirtualSim {
     /// A simulation of `config`; sim time 0 is now. Call it inside the runtime that will drive
     /// it (ideally [`VirtualSim::tokio_runtime`]), since it reads that runtime's clock.
     pub fn new(config: SimConfig) -> VirtualSim {
+        VirtualSim::with_transport_timeout(config, Duration::from_secs(30))
+    }
+
+    /// Like [`VirtualSim::new`], with the transport's own per-request timeout (a request slower
+    /// than this, or hung, fails with [`TransportError::Timeout`] after it).
+    pub fn with_transport_timeout(config: SimConfig, timeout: Duration) -> VirtualSim {
         let hosts = Hosts::virtual_names();
         let epoch = SystemTime::UNIX_EPOCH
             + Duration::try_from_secs_f64(config.epoch_unix).unwrap_or_default();
@@ -186,7 +199,7 @@ impl VirtualSim {
             transport: Arc::new(SimTransport {
                 sim: Arc::clone(&sim),
                 clock: clock.clone(),
-                timeout: Duration::from_secs(30),
+                timeout,
             }),
             runtime: Arc::new(VirtualRuntime {
                 clock: clock.clone(),

@@ -528,31 +528,42 @@ fn nothing_panics_on_odd_requests() {
 }
 
 #[test]
-fn task_attributes_depend_only_on_seed_and_submit_order() {
+fn a_jobs_attributes_do_not_depend_on_timing_or_order() {
     let mk = || {
         let mut c = SimConfig::default();
         c.seed = 99;
+        c.outcomes.error = 0.3;
         c.faults.server_error.poll = 0.3;
         sim(c)
     };
     let (mut a, mut b) = (mk(), mk());
+    let body = |i: u32| format!(r#"{{"prompt": "job {i}"}}"#);
     for i in 0..20 {
         let t = f64::from(i);
-        submit(&mut a, t);
-        submit(&mut b, t);
-        // Different polling patterns must not change the tasks.
+        submit_as(&mut a, t, "flux-2-pro", &body(i), Some(KEY));
+        // Another order, other times, and polls in between must not change the jobs.
+        submit_as(&mut b, 3.0 * t, "flux-2-pro", &body(19 - i), Some(KEY));
         let id = a.tasks(t)[i as usize].id.clone();
         for _ in 0..i {
             poll(&mut a, t, &id);
         }
     }
-    let strip = |s: &Sim| {
-        s.tasks(0.0)
+    let by_id = |s: &Sim| {
+        let mut v: Vec<_> = s
+            .tasks(0.0)
             .into_iter()
-            .map(|t| (t.id, t.started_at, t.finished_at, t.outcome))
-            .collect::<Vec<_>>()
+            .map(|t| {
+                (
+                    t.id,
+                    ((t.finished_at - t.submitted_at) * 1e6).round(),
+                    t.outcome,
+                )
+            })
+            .collect();
+        v.sort_by(|x, y| x.0.cmp(&y.0));
+        v
     };
-    assert_eq!(strip(&a), strip(&b));
+    assert_eq!(by_id(&a), by_id(&b));
 }
 
 #[test]
@@ -582,4 +593,25 @@ fn download_extra_slows_successful_downloads_only() {
         get(&mut s, 3.0, &sample.replace("sig=", "sig=1"), None).delay,
         0.0
     );
+}
+
+#[test]
+fn a_lost_submit_answer_still_creates_the_task() {
+    let mut cfg = SimConfig::default();
+    cfg.faults.lost_answer.submit = 1.0;
+    let mut s = sim(cfg);
+    let r = s.handle(
+        0.0,
+        &SimRequest {
+            role: Role::Api,
+            method: "POST",
+            path: "/v1/flux-2-pro",
+            query: None,
+            key: Some(KEY),
+            body: br#"{"prompt": "x"}"#,
+        },
+    );
+    assert!(r.hang);
+    assert_eq!(s.task_count(), 1);
+    assert_eq!(s.counters().hung, 1);
 }

@@ -190,6 +190,11 @@ async fn submit_poll_download_shapes_match_the_api() {
     assert_eq!(requests[3]["host"], server.delivery_authority());
     assert_eq!(requests[3]["key_sent"], false);
     assert_eq!(stats["counters"]["expired_downloads"], 1);
+    let summary = raw("GET", &format!("{base}/__sim/summary"), None, "")
+        .await
+        .json();
+    assert_eq!(summary["tasks"], 1);
+    assert_eq!(summary["detection_lag"]["n"], 1);
     server.shutdown().await;
 }
 

@@ -46,6 +46,21 @@ fn a_batch_runs_in_virtual_time_within_the_active_limit() {
         assert!(!t.expired);
     }
     assert_eq!(stats.counters.keys_sent_to_delivery, 0);
+    let summary = stats.summary();
+    assert_eq!(
+        (summary.tasks, summary.ready, summary.expired),
+        (200, 200, 0)
+    );
+    assert_eq!(summary.detection_lag.n, 200);
+    assert!(summary.detection_lag.p50 <= summary.detection_lag.p95);
+    assert_eq!(summary.polls_after_terminal, 0);
+    assert!(summary.requests_per_task >= 3.0);
+    assert!(
+        summary.burst_100ms >= 24,
+        "24 submits at t = 0: {summary:?}"
+    );
+    // Slot use: at most 24 tasks active at once.
+    assert!(summary.active_task_seconds <= 24.0 * summary.makespan);
 }
 
 #[test]
@@ -78,4 +93,32 @@ fn regional_polling_gets_the_key_and_a_hostile_one_does_not() {
     cfg.polling_host = PollingHost::Hostile;
     let (stats, _, _) = run(cfg, 5, "flux-2-klein-4b");
     assert_eq!(stats.counters.keys_sent_to_hostile, 0);
+}
+
+#[test]
+fn several_clients_share_one_key_and_meet_its_limit() {
+    let mut cfg = SimConfig::default();
+    cfg.durations.insert("*".into(), DurationModel::Fixed(5.0));
+    cfg.retry_after = bfl_sim::RetryAfter::Accurate;
+    let rt = VirtualSim::tokio_runtime().unwrap();
+    let (stats, ok) = rt.block_on(async {
+        let sim = VirtualSim::new(cfg);
+        let runs = (0..4).map(|c| {
+            let client = sim.client_builder("bfl_shared").seed(c).build().unwrap();
+            let jobs: Vec<Job> = (0..40)
+                .map(|i| Job::generate(GenerationRequest::new("flux-2-pro", format!("c{c} j{i}"))))
+                .collect();
+            async move { client.batch(jobs).collect::<Vec<_>>().await }
+        });
+        let all = futures_util::future::join_all(runs).await;
+        let ok = all
+            .iter()
+            .flatten()
+            .filter(|i| i.outcome.result.is_ok())
+            .count();
+        (sim.stats(), ok)
+    });
+    assert_eq!(ok, 160);
+    assert!(stats.counters.rate_limited > 0, "4 clients x 24 slots > 24");
+    assert_eq!(stats.counters.accepted, 160);
 }
