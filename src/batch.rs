@@ -134,6 +134,7 @@ pub async fn run(
                     earlier: false,
                 }
             }
+            Err(e) if e.may_have_been_accepted() => ItemResult::Ambiguous,
             Err(e) => {
                 if e.is_fatal_for_batch() && summary.stopped.is_none() {
                     summary.stopped = Some(e.to_string());
@@ -369,7 +370,8 @@ impl BatchObserver for Recorder {
                     index,
                     kind: e.kind().to_string(),
                     message: e.to_string(),
-                    retry: retry_on_resume(e),
+                    retry: retry_on_resume(e) && !e.may_have_been_accepted(),
+                    ambiguous: e.may_have_been_accepted(),
                 });
                 Counters::bump(&self.counters.failed);
             }

@@ -103,6 +103,10 @@ pub enum Record {
         message: String,
         /// Whether a resume should try again.
         retry: bool,
+        /// Whether the submit may have reached the server without its answer (a timeout, an
+        /// unreadable answer): the job is then ambiguous, like a crash in that window.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        ambiguous: bool,
     },
 }
 
@@ -382,6 +386,9 @@ fn apply(state: &ItemState, record: &Record) -> ItemState {
         }),
         Record::Done { path, .. } => ItemState::Done { path: path.clone() },
         Record::Failed {
+            ambiguous: true, ..
+        } if submitted.is_none() => ItemState::Ambiguous,
+        Record::Failed {
             kind,
             message,
             retry,
@@ -454,6 +461,15 @@ mod tests {
                 kind: "deadline_exceeded".into(),
                 message: "late".into(),
                 retry: true,
+                ambiguous: false,
+            },
+            Record::Submitting { index: 3 },
+            Record::Failed {
+                index: 3,
+                kind: "transport".into(),
+                message: "timed out".into(),
+                retry: false,
+                ambiguous: true,
             },
         ] {
             j.append(&r).unwrap();
@@ -477,7 +493,7 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        assert_eq!(replay.states[3], ItemState::New);
+        assert_eq!(replay.states[3], ItemState::Ambiguous);
     }
 
     #[test]

@@ -27,8 +27,9 @@ pub enum ItemResult {
         /// Whether a resume will try again.
         retry: bool,
     },
-    /// A submit may have reached the server before a crash, with no answer recorded: not
-    /// resubmitted (pass `--resubmit-ambiguous` to pay again).
+    /// A submit may have reached the server with no usable answer (a crash just after it left,
+    /// a timeout, an unreadable answer): not resubmitted (pass `--resubmit-ambiguous` to pay
+    /// again).
     Ambiguous,
 }
 
@@ -121,7 +122,7 @@ impl fmt::Display for BatchSummary {
         if self.ambiguous > 0 {
             writeln!(
                 f,
-                "ambiguous: {} job(s) may have been submitted just before a crash; not resubmitted \
+                "ambiguous: {} job(s) may have been submitted without a usable answer; not resubmitted \
                  (check your BFL dashboard, or resume with --resubmit-ambiguous to pay again)",
                 self.ambiguous
             )?;

@@ -354,6 +354,27 @@ impl TaskError {
         )
     }
 
+    /// Whether the server may have accepted — and will charge for — a task this error cannot
+    /// name: a submit whose answer never arrived (a timeout or a dropped connection after the
+    /// request left) or could not be read. Submitting the same request again may pay twice.
+    /// A refused connection sent nothing, and a 5xx is the API saying the submit failed.
+    pub fn may_have_been_accepted(&self) -> bool {
+        match self {
+            TaskError::Transport {
+                task: None,
+                phase: Phase::Submit,
+                source,
+                ..
+            } => !matches!(source, TransportError::Connect(_)),
+            TaskError::MalformedResponse {
+                task: None,
+                phase: Phase::Submit,
+                ..
+            } => true,
+            _ => false,
+        }
+    }
+
     /// Whether no other task of the same key can succeed either (401/403, 402): a batch stops
     /// submitting at once.
     pub fn is_fatal_for_batch(&self) -> bool {
@@ -424,6 +445,33 @@ mod tests {
             id: "t1".into(),
             polling_url: "https://api.bfl.ai/v1/get_result?id=t1".into(),
         }
+    }
+
+    #[test]
+    fn only_a_submit_that_may_have_arrived_is_ambiguous() {
+        let submit_failure = |source| TaskError::Transport {
+            task: None,
+            phase: Phase::Submit,
+            attempts: 1,
+            source,
+        };
+        let timeout = TransportError::Timeout(std::time::Duration::from_secs(30));
+        assert!(submit_failure(timeout.clone()).may_have_been_accepted());
+        assert!(!submit_failure(TransportError::Connect("refused".into())).may_have_been_accepted());
+        let named = TaskError::Transport {
+            task: Some(t()),
+            phase: Phase::Poll,
+            attempts: 3,
+            source: timeout,
+        };
+        assert!(!named.may_have_been_accepted());
+        let unreadable = TaskError::MalformedResponse {
+            task: None,
+            phase: Phase::Submit,
+            reason: "truncated".into(),
+            raw: Bytes::new(),
+        };
+        assert!(unreadable.may_have_been_accepted());
     }
 
     #[test]
