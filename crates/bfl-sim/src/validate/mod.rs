@@ -5,38 +5,9 @@
 
 use serde_json::{json, Map, Value};
 
-mod table;
+mod spec;
 
-/// The JSON type a field accepts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum FieldKind {
-    Str,
-    Int,
-    Num,
-    Bool,
-    OutputFormat,
-    Any,
-}
-
-/// One property of a request schema.
-#[derive(Debug)]
-pub(crate) struct FieldRule {
-    pub name: &'static str,
-    pub kind: FieldKind,
-    pub nullable: bool,
-    pub min: Option<f64>,
-    pub max: Option<f64>,
-    pub multiple_of: Option<f64>,
-    pub max_len: Option<usize>,
-}
-
-/// The request schema of one model.
-#[derive(Debug)]
-pub(crate) struct ModelSchema {
-    pub model: &'static str,
-    pub required: &'static [&'static str],
-    pub fields: &'static [FieldRule],
-}
+use spec::{FieldKind, FieldRule, ModelSchema};
 
 /// Whether the spec describes `model`.
 pub fn is_known_model(model: &str) -> bool {
@@ -44,7 +15,7 @@ pub fn is_known_model(model: &str) -> bool {
 }
 
 fn schema_of(model: &str) -> Option<&'static ModelSchema> {
-    table::MODELS.iter().find(|m| m.model == model)
+    spec::models().iter().find(|m| m.model == model)
 }
 
 /// Parses and validates a submit body. `Ok` is the body as an object; `Err` is the `detail`
@@ -74,8 +45,8 @@ pub fn validate(model: &str, body: &[u8]) -> Result<Map<String, Value>, Vec<Valu
         return Ok(obj);
     };
     let mut errors = Vec::new();
-    for name in schema.required {
-        if !obj.contains_key(*name) {
+    for name in &schema.required {
+        if !obj.contains_key(name) {
             errors.push(json!({
                 "type": "missing",
                 "loc": ["body", name],
@@ -84,8 +55,8 @@ pub fn validate(model: &str, body: &[u8]) -> Result<Map<String, Value>, Vec<Valu
             }));
         }
     }
-    for rule in schema.fields {
-        if let Some(v) = obj.get(rule.name) {
+    for rule in &schema.fields {
+        if let Some(v) = obj.get(&rule.name) {
             if let Some(e) = check_field(rule, v) {
                 errors.push(e);
             }
@@ -97,6 +68,14 @@ pub fn validate(model: &str, body: &[u8]) -> Result<Map<String, Value>, Vec<Valu
         Err(errors)
     }
 }
+
+/// A bound, the test that the input breaks it, pydantic's error type and its wording.
+type Bound = (
+    Option<f64>,
+    fn(f64, f64) -> bool,
+    &'static str,
+    &'static str,
+);
 
 fn fmt_num(x: f64, integer: bool) -> String {
     if integer || x.fract() == 0.0 {
@@ -126,9 +105,9 @@ fn check_field(rule: &FieldRule, v: &Value) -> Option<Value> {
                 type_error(rule, v)
             }
         }
-        FieldKind::OutputFormat => match v.as_str() {
-            Some("jpeg" | "png" | "webp") => None,
-            _ => err("enum", "Input should be 'jpeg', 'png' or 'webp'".into()),
+        FieldKind::Enum => match v.as_str() {
+            Some(s) if rule.choices.iter().any(|c| c == s) => None,
+            _ => type_error(rule, v),
         },
         FieldKind::Str => match v.as_str() {
             None => type_error(rule, v),
@@ -151,25 +130,32 @@ fn check_field(rule: &FieldRule, v: &Value) -> Option<Value> {
                     "Input should be a valid integer, got a number with a fractional part".into(),
                 );
             }
-            if let Some(min) = rule.min {
-                if x < min {
+            let bounds: [Bound; 4] = [
+                (
+                    rule.min,
+                    |x, b| x < b,
+                    "greater_than_equal",
+                    "greater than or equal to",
+                ),
+                (
+                    rule.exclusive_min,
+                    |x, b| x <= b,
+                    "greater_than",
+                    "greater than",
+                ),
+                (
+                    rule.max,
+                    |x, b| x > b,
+                    "less_than_equal",
+                    "less than or equal to",
+                ),
+                (rule.exclusive_max, |x, b| x >= b, "less_than", "less than"),
+            ];
+            for (bound, fails, kind, words) in bounds {
+                if let Some(b) = bound.filter(|b| fails(x, *b)) {
                     return err(
-                        "greater_than_equal",
-                        format!(
-                            "Input should be greater than or equal to {}",
-                            fmt_num(min, integer)
-                        ),
-                    );
-                }
-            }
-            if let Some(max) = rule.max {
-                if x > max {
-                    return err(
-                        "less_than_equal",
-                        format!(
-                            "Input should be less than or equal to {}",
-                            fmt_num(max, integer)
-                        ),
+                        kind,
+                        format!("Input should be {words} {}", fmt_num(b, integer)),
                     );
                 }
             }
@@ -192,10 +178,22 @@ fn type_error(rule: &FieldRule, v: &Value) -> Option<Value> {
         FieldKind::Int => ("int_type", "Input should be a valid integer"),
         FieldKind::Num => ("float_type", "Input should be a valid number"),
         FieldKind::Bool => ("bool_type", "Input should be a valid boolean"),
-        FieldKind::OutputFormat => ("enum", "Input should be 'jpeg', 'png' or 'webp'"),
+        FieldKind::Enum => return enum_error(rule, v),
         FieldKind::Any => return None,
     };
     Some(json!({"type": kind, "loc": ["body", rule.name], "msg": msg, "input": v}))
+}
+
+/// Pydantic's wording: "Input should be 'a', 'b' or 'c'".
+fn enum_error(rule: &FieldRule, v: &Value) -> Option<Value> {
+    let quoted: Vec<String> = rule.choices.iter().map(|c| format!("'{c}'")).collect();
+    let msg = match quoted.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+        _ => quoted.concat(),
+    };
+    Some(
+        json!({"type": "enum", "loc": ["body", rule.name], "msg": format!("Input should be {msg}"), "input": v}),
+    )
 }
 
 #[cfg(test)]
@@ -226,5 +224,34 @@ mod tests {
             "json_invalid"
         );
         assert!(is_known_model("flux-kontext-max"));
+    }
+
+    #[test]
+    fn enums_and_exclusive_bounds_speak_pydantic() {
+        let e = validate("flux-2-pro", br#"{"prompt": "a", "output_format": "gif"}"#).unwrap_err();
+        assert_eq!(e[0]["msg"], "Input should be 'jpeg', 'png' or 'webp'");
+        let rule = FieldRule {
+            name: "x".into(),
+            kind: FieldKind::Num,
+            nullable: false,
+            min: None,
+            max: None,
+            exclusive_min: Some(0.0),
+            exclusive_max: Some(1.5),
+            multiple_of: None,
+            max_len: None,
+            choices: Vec::new(),
+        };
+        assert!(check_field(&rule, &json!(0.5)).is_none());
+        let low = check_field(&rule, &json!(0)).unwrap();
+        assert_eq!(
+            (&low["type"], &low["msg"]),
+            (
+                &json!("greater_than"),
+                &json!("Input should be greater than 0")
+            )
+        );
+        let high = check_field(&rule, &json!(1.5)).unwrap();
+        assert_eq!(high["msg"], "Input should be less than 1.5");
     }
 }
