@@ -5,7 +5,6 @@ use crate::config::{PollingHost, RetryAfter, SimConfig};
 use crate::durations::DurationModel;
 use crate::http::{ServerOptions, SimServer};
 use std::net::IpAddr;
-use std::path::PathBuf;
 
 /// Flags of `bfl-sim` / `bfl sim`. Flags override the scenario file.
 #[derive(Debug, Clone, clap::Args)]
@@ -22,9 +21,13 @@ pub struct SimArgs {
     /// Regional polling host port (0: any).
     #[arg(long, default_value_t = 0)]
     pub regional_port: u16,
-    /// A scenario: JSON of `SimConfig` (fields not named keep their defaults).
-    #[arg(long, value_name = "FILE")]
-    pub scenario: Option<PathBuf>,
+    /// A scenario: a JSON file of `SimConfig` (fields not named keep their defaults), or the
+    /// name of a built-in one (`s1-lognormal-6`, `s5-brownout`, … see `--list-scenarios`).
+    #[arg(long, value_name = "FILE|NAME")]
+    pub scenario: Option<String>,
+    /// List the built-in scenarios and exit.
+    #[arg(long)]
+    pub list_scenarios: bool,
     /// Seed of every random choice.
     #[arg(long)]
     pub seed: Option<u64>,
@@ -35,6 +38,12 @@ pub struct SimArgs {
     /// Queue delay before generation starts (a duration SPEC).
     #[arg(long, value_name = "SPEC")]
     pub queue: Option<DurationModel>,
+    /// Generation slots of the whole server (default unlimited): load then adds queueing.
+    #[arg(long)]
+    pub capacity: Option<usize>,
+    /// Extra seconds of every successful download (slow consumer).
+    #[arg(long)]
+    pub download_extra: Option<f64>,
     /// Active-task limit per key (default 24; `flux-kontext-max` keeps 6).
     #[arg(long)]
     pub active_limit: Option<usize>,
@@ -74,6 +83,9 @@ pub struct SimArgs {
     /// Probability that a poll hangs (never answered).
     #[arg(long)]
     pub hang_rate: Option<f64>,
+    /// Probability that a submit is processed but its answer lost (the connection hangs).
+    #[arg(long)]
+    pub lost_submit_rate: Option<f64>,
     /// Probability that a poll answer is malformed.
     #[arg(long)]
     pub malformed_rate: Option<f64>,
@@ -128,7 +140,7 @@ impl SimArgs {
     /// The scenario these flags describe (the file, then the flags over it).
     pub fn config(&self) -> Result<SimConfig, CliError> {
         let mut c = match &self.scenario {
-            Some(path) => SimConfig::from_json(&std::fs::read_to_string(path)?)?,
+            Some(name) => crate::scenarios::load(name).map_err(CliError::Flag)?,
             None => SimConfig::default(),
         };
         if let Some(s) = self.seed {
@@ -144,6 +156,9 @@ impl SimArgs {
         }
         if let Some(q) = &self.queue {
             c.queue_delay = q.clone();
+        }
+        if self.capacity.is_some() {
+            c.capacity = self.capacity;
         }
         if let Some(l) = self.active_limit {
             c.limits.default = l;
@@ -174,7 +189,9 @@ impl SimArgs {
         set(&mut c.faults.server_error.download, self.download_5xx);
         set(&mut c.faults.latency.base, self.latency);
         set(&mut c.faults.latency.jitter, self.jitter);
+        set(&mut c.faults.latency.download_extra, self.download_extra);
         set(&mut c.faults.hang.poll, self.hang_rate);
+        set(&mut c.faults.lost_answer.submit, self.lost_submit_rate);
         set(&mut c.faults.malformed.poll, self.malformed_rate);
         set(&mut c.faults.truncated.poll, self.truncated_rate);
         set(&mut c.result_ttl_secs, self.result_ttl);
@@ -217,6 +234,12 @@ impl SimArgs {
 
 /// Runs the simulator until Ctrl-C, printing its base URL first. Needs a tokio runtime.
 pub async fn run(args: SimArgs) -> Result<(), CliError> {
+    if args.list_scenarios {
+        for (name, description, _) in crate::scenarios::BUILTIN {
+            println!("{name:26} {description}");
+        }
+        return Ok(());
+    }
     let config = args.config()?;
     let server = SimServer::start_with(config, args.server_options()).await?;
     println!("bfl-sim listening on {}", server.base_url());
@@ -228,4 +251,67 @@ pub async fn run(args: SimArgs) -> Result<(), CliError> {
     tracing::info!(requests = c.requests, tasks = c.accepted, "shutting down");
     server.shutdown().await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        sim: SimArgs,
+    }
+
+    #[test]
+    fn flags_build_the_scenario() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+        let cli = Cli::try_parse_from([
+            "bfl-sim",
+            "--port",
+            "0",
+            "--seed",
+            "9",
+            "--duration",
+            "lognormal:6,0.5",
+            "--duration",
+            "flux-2-max=fixed:15",
+            "--limit-at",
+            "60=12",
+            "--brownout",
+            "10-40",
+            "--retry-after",
+            "fixed:0",
+            "--poll-5xx",
+            "0.1",
+            "--polling-host",
+            "regional",
+            "--capacity",
+            "48",
+        ])
+        .unwrap();
+        let c = cli.sim.config().unwrap();
+        assert_eq!(c.seed, 9);
+        assert_eq!(c.duration_model("flux-2-max"), DurationModel::Fixed(15.0));
+        assert_eq!(
+            c.duration_model("flux-dev"),
+            DurationModel::LogNormal {
+                median: 6.0,
+                sigma: 0.5
+            }
+        );
+        assert_eq!(c.limits.schedule, vec![(60.0, 12)]);
+        assert_eq!(c.faults.brownouts, vec![(10.0, 40.0)]);
+        assert_eq!(c.retry_after, RetryAfter::Fixed(0));
+        assert_eq!(c.faults.server_error.poll, 0.1);
+        assert_eq!(c.polling_host, PollingHost::Regional);
+        assert_eq!(c.capacity, Some(48));
+        assert!(Cli::try_parse_from(["bfl-sim", "--duration", "nope:1"])
+            .unwrap()
+            .sim
+            .config()
+            .is_err());
+    }
 }

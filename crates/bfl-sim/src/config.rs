@@ -21,6 +21,10 @@ pub struct SimConfig {
     pub durations: BTreeMap<String, DurationModel>,
     /// Time a task waits in the queue before generation starts (status `Pending`, no progress).
     pub queue_delay: DurationModel,
+    /// Generation slots of the whole server (all keys): with `Some(n)`, a task starts only when
+    /// one of `n` slots is free (first come, first served), so load adds queueing. `None`:
+    /// unlimited.
+    pub capacity: Option<usize>,
     /// Whether `Pending` answers carry a coarse, noisy `progress` once generation has started.
     pub progress: bool,
     /// How tasks end, drawn at submit.
@@ -60,6 +64,7 @@ impl Default for SimConfig {
             epoch_unix: 1_767_225_600.0, // 2026-01-01T00:00:00Z
             durations: BTreeMap::new(),
             queue_delay: DurationModel::Fixed(0.2),
+            capacity: None,
             progress: true,
             outcomes: OutcomeMix::default(),
             limits: Limits::default(),
@@ -232,8 +237,11 @@ pub struct Faults {
     pub brownouts: Vec<(f64, f64)>,
     /// Response latency.
     pub latency: Latency,
-    /// Probability that a request is never answered.
+    /// Probability that a request is never answered (and not processed).
     pub hang: EndpointRates,
+    /// Probability that a request is processed (a submit creates its task) but its answer is
+    /// lost: the connection hangs. The nastiest case for a client: a paid task it never heard of.
+    pub lost_answer: EndpointRates,
     /// Probability that a 200 JSON answer is malformed (not JSON).
     pub malformed: EndpointRates,
     /// Probability that a 200 JSON answer is cut in the middle.
@@ -255,6 +263,8 @@ pub struct Latency {
     pub spike_windows: Vec<(f64, f64)>,
     /// How much slower a spiked answer is.
     pub spike_factor: f64,
+    /// Extra seconds of every successful download (a slow consumer's link, or a slow store).
+    pub download_extra: f64,
 }
 
 impl Default for Latency {
@@ -265,6 +275,7 @@ impl Default for Latency {
             spike_rate: 0.0,
             spike_windows: Vec::new(),
             spike_factor: 5.0,
+            download_extra: 0.0,
         }
     }
 }

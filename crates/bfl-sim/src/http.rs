@@ -3,7 +3,7 @@
 //! Four listeners, each its own host for the client: the API, a regional API host, the delivery
 //! host of result images and a hostile host (outside any key policy). The scenario's
 //! `polling_host` picks which one `polling_url` names. `GET /__sim/stats` on any of them answers
-//! the ground truth as JSON (not counted as a request).
+//! the ground truth as JSON, `GET /__sim/summary` its figures (neither counted as a request).
 
 use crate::config::SimConfig;
 use crate::core::{Hosts, Role, Sim, SimRequest, SimResponse};
@@ -14,7 +14,6 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use std::convert::Infallible;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
@@ -254,11 +253,19 @@ async fn accept_loop(
     }
 }
 
+/// How long a hung request holds its connection at most.
+const HANG_LIMIT: Duration = Duration::from_secs(600);
+
+/// A hung request's end: the connection is closed without an answer.
+#[derive(Debug, thiserror::Error)]
+#[error("hung request dropped")]
+struct HungUp;
+
 async fn serve(
     shared: Arc<Shared>,
     role: Role,
     req: http::Request<Incoming>,
-) -> Result<http::Response<Full<Bytes>>, Infallible> {
+) -> Result<http::Response<Full<Bytes>>, HungUp> {
     let (parts, body) = req.into_parts();
     let body = match Limited::new(body, MAX_BODY).collect().await {
         Ok(b) => b.to_bytes(),
@@ -269,10 +276,14 @@ async fn serve(
             ));
         }
     };
-    if parts.uri.path() == "/__sim/stats" {
+    if matches!(parts.uri.path(), "/__sim/stats" | "/__sim/summary") {
         let now = shared.clock.now();
-        let stats = shared.lock().stats(now);
-        let json = serde_json::to_vec(&stats).unwrap_or_default();
+        let json = if parts.uri.path() == "/__sim/stats" {
+            serde_json::to_vec(&shared.lock().stats(now))
+        } else {
+            serde_json::to_vec(&shared.lock().summary(now))
+        }
+        .unwrap_or_default();
         return Ok(to_hyper(&SimResponse {
             status: 200,
             headers: vec![("content-type", "application/json".into())],
@@ -297,8 +308,10 @@ async fn serve(
     let resp = shared.lock().handle(now, &sim_req);
     tracing::debug!(role = ?role, method = %parts.method, uri = %parts.uri, status = resp.status, delay = resp.delay, hang = resp.hang, "request");
     if resp.hang {
-        // Held until the client gives up or the server shuts down.
-        std::future::pending::<()>().await;
+        // Held until the client gives up or the server shuts down; after HANG_LIMIT the
+        // connection is dropped without an answer, so a long run does not pile up sockets.
+        tokio::time::sleep(HANG_LIMIT).await;
+        return Err(HungUp);
     }
     if resp.delay > 0.0 {
         tokio::time::sleep(Duration::from_secs_f64(resp.delay)).await;

@@ -1,11 +1,25 @@
 //! Small, real, valid images: a gradient whose colours derive from the seed and the prompt, so
 //! the same task always gives the same bytes.
+//!
+//! Encoding (JPEG above all) costs far more than the rest of a simulated request, so the colours
+//! come in [`VARIANTS`] variants and encoded images are cached per size, format and variant.
 
 use bfl_core::api::OutputFormat;
+use bytes::Bytes;
 use image::ImageEncoder;
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
+
+/// How many colourings exist per size and format.
+pub const VARIANTS: u64 = 256;
+
+/// Most images kept encoded.
+const CACHE_CAP: usize = 4096;
+
+static CACHE: OnceLock<Mutex<HashMap<ImageSpec, Bytes>>> = OnceLock::new();
 
 /// What to draw.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ImageSpec {
     /// Pixels wide.
     pub width: u32,
@@ -13,7 +27,7 @@ pub struct ImageSpec {
     pub height: u32,
     /// Encoding.
     pub format: OutputFormat,
-    /// Hash of the seed and the prompt: picks the colours.
+    /// Picks the colours (taken modulo [`VARIANTS`]).
     pub tint: u64,
 }
 
@@ -54,11 +68,32 @@ pub fn served_size(
 }
 
 impl ImageSpec {
+    /// The encoded image, from the cache when it was made before.
+    pub fn bytes(&self) -> Bytes {
+        let key = ImageSpec {
+            tint: self.tint % VARIANTS,
+            ..self.clone()
+        };
+        let cache = CACHE.get_or_init(Mutex::default);
+        if let Some(b) = cache.lock().ok().and_then(|c| c.get(&key).cloned()) {
+            return b;
+        }
+        let b = Bytes::from(key.render());
+        if let Ok(mut c) = cache.lock() {
+            if c.len() < CACHE_CAP {
+                c.insert(key, b.clone());
+            }
+        }
+        b
+    }
+
     /// Encodes the image. Never fails for sizes from [`served_size`]; an encoder error gives an
     /// empty body rather than a panic.
     pub fn render(&self) -> Vec<u8> {
         let (w, h) = (self.width.max(1), self.height.max(1));
-        let t = self.tint.to_le_bytes();
+        let t = (self.tint % VARIANTS)
+            .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+            .to_le_bytes();
         let mut pixels = Vec::with_capacity((w * h * 3) as usize);
         for y in 0..h {
             for x in 0..w {
@@ -113,7 +148,12 @@ mod tests {
             let a = spec.render();
             assert!(a.starts_with(magic), "{format}");
             assert_eq!(a, spec.render());
-            let other = ImageSpec { tint: 43, ..spec }.render();
+            assert_eq!(a, spec.bytes());
+            let other = ImageSpec {
+                tint: 43,
+                ..spec.clone()
+            }
+            .render();
             assert_ne!(a, other);
         }
     }

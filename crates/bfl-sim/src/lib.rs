@@ -17,6 +17,10 @@
 //!
 //! The core never reads a clock: [`Sim::handle`] takes `now` in sim seconds.
 //!
+//! Standalone: `cargo run -p bfl-sim -- --port 8787 --scenario s5-brownout` (or a JSON file of
+//! [`SimConfig`]; `--list-scenarios`, `--help` for every knob), then point any client's base URL
+//! at `http://127.0.0.1:8787` and read `GET /__sim/summary` or `/__sim/stats` afterwards.
+//!
 //! ```
 //! use bfl_sim::{Hosts, Role, Sim, SimConfig, SimRequest};
 //! let mut sim = Sim::new(SimConfig::default(), Hosts::virtual_names());
@@ -37,10 +41,13 @@ pub mod cli;
 pub mod config;
 pub mod core;
 pub mod durations;
+pub mod exchange;
 mod faults;
 pub mod http;
 pub mod images;
+pub mod scenarios;
 pub mod stats;
+pub mod summary;
 pub mod validate;
 pub mod vtime;
 
@@ -51,4 +58,5 @@ pub use crate::core::{Hosts, Role, Sim, SimBody, SimRequest, SimResponse};
 pub use crate::durations::DurationModel;
 pub use crate::http::SimServer;
 pub use crate::stats::{Counters, Outcome, RequestRecord, Stats, TaskTruth};
+pub use crate::summary::{Spread, Summary};
 pub use crate::vtime::{SimTransport, VirtualRuntime, VirtualSim};

@@ -1,6 +1,13 @@
 //! The virtual-time face: the core behind a [`Transport`] with no sockets, and a [`Runtime`] on
 //! tokio's paused clock, which jumps straight to the next timer whenever every task is waiting.
-//! A whole batch of simulated hours runs in the CPU time its requests cost.
+//! A whole batch of simulated hours runs in the CPU time its requests cost (about 80 µs per job
+//! of submit + polls + download in release: 100 000 jobs in under 10 s on one core).
+//!
+//! Ground truth is read from the server side, in sim seconds: [`VirtualSim::with_sim`] gives the
+//! core, whose [`Sim::tasks`](crate::Sim::tasks) has each task's `ready_at`,
+//! `first_ready_poll_at` (so detection lag), `polls`, `downloaded_at`; [`Sim::counters`](crate::Sim::counters)
+//! the 429s and 5xx; [`VirtualSim::stats`] everything, request log included (turn the log off
+//! with `SimConfig::record_requests = false` for the largest runs).
 //!
 //! ```
 //! use bfl_core::{GenerationRequest, Job};
@@ -28,21 +35,31 @@ use bfl_core::rt::Runtime;
 use bfl_core::transport::{RequestMeta, Transport, TransportError};
 use bfl_core::ClientBuilder;
 use bytes::Bytes;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
 /// The virtual clock: sim time 0 is the moment the [`VirtualSim`] was made.
-#[derive(Debug, Clone, Copy)]
+///
+/// Outside the runtime that drives it (after `block_on` returned), tokio's clock is the real one,
+/// so the clock then answers the last virtual time it saw.
+#[derive(Debug, Clone)]
 struct VirtualClock {
     origin: tokio::time::Instant,
     epoch: SystemTime,
+    last: Arc<AtomicU64>,
 }
 
 impl VirtualClock {
     fn now(&self) -> f64 {
-        tokio::time::Instant::now()
+        if tokio::runtime::Handle::try_current().is_err() {
+            return f64::from_bits(self.last.load(Ordering::Relaxed));
+        }
+        let now = tokio::time::Instant::now()
             .saturating_duration_since(self.origin)
-            .as_secs_f64()
+            .as_secs_f64();
+        self.last.fetch_max(now.to_bits(), Ordering::Relaxed);
+        now
     }
 }
 
@@ -163,21 +180,30 @@ impl VirtualSim {
     /// A simulation of `config`; sim time 0 is now. Call it inside the runtime that will drive
     /// it (ideally [`VirtualSim::tokio_runtime`]), since it reads that runtime's clock.
     pub fn new(config: SimConfig) -> VirtualSim {
+        VirtualSim::with_transport_timeout(config, Duration::from_secs(30))
+    }
+
+    /// Like [`VirtualSim::new`], with the transport's own per-request timeout (a request slower
+    /// than this, or hung, fails with [`TransportError::Timeout`] after it).
+    pub fn with_transport_timeout(config: SimConfig, timeout: Duration) -> VirtualSim {
         let hosts = Hosts::virtual_names();
         let epoch = SystemTime::UNIX_EPOCH
             + Duration::try_from_secs_f64(config.epoch_unix).unwrap_or_default();
         let clock = VirtualClock {
             origin: tokio::time::Instant::now(),
             epoch,
+            last: Arc::new(AtomicU64::new(0)),
         };
         let sim = Arc::new(Mutex::new(Sim::new(config, hosts.clone())));
         VirtualSim {
             transport: Arc::new(SimTransport {
                 sim: Arc::clone(&sim),
-                clock,
-                timeout: Duration::from_secs(30),
+                clock: clock.clone(),
+                timeout,
             }),
-            runtime: Arc::new(VirtualRuntime { clock }),
+            runtime: Arc::new(VirtualRuntime {
+                clock: clock.clone(),
+            }),
             base_url: format!("{}://{}", hosts.scheme, hosts.api),
             sim,
             clock,

@@ -1,0 +1,142 @@
+//! `GET /v1/get_result?id=…`: the task's status as of `now`, in the exact wire shape.
+
+use super::{query_param, round_to, Sim};
+use crate::exchange::{Role, SimRequest, SimResponse, NOT_AUTHENTICATED};
+use crate::stats::Outcome;
+use serde::Serialize;
+use serde_json::{json, Value};
+
+#[derive(Serialize)]
+struct PollBody<'a> {
+    id: &'a str,
+    status: &'a str,
+    result: Option<ResultBody<'a>>,
+    progress: Option<f64>,
+    details: Option<Value>,
+    preview: Option<Value>,
+}
+
+#[derive(Serialize)]
+struct ResultBody<'a> {
+    sample: String,
+    prompt: &'a str,
+    seed: i64,
+    start_time: f64,
+    end_time: f64,
+    duration: f64,
+}
+
+impl Sim {
+    pub(super) fn poll(&mut self, now: f64, req: &SimRequest<'_>) -> SimResponse {
+        if req.role == Role::Delivery {
+            return SimResponse::detail(404, "Not Found");
+        }
+        if req.role != Role::Hostile && !self.authorized(req.key) {
+            return SimResponse::detail(403, NOT_AUTHENTICATED);
+        }
+        let Some(id) = query_param(req.query, "id") else {
+            return SimResponse::value(
+                422,
+                &json!({"detail": [{"type": "missing", "loc": ["query", "id"], "msg": "Field required", "input": null}]}),
+            );
+        };
+        let not_found = |id: &str| {
+            let body = PollBody {
+                id,
+                status: "Task not found",
+                result: None,
+                progress: None,
+                details: None,
+                preview: None,
+            };
+            SimResponse::json(200, serde_json::to_vec(&body).unwrap_or_default())
+        };
+        let Some(&index) = self.by_id.get(id) else {
+            return not_found(id);
+        };
+        let Some(task) = self.tasks.get_mut(index as usize) else {
+            return not_found(id);
+        };
+        task.polls += 1;
+        if task.first_terminal_poll.is_some() {
+            task.polls_after_terminal += 1;
+            self.counters.polls_after_terminal += 1;
+        }
+        if now - task.submitted < self.cfg.quirks.not_found_after_submit_secs {
+            return SimResponse::detail(404, "Not Found");
+        }
+        if now > task.finished + self.cfg.retention_secs {
+            return not_found(id);
+        }
+        let terminal = now >= task.finished;
+        if terminal {
+            task.first_terminal_poll.get_or_insert(now);
+            if task.outcome == Outcome::Ready {
+                task.first_ready_poll.get_or_insert(now);
+            }
+        }
+        let task = &self.tasks[index as usize];
+        let mut progress = None;
+        let (status, result, details) = if !terminal {
+            if self.cfg.progress && now >= task.started {
+                let span = (task.finished - task.started).max(1e-9);
+                progress = Some(self.dice.progress((now - task.started) / span));
+            }
+            ("Pending", None, None)
+        } else {
+            match task.outcome {
+                Outcome::Ready => {
+                    let se = (self.cfg.epoch_unix + task.finished + self.cfg.result_ttl_secs)
+                        .floor() as i64;
+                    let sig = self.sign(&task.id, se);
+                    let sample = format!(
+                        "{}://{}/results/{}/sample.{}?se={se}&sig={sig}",
+                        self.hosts.scheme,
+                        self.hosts.delivery,
+                        task.id,
+                        task.image.2.extension()
+                    );
+                    let result = ResultBody {
+                        sample,
+                        prompt: &task.prompt,
+                        seed: task.seed,
+                        // Rounded as the real API's are (`1752477995.95983`, `7.566`).
+                        start_time: round_to(self.cfg.epoch_unix + task.started, 1e5),
+                        end_time: round_to(self.cfg.epoch_unix + task.finished, 1e5),
+                        duration: round_to(task.finished - task.started, 1e3),
+                    };
+                    ("Ready", Some(result), None)
+                }
+                Outcome::Error => (
+                    "Error",
+                    None,
+                    Some(json!({"message": "Generation failed, please try again"})),
+                ),
+                Outcome::RequestModerated => (
+                    "Request Moderated",
+                    None,
+                    Some(json!({"Moderation Reasons": ["Derivative Works Filter"]})),
+                ),
+                Outcome::ContentModerated => (
+                    "Content Moderated",
+                    None,
+                    Some(json!({"Moderation Reasons": ["Content Filter"]})),
+                ),
+            }
+        };
+        let body = PollBody {
+            id: &task.id,
+            status,
+            result,
+            progress,
+            details,
+            preview: None,
+        };
+        let code = if !terminal && self.cfg.quirks.accepted_while_pending {
+            202
+        } else {
+            200
+        };
+        SimResponse::json(code, serde_json::to_vec(&body).unwrap_or_default())
+    }
+}
