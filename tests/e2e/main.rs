@@ -7,5 +7,4 @@ mod common;
 mod faults;
 mod happy;
 mod keys;
-mod logs;
 mod outcomes;

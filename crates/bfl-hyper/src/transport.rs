@@ -255,13 +255,17 @@ impl Transport for HyperTransport {
         req: http::Request<Bytes>,
     ) -> Result<http::Response<Bytes>, TransportError> {
         let meta = RequestMeta::of(&req);
-        let cap = self.cap_for(meta.map(|m| m.kind));
+        let kind = meta.map(|m| m.kind);
+        let cap = self.cap_for(kind);
         let limit = self.timeout_for(meta);
         within(limit, async {
             let _slot = self.slot().await?;
             let resp = self.start(req).await?;
             let (parts, body) = resp.into_parts();
             let bytes = read_capped(&parts.headers, body, cap).await?;
+            if kind == Some(RequestKind::Download) && parts.status.is_success() {
+                tracing::debug!(bytes = bytes.len(), "downloaded");
+            }
             Ok(http::Response::from_parts(parts, bytes))
         })
         .await

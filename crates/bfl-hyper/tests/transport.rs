@@ -413,3 +413,28 @@ async fn requests_in_flight_are_bounded() {
     // Connections are reused; one may be opened while another is on its way back to the pool.
     assert!(conns.load(Ordering::SeqCst) <= 4, "{conns:?}");
 }
+
+#[tokio::test]
+async fn https_to_a_server_that_does_not_speak_tls_fails_typed_without_panicking() {
+    // Exercises the rustls set-up (explicit ring provider): the handshake fails cleanly.
+    // Answers plain HTTP at once, without waiting for a request head (a ClientHello has none).
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            let _ = s.write_all(b"HTTP/1.1 400 Bad Request\r\n\r\n").await;
+        }
+    });
+    let mut req = request(addr, RequestKind::Poll, None);
+    *req.uri_mut() = format!("https://{addr}/v1/get_result?id=1")
+        .parse()
+        .unwrap();
+    let err = bounded(transport().send(req)).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            TransportError::Connect(_) | TransportError::Protocol(_)
+        ),
+        "{err:?}"
+    );
+}

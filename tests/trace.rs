@@ -1,8 +1,16 @@
 //! What a task leaves in the logs: one span per task with its model and id, events for submit,
 //! polls (with the delay chosen and why), download and outcome — and never the key.
+//!
+//! A test binary of its own: tracing caches per-callsite interest process-wide, so events first
+//! hit by concurrent tests without a subscriber could be missed by this test's scoped one.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use crate::common::*;
+#[allow(dead_code)]
+#[path = "e2e/common.rs"]
+mod common;
+
 use bfl_core::GenerationRequest;
+use common::*;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
