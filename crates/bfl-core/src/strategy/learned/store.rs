@@ -77,9 +77,10 @@ impl SampleStore {
     }
 }
 
-/// A smoothed estimate of the duration distribution: each sample becomes a uniform piece,
-/// widened in `ln t` by a kernel of Silverman's bandwidth (so the oracle does not overfit the
-/// exact sample values); a censored sample keeps its whole interval.
+/// A smoothed estimate of the duration distribution: each exact sample becomes a uniform
+/// piece in `ln t` of Silverman's bandwidth (so the oracle does not overfit the exact sample
+/// values), shrunk toward the mean so that smoothing does not widen the distribution (a wider
+/// estimate plans polls for a tail that is not there); a censored sample keeps its interval.
 pub(crate) fn estimate(samples: &[Sample]) -> Option<(DurationDist, f64, f64)> {
     let logs: Vec<f64> = samples
         .iter()
@@ -94,14 +95,25 @@ pub(crate) fn estimate(samples: &[Sample]) -> Option<(DurationDist, f64, f64)> {
     // Silverman's rule for a Gaussian kernel, as the half-width of a uniform one of equal
     // variance (×√3).
     let h = (1.06 * var.sqrt() * (n as f64).powf(-0.2) * 3f64.sqrt()).clamp(0.005, 0.5);
-    let (widen_lo, widen_hi) = ((-h).exp(), h.exp());
+    // Jones' variance correction: a²·(var + h²/3) = var.
+    let a = if var > 0.0 {
+        (1.0 + h * h / (3.0 * var)).sqrt().recip()
+    } else {
+        1.0
+    };
     let mut e = Empirical::new();
     let (mut lo, mut hi) = (f64::INFINITY, 0.0f64);
     for s in samples {
-        let (a, b) = (s.lo * widen_lo, s.hi * widen_hi);
-        e.push(a, b, 1.0);
-        lo = lo.min(a);
-        hi = hi.max(b);
+        let (from, to) = if s.hi - s.lo <= 1e-9 {
+            let c = mean + a * (s.lo.max(1e-3).ln() - mean);
+            ((c - a * h).exp(), (c + a * h).exp())
+        } else {
+            (s.lo, s.hi)
+        };
+        e.push(from, to, 1.0);
+        // A censored interval from 0 would stretch the log grid over nothing.
+        lo = lo.min(from.max(0.25 * (from + to)));
+        hi = hi.max(to);
     }
     if e.is_empty() {
         return None;
