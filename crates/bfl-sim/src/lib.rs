@@ -1,1 +1,54 @@
-//! bfl-sim: a faithful fake BFL server.
+//! # bfl-sim
+//!
+//! A faithful fake of the Black Forest Labs async image API (`shared/bfl-api.md`), for testing
+//! clients and comparing polling strategies offline.
+//!
+//! One seeded, pure simulation core ([`Sim`]: tasks, per-key active slots, durations, faults,
+//! ground truth) with two faces:
+//!
+//! - the **HTTP face** ([`SimServer`]): hyper listeners on `127.0.0.1` for the API, the delivery
+//!   host of result images and optionally a regional or hostile polling host; usable from any
+//!   language, and as the `bfl-sim` binary;
+//! - the **virtual-time face** ([`VirtualSim`]): a [`SimTransport`] and a [`VirtualRuntime`] for
+//!   `bfl_core::Client`, under tokio's paused clock, so 100 000 tasks run in seconds.
+//!
+//! Both record ground truth ([`Stats`]): per task when it was submitted, started, became ready,
+//! was first seen ready, downloaded; per request what arrived where, with what answer.
+//!
+//! The core never reads a clock: [`Sim::handle`] takes `now` in sim seconds.
+//!
+//! ```
+//! use bfl_sim::{Hosts, Role, Sim, SimConfig, SimRequest};
+//! let mut sim = Sim::new(SimConfig::default(), Hosts::virtual_names());
+//! let req = SimRequest {
+//!     role: Role::Api,
+//!     method: "POST",
+//!     path: "/v1/flux-2-pro",
+//!     query: None,
+//!     key: Some("bfl_test"),
+//!     body: br#"{"prompt": "a lighthouse"}"#,
+//! };
+//! let resp = sim.handle(0.0, &req);
+//! assert_eq!(resp.status, 200);
+//! assert_eq!(sim.stats(0.0).tasks.len(), 1);
+//! ```
+
+pub mod cli;
+pub mod config;
+pub mod core;
+pub mod durations;
+mod faults;
+pub mod http;
+pub mod images;
+pub mod stats;
+pub mod validate;
+pub mod vtime;
+
+pub use crate::config::{
+    EndpointRates, Faults, Latency, Limits, OutcomeMix, PollingHost, Quirks, RetryAfter, SimConfig,
+};
+pub use crate::core::{Hosts, Role, Sim, SimBody, SimRequest, SimResponse};
+pub use crate::durations::DurationModel;
+pub use crate::http::SimServer;
+pub use crate::stats::{Counters, Outcome, RequestRecord, Stats, TaskTruth};
+pub use crate::vtime::{SimTransport, VirtualRuntime, VirtualSim};

@@ -1,0 +1,304 @@
+//! The command line of the simulator, reusable by the root CLI (`bfl sim`): flatten
+//! [`SimArgs`] into a clap command and call [`run`].
+
+use crate::config::{PollingHost, RetryAfter, SimConfig};
+use crate::durations::DurationModel;
+use crate::http::{ServerOptions, SimServer};
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+/// Flags of `bfl-sim` / `bfl sim`. Flags override the scenario file.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SimArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub bind: IpAddr,
+    /// API port (0: any free port).
+    #[arg(long, default_value_t = 8787)]
+    pub port: u16,
+    /// Delivery (result images) port (0: any).
+    #[arg(long, default_value_t = 0)]
+    pub delivery_port: u16,
+    /// Regional polling host port (0: any).
+    #[arg(long, default_value_t = 0)]
+    pub regional_port: u16,
+    /// A scenario: JSON of `SimConfig` (fields not named keep their defaults).
+    #[arg(long, value_name = "FILE")]
+    pub scenario: Option<PathBuf>,
+    /// Seed of every random choice.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Generation time, `[MODEL=]SPEC` with SPEC like `lognormal:6,0.5`, `fixed:5`,
+    /// `bimodal:0.01,6,0.5,60,0.5`, `samples:1,2,3`; without MODEL it applies to every model.
+    #[arg(long = "duration", value_name = "[MODEL=]SPEC")]
+    pub durations: Vec<String>,
+    /// Queue delay before generation starts (a duration SPEC).
+    #[arg(long, value_name = "SPEC")]
+    pub queue: Option<DurationModel>,
+    /// Generation slots of the whole server (default unlimited): load then adds queueing.
+    #[arg(long)]
+    pub capacity: Option<usize>,
+    /// Extra seconds of every successful download (slow consumer).
+    #[arg(long)]
+    pub download_extra: Option<f64>,
+    /// Active-task limit per key (default 24; `flux-kontext-max` keeps 6).
+    #[arg(long)]
+    pub active_limit: Option<usize>,
+    /// Change the limit over time: `T=LIMIT` (from T sim seconds on), repeatable.
+    #[arg(long = "limit-at", value_name = "T=LIMIT")]
+    pub limit_at: Vec<String>,
+    /// `Retry-After` on 429/503: `absent`, `accurate` or `fixed:N`.
+    #[arg(long)]
+    pub retry_after: Option<RetryAfter>,
+    /// Probability of `Error`.
+    #[arg(long)]
+    pub error_rate: Option<f64>,
+    /// Probability of `Request Moderated`.
+    #[arg(long)]
+    pub request_moderated_rate: Option<f64>,
+    /// Probability of `Content Moderated`.
+    #[arg(long)]
+    pub content_moderated_rate: Option<f64>,
+    /// Probability of a 5xx on submits.
+    #[arg(long)]
+    pub submit_5xx: Option<f64>,
+    /// Probability of a 5xx on polls.
+    #[arg(long)]
+    pub poll_5xx: Option<f64>,
+    /// Probability of a 5xx on downloads.
+    #[arg(long)]
+    pub download_5xx: Option<f64>,
+    /// A brownout (every API request 503) `FROM-TO` in seconds after start, repeatable.
+    #[arg(long = "brownout", value_name = "FROM-TO")]
+    pub brownouts: Vec<String>,
+    /// Base latency of every answer, seconds.
+    #[arg(long)]
+    pub latency: Option<f64>,
+    /// Extra uniform latency, seconds.
+    #[arg(long)]
+    pub jitter: Option<f64>,
+    /// Probability that a poll hangs (never answered).
+    #[arg(long)]
+    pub hang_rate: Option<f64>,
+    /// Probability that a poll answer is malformed.
+    #[arg(long)]
+    pub malformed_rate: Option<f64>,
+    /// Probability that a poll answer is truncated.
+    #[arg(long)]
+    pub truncated_rate: Option<f64>,
+    /// Where `polling_url` points: `same`, `regional` or `hostile`.
+    #[arg(long)]
+    pub polling_host: Option<PollingHost>,
+    /// Accept only this key (repeatable); default: any non-empty key.
+    #[arg(long = "key")]
+    pub keys: Vec<String>,
+    /// Credits of each key (default unlimited).
+    #[arg(long)]
+    pub credits: Option<f64>,
+    /// Lifetime of result URLs after `end_time`, seconds.
+    #[arg(long)]
+    pub result_ttl: Option<f64>,
+    /// Answer 202 while pending.
+    #[arg(long)]
+    pub quirk_202: bool,
+    /// Answer 404 for this many seconds after submit.
+    #[arg(long)]
+    pub quirk_404_secs: Option<f64>,
+    /// No `progress` while pending.
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+/// Why the simulator could not run.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CliError {
+    /// Reading the scenario or binding failed.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    /// The scenario file is not valid.
+    #[error("invalid scenario: {0}")]
+    Scenario(#[from] serde_json::Error),
+    /// A flag value is not valid.
+    #[error("invalid flag: {0}")]
+    Flag(String),
+}
+
+fn pair(s: &str, sep: char) -> Result<(f64, f64), CliError> {
+    s.split_once(sep)
+        .and_then(|(a, b)| Some((a.trim().parse().ok()?, b.trim().parse().ok()?)))
+        .ok_or_else(|| CliError::Flag(format!("expected A{sep}B numbers, got {s:?}")))
+}
+
+impl SimArgs {
+    /// The scenario these flags describe (the file, then the flags over it).
+    pub fn config(&self) -> Result<SimConfig, CliError> {
+        let mut c = match &self.scenario {
+            Some(path) => SimConfig::from_json(&std::fs::read_to_string(path)?)?,
+            None => SimConfig::default(),
+        };
+        if let Some(s) = self.seed {
+            c.seed = s;
+        }
+        for d in &self.durations {
+            let (model, spec) = match d.split_once('=') {
+                Some((m, s)) => (m.to_owned(), s),
+                None => ("*".to_owned(), d.as_str()),
+            };
+            let model_spec = spec.parse().map_err(|e| CliError::Flag(format!("{e}")))?;
+            c.durations.insert(model, model_spec);
+        }
+        if let Some(q) = &self.queue {
+            c.queue_delay = q.clone();
+        }
+        if self.capacity.is_some() {
+            c.capacity = self.capacity;
+        }
+        if let Some(l) = self.active_limit {
+            c.limits.default = l;
+        }
+        for s in &self.limit_at {
+            let (t, l) = pair(s, '=')?;
+            c.limits.schedule.push((t, l.max(0.0) as usize));
+        }
+        if let Some(r) = self.retry_after {
+            c.retry_after = r;
+        }
+        let set = |dst: &mut f64, v: Option<f64>| {
+            if let Some(v) = v {
+                *dst = v;
+            }
+        };
+        set(&mut c.outcomes.error, self.error_rate);
+        set(
+            &mut c.outcomes.request_moderated,
+            self.request_moderated_rate,
+        );
+        set(
+            &mut c.outcomes.content_moderated,
+            self.content_moderated_rate,
+        );
+        set(&mut c.faults.server_error.submit, self.submit_5xx);
+        set(&mut c.faults.server_error.poll, self.poll_5xx);
+        set(&mut c.faults.server_error.download, self.download_5xx);
+        set(&mut c.faults.latency.base, self.latency);
+        set(&mut c.faults.latency.jitter, self.jitter);
+        set(&mut c.faults.latency.download_extra, self.download_extra);
+        set(&mut c.faults.hang.poll, self.hang_rate);
+        set(&mut c.faults.malformed.poll, self.malformed_rate);
+        set(&mut c.faults.truncated.poll, self.truncated_rate);
+        set(&mut c.result_ttl_secs, self.result_ttl);
+        set(
+            &mut c.quirks.not_found_after_submit_secs,
+            self.quirk_404_secs,
+        );
+        for b in &self.brownouts {
+            c.faults.brownouts.push(pair(b, '-')?);
+        }
+        if let Some(p) = self.polling_host {
+            c.polling_host = p;
+        }
+        if !self.keys.is_empty() {
+            c.keys = self.keys.clone();
+        }
+        if self.credits.is_some() {
+            c.credits = self.credits;
+        }
+        if self.quirk_202 {
+            c.quirks.accepted_while_pending = true;
+        }
+        if self.no_progress {
+            c.progress = false;
+        }
+        Ok(c)
+    }
+
+    /// Where to listen.
+    pub fn server_options(&self) -> ServerOptions {
+        ServerOptions {
+            bind: self.bind,
+            port: self.port,
+            delivery_port: self.delivery_port,
+            regional_port: self.regional_port,
+            hostile_port: 0,
+        }
+    }
+}
+
+/// Runs the simulator until Ctrl-C, printing its base URL first. Needs a tokio runtime.
+pub async fn run(args: SimArgs) -> Result<(), CliError> {
+    let config = args.config()?;
+    let server = SimServer::start_with(config, args.server_options()).await?;
+    println!("bfl-sim listening on {}", server.base_url());
+    println!("  delivery host: http://{}", server.delivery_authority());
+    println!("  regional host: http://{}", server.regional_authority());
+    println!("  ground truth:  {}/__sim/stats", server.base_url());
+    tokio::signal::ctrl_c().await?;
+    let c = server.stats().counters;
+    tracing::info!(requests = c.requests, tasks = c.accepted, "shutting down");
+    server.shutdown().await;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        sim: SimArgs,
+    }
+
+    #[test]
+    fn flags_build_the_scenario() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+        let cli = Cli::try_parse_from([
+            "bfl-sim",
+            "--port",
+            "0",
+            "--seed",
+            "9",
+            "--duration",
+            "lognormal:6,0.5",
+            "--duration",
+            "flux-2-max=fixed:15",
+            "--limit-at",
+            "60=12",
+            "--brownout",
+            "10-40",
+            "--retry-after",
+            "fixed:0",
+            "--poll-5xx",
+            "0.1",
+            "--polling-host",
+            "regional",
+            "--capacity",
+            "48",
+        ])
+        .unwrap();
+        let c = cli.sim.config().unwrap();
+        assert_eq!(c.seed, 9);
+        assert_eq!(c.duration_model("flux-2-max"), DurationModel::Fixed(15.0));
+        assert_eq!(
+            c.duration_model("flux-dev"),
+            DurationModel::LogNormal {
+                median: 6.0,
+                sigma: 0.5
+            }
+        );
+        assert_eq!(c.limits.schedule, vec![(60.0, 12)]);
+        assert_eq!(c.faults.brownouts, vec![(10.0, 40.0)]);
+        assert_eq!(c.retry_after, RetryAfter::Fixed(0));
+        assert_eq!(c.faults.server_error.poll, 0.1);
+        assert_eq!(c.polling_host, PollingHost::Regional);
+        assert_eq!(c.capacity, Some(48));
+        assert!(Cli::try_parse_from(["bfl-sim", "--duration", "nope:1"])
+            .unwrap()
+            .sim
+            .config()
+            .is_err());
+    }
+}

@@ -1,0 +1,318 @@
+//! The HTTP face: hyper listeners on loopback in front of the core, on the real clock.
+//!
+//! Four listeners, each its own host for the client: the API, a regional API host, the delivery
+//! host of result images and a hostile host (outside any key policy). The scenario's
+//! `polling_host` picks which one `polling_url` names. `GET /__sim/stats` on any of them answers
+//! the ground truth as JSON (not counted as a request).
+
+use crate::config::SimConfig;
+use crate::core::{Hosts, Role, Sim, SimRequest, SimResponse};
+use crate::stats::Stats;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use std::convert::Infallible;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// Largest request body read (submits carry base64 input images).
+const MAX_BODY: usize = 64 << 20;
+
+/// Where the HTTP face listens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServerOptions {
+    /// The address of every listener.
+    pub bind: IpAddr,
+    /// The API port (0: any free port).
+    pub port: u16,
+    /// The delivery port (0: any).
+    pub delivery_port: u16,
+    /// The regional API port (0: any).
+    pub regional_port: u16,
+    /// The hostile polling port (0: any).
+    pub hostile_port: u16,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        ServerOptions {
+            bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            port: 0,
+            delivery_port: 0,
+            regional_port: 0,
+            hostile_port: 0,
+        }
+    }
+}
+
+/// The real clock of the HTTP face: sim time is seconds since the server started.
+#[derive(Debug, Clone, Copy)]
+struct WallClock {
+    start: std::time::Instant,
+}
+
+impl WallClock {
+    /// The HTTP face is a runtime adapter: it alone reads the real clock.
+    #[allow(clippy::disallowed_methods)]
+    fn start() -> (WallClock, f64) {
+        let epoch = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs_f64())
+            .unwrap_or(0.0);
+        (
+            WallClock {
+                start: std::time::Instant::now(),
+            },
+            epoch,
+        )
+    }
+
+    fn now(&self) -> f64 {
+        self.start.elapsed().as_secs_f64()
+    }
+}
+
+struct Shared {
+    sim: Mutex<Sim>,
+    clock: WallClock,
+}
+
+impl Shared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Sim> {
+        self.sim.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// A running simulator on loopback. Dropping it without [`SimServer::shutdown`] leaves the
+/// listeners running until the tokio runtime ends.
+pub struct SimServer {
+    shared: Arc<Shared>,
+    hosts: Hosts,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for SimServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimServer")
+            .field("hosts", &self.hosts)
+            .finish()
+    }
+}
+
+impl SimServer {
+    /// Starts the simulator on `127.0.0.1`, every listener on a free port.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> std::io::Result<()> {
+    /// let server = bfl_sim::SimServer::start(bfl_sim::SimConfig::default()).await?;
+    /// assert!(server.base_url().starts_with("http://127.0.0.1:"));
+    /// server.shutdown().await;
+    /// # Ok(()) }
+    /// ```
+    pub async fn start(config: SimConfig) -> io::Result<SimServer> {
+        SimServer::start_with(config, ServerOptions::default()).await
+    }
+
+    /// Starts the simulator with explicit addresses.
+    pub async fn start_with(mut config: SimConfig, opts: ServerOptions) -> io::Result<SimServer> {
+        let bind = |port| TcpListener::bind(SocketAddr::new(opts.bind, port));
+        let api = bind(opts.port).await?;
+        let regional = bind(opts.regional_port).await?;
+        let delivery = bind(opts.delivery_port).await?;
+        let hostile = bind(opts.hostile_port).await?;
+        let authority = |l: &TcpListener| -> io::Result<String> {
+            let a = l.local_addr()?;
+            Ok(match a.ip() {
+                IpAddr::V6(ip) => format!("[{ip}]:{}", a.port()),
+                IpAddr::V4(ip) => format!("{ip}:{}", a.port()),
+            })
+        };
+        let hosts = Hosts {
+            scheme: "http".into(),
+            api: authority(&api)?,
+            regional: authority(&regional)?,
+            delivery: authority(&delivery)?,
+            hostile: authority(&hostile)?,
+        };
+        let (clock, epoch) = WallClock::start();
+        config.epoch_unix = epoch;
+        let shared = Arc::new(Shared {
+            sim: Mutex::new(Sim::new(config, hosts.clone())),
+            clock,
+        });
+        let (stop, _) = watch::channel(false);
+        let tasks = [
+            (api, Role::Api),
+            (regional, Role::Regional),
+            (delivery, Role::Delivery),
+            (hostile, Role::Hostile),
+        ]
+        .into_iter()
+        .map(|(l, role)| tokio::spawn(accept_loop(l, role, Arc::clone(&shared), stop.subscribe())))
+        .collect();
+        tracing::info!(api = %hosts.api, delivery = %hosts.delivery, regional = %hosts.regional, hostile = %hosts.hostile, "bfl-sim listening");
+        Ok(SimServer {
+            shared,
+            hosts,
+            stop,
+            tasks,
+        })
+    }
+
+    /// The API base URL, e.g. `http://127.0.0.1:41234` (append `/v1` or not: bfl-core accepts both).
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.hosts.api)
+    }
+
+    /// `host:port` of the API.
+    pub fn api_authority(&self) -> &str {
+        &self.hosts.api
+    }
+
+    /// `host:port` of the regional polling host (give it to `ClientBuilder::allow_key_host`).
+    pub fn regional_authority(&self) -> &str {
+        &self.hosts.regional
+    }
+
+    /// `host:port` of the delivery host.
+    pub fn delivery_authority(&self) -> &str {
+        &self.hosts.delivery
+    }
+
+    /// `host:port` of the hostile polling host.
+    pub fn hostile_authority(&self) -> &str {
+        &self.hosts.hostile
+    }
+
+    /// Seconds since the server started (its sim time).
+    pub fn now(&self) -> f64 {
+        self.shared.clock.now()
+    }
+
+    /// A snapshot of the ground truth.
+    pub fn stats(&self) -> Stats {
+        let now = self.now();
+        self.shared.lock().stats(now)
+    }
+
+    /// Runs `f` on the core (locked) with the current sim time.
+    pub fn with_sim<R>(&self, f: impl FnOnce(&mut Sim, f64) -> R) -> R {
+        let now = self.now();
+        f(&mut self.shared.lock(), now)
+    }
+
+    /// Stops every listener and drops open connections (hung requests included).
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        for t in self.tasks {
+            let _ = t.await;
+        }
+    }
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    role: Role,
+    shared: Arc<Shared>,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = stop.changed() => return,
+        };
+        let stream = match accepted {
+            Ok((s, _)) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let shared = Arc::clone(&shared);
+        let mut stop = stop.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |req| serve(Arc::clone(&shared), role, req));
+            let conn = http1::Builder::new()
+                .keep_alive(true)
+                .serve_connection(TokioIo::new(stream), service);
+            tokio::select! {
+                r = conn => if let Err(e) = r { tracing::debug!(error = %e, "connection ended") },
+                _ = stop.changed() => {}
+            }
+        });
+    }
+}
+
+async fn serve(
+    shared: Arc<Shared>,
+    role: Role,
+    req: http::Request<Incoming>,
+) -> Result<http::Response<Full<Bytes>>, Infallible> {
+    let (parts, body) = req.into_parts();
+    let body = match Limited::new(body, MAX_BODY).collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(_) => {
+            return Ok(plain(
+                413,
+                r#"{"detail":"Request body too large or broken"}"#,
+            ));
+        }
+    };
+    if parts.uri.path() == "/__sim/stats" {
+        let now = shared.clock.now();
+        let stats = shared.lock().stats(now);
+        let json = serde_json::to_vec(&stats).unwrap_or_default();
+        return Ok(to_hyper(&SimResponse {
+            status: 200,
+            headers: vec![("content-type", "application/json".into())],
+            body: crate::core::SimBody::Bytes(Bytes::from(json)),
+            delay: 0.0,
+            hang: false,
+        }));
+    }
+    let key = parts
+        .headers
+        .get("x-key")
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    let sim_req = SimRequest {
+        role,
+        method: parts.method.as_str(),
+        path: parts.uri.path(),
+        query: parts.uri.query(),
+        key: key.as_deref(),
+        body: &body,
+    };
+    let now = shared.clock.now();
+    let resp = shared.lock().handle(now, &sim_req);
+    tracing::debug!(role = ?role, method = %parts.method, uri = %parts.uri, status = resp.status, delay = resp.delay, hang = resp.hang, "request");
+    if resp.hang {
+        // Held until the client gives up or the server shuts down.
+        std::future::pending::<()>().await;
+    }
+    if resp.delay > 0.0 {
+        tokio::time::sleep(Duration::from_secs_f64(resp.delay)).await;
+    }
+    Ok(to_hyper(&resp))
+}
+
+fn plain(status: u16, body: &'static str) -> http::Response<Full<Bytes>> {
+    let mut r = http::Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+    *r.status_mut() = http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::BAD_REQUEST);
+    r
+}
+
+fn to_hyper(resp: &SimResponse) -> http::Response<Full<Bytes>> {
+    let (parts, body) = resp.to_http().into_parts();
+    http::Response::from_parts(parts, Full::new(body))
+}

@@ -1,0 +1,168 @@
+//! Small, real, valid images: a gradient whose colours derive from the seed and the prompt, so
+//! the same task always gives the same bytes.
+//!
+//! Encoding (JPEG above all) costs far more than the rest of a simulated request, so the colours
+//! come in [`VARIANTS`] variants and encoded images are cached per size, format and variant.
+
+use bfl_core::api::OutputFormat;
+use bytes::Bytes;
+use image::ImageEncoder;
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
+
+/// How many colourings exist per size and format.
+pub const VARIANTS: u64 = 256;
+
+/// Most images kept encoded.
+const CACHE_CAP: usize = 4096;
+
+static CACHE: OnceLock<Mutex<HashMap<ImageSpec, Bytes>>> = OnceLock::new();
+
+/// What to draw.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ImageSpec {
+    /// Pixels wide.
+    pub width: u32,
+    /// Pixels high.
+    pub height: u32,
+    /// Encoding.
+    pub format: OutputFormat,
+    /// Picks the colours (taken modulo [`VARIANTS`]).
+    pub tint: u64,
+}
+
+/// FNV-1a, 64 bit: a stable hash (unlike `DefaultHasher`, fixed across Rust versions).
+pub(crate) fn fnv1a(parts: &[&[u8]]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for part in parts {
+        for b in *part {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        h ^= 0xff;
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+/// Picks the served size: the requested one (or one from an `aspect_ratio` like `"16:9"`,
+/// else square) scaled down so its larger side is at most `max_side`.
+pub fn served_size(
+    width: Option<u64>,
+    height: Option<u64>,
+    aspect: Option<&str>,
+    max_side: u32,
+) -> (u32, u32) {
+    let (w, h) = match (width, height) {
+        (Some(w), Some(h)) if w > 0 && h > 0 => (w as f64, h as f64),
+        _ => aspect
+            .and_then(|a| a.split_once(':'))
+            .and_then(|(a, b)| Some((a.trim().parse::<f64>().ok()?, b.trim().parse::<f64>().ok()?)))
+            .filter(|(a, b)| *a > 0.0 && *b > 0.0 && a.is_finite() && b.is_finite())
+            .unwrap_or((1.0, 1.0)),
+    };
+    let max_side = f64::from(max_side.max(1));
+    let scale = max_side / w.max(h);
+    let side = |x: f64| ((x * scale).round() as u32).clamp(1, max_side as u32);
+    (side(w), side(h))
+}
+
+impl ImageSpec {
+    /// The encoded image, from the cache when it was made before.
+    pub fn bytes(&self) -> Bytes {
+        let key = ImageSpec {
+            tint: self.tint % VARIANTS,
+            ..self.clone()
+        };
+        let cache = CACHE.get_or_init(Mutex::default);
+        if let Some(b) = cache.lock().ok().and_then(|c| c.get(&key).cloned()) {
+            return b;
+        }
+        let b = Bytes::from(key.render());
+        if let Ok(mut c) = cache.lock() {
+            if c.len() < CACHE_CAP {
+                c.insert(key, b.clone());
+            }
+        }
+        b
+    }
+
+    /// Encodes the image. Never fails for sizes from [`served_size`]; an encoder error gives an
+    /// empty body rather than a panic.
+    pub fn render(&self) -> Vec<u8> {
+        let (w, h) = (self.width.max(1), self.height.max(1));
+        let t = (self.tint % VARIANTS)
+            .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+            .to_le_bytes();
+        let mut pixels = Vec::with_capacity((w * h * 3) as usize);
+        for y in 0..h {
+            for x in 0..w {
+                let fx = (x * 255 / w) as u8;
+                let fy = (y * 255 / h) as u8;
+                pixels.push(t[0].wrapping_add(fx));
+                pixels.push(t[1].wrapping_add(fy));
+                pixels.push(t[2] ^ fx.wrapping_add(fy) ^ t[3]);
+            }
+        }
+        let mut out = Vec::new();
+        let color = image::ExtendedColorType::Rgb8;
+        let result = match self.format {
+            OutputFormat::Png => image::codecs::png::PngEncoder::new_with_quality(
+                &mut out,
+                image::codecs::png::CompressionType::Fast,
+                image::codecs::png::FilterType::NoFilter,
+            )
+            .write_image(&pixels, w, h, color),
+            OutputFormat::Jpeg => image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 85)
+                .write_image(&pixels, w, h, color),
+            OutputFormat::Webp => image::codecs::webp::WebPEncoder::new_lossless(&mut out)
+                .write_image(&pixels, w, h, color),
+        };
+        match result {
+            Ok(()) => out,
+            Err(e) => {
+                tracing::error!(error = %e, "image encoding failed");
+                Vec::new()
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encodes_valid_headers_deterministically() {
+        for (format, magic) in [
+            (OutputFormat::Png, &b"\x89PNG"[..]),
+            (OutputFormat::Jpeg, &b"\xff\xd8\xff"[..]),
+            (OutputFormat::Webp, &b"RIFF"[..]),
+        ] {
+            let spec = ImageSpec {
+                width: 64,
+                height: 36,
+                format,
+                tint: 42,
+            };
+            let a = spec.render();
+            assert!(a.starts_with(magic), "{format}");
+            assert_eq!(a, spec.render());
+            assert_eq!(a, spec.bytes());
+            let other = ImageSpec {
+                tint: 43,
+                ..spec.clone()
+            }
+            .render();
+            assert_ne!(a, other);
+        }
+    }
+
+    #[test]
+    fn sizes_keep_the_aspect_ratio() {
+        assert_eq!(served_size(Some(1024), Some(768), None, 64), (64, 48));
+        assert_eq!(served_size(None, None, Some("16:9"), 64), (64, 36));
+        assert_eq!(served_size(None, None, Some("x:0"), 64), (64, 64));
+        assert_eq!(served_size(Some(1), Some(100_000), None, 64), (1, 64));
+    }
+}
