@@ -1,0 +1,3 @@
+//! The `bfl` toolkit as a library: what the CLI runs.
+
+pub mod compare;
