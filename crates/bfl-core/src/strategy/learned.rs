@@ -27,7 +27,7 @@ mod store;
 
 use super::oracle::{Grid, Schedule};
 use super::{secs, PollContext, PollStrategy, StrategyFactory, TaskObservation};
-use progress::ProgressTrack;
+use progress::{Basis, ProgressTrack};
 use rand::RngCore;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -56,6 +56,10 @@ pub struct Plan {
     pub expected_lag: f64,
     /// Samples it was planned from.
     pub samples: usize,
+    /// The poll cost it was planned for (found by search for a target of polls).
+    pub lambda: f64,
+    /// The samples and smoothing progress reports reweight.
+    basis: Basis,
 }
 
 /// Samples before the first plan.
@@ -170,7 +174,7 @@ impl Learned {
 
     /// Plans from a snapshot of samples.
     fn make_plan(&self, samples: &[Sample]) -> Option<Plan> {
-        let (dist, lo, hi) = store::estimate(samples)?;
+        let (dist, lo, hi, h) = store::estimate(samples)?;
         let grid = Grid::log_spaced(&dist, lo, hi, self.grid_steps);
         // Polls are counted on the raw samples: the smoothed estimate has slightly more tail,
         // and a target counted on it would be undershot.
@@ -190,6 +194,15 @@ impl Learned {
             expected_lag: s.mean_lag,
             times: s.times,
             samples: samples.len(),
+            lambda: s.lambda,
+            basis: Basis {
+                samples: samples
+                    .iter()
+                    .map(|x| (0.5 * (x.lo + x.hi), x.queue))
+                    .collect(),
+                h,
+                lambda: s.lambda,
+            },
         })
     }
 
@@ -303,7 +316,7 @@ impl PollStrategy for LearnedTask {
         let now = ctx.since_submit.as_secs_f64();
         if let Some(track) = &mut self.progress {
             track.record(ctx.polls, now, ctx.progress);
-            if let Some(wait) = track.next_wait(now) {
+            if let Some(wait) = track.next_wait(now, self.plan.as_deref().map(|p| &p.basis)) {
                 return Some(secs(wait));
             }
         }
