@@ -176,7 +176,7 @@ pub fn run(args: &CompareArgs) -> Result<CompareReport, CompareError> {
 pub fn oracle_frontier(dist: &DurationDist) -> Vec<OraclePoint> {
     let grid = Grid::new(dist, 2000);
     let scale = dist.mean().max(1e-3);
-    grid.frontier(&lambda_sweep(scale * 2e-4, scale * 2.0, 40))
+    grid.frontier(&lambda_sweep(scale * 1e-5, scale * 2.0, 48))
         .into_iter()
         .map(OraclePoint::from)
         .collect()
@@ -264,5 +264,72 @@ fn summarise(
             .iter()
             .filter(|t| t.ready_at.is_some() && t.downloaded_at.is_none())
             .count(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_small_comparison_reports_every_strategy_from_ground_truth() {
+        let args = CompareArgs {
+            jobs: 40,
+            warmup: 20,
+            strategies: vec!["fixed-2s".into(), "learned".into()],
+            ..CompareArgs::default()
+        };
+        let report = run(&args).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(report.scenario, "s1");
+        assert_eq!(report.results.len(), 2);
+        let fixed = &report.results[0];
+        assert_eq!((fixed.strategy.as_str(), fixed.jobs), ("fixed-2s", 40));
+        // Fixed 2 s from t = 0 on lognormal(6 s, 0.5): about 4.9 polls and 1 s of lag.
+        assert!((fixed.polls_per_job - 4.9).abs() < 0.8, "{fixed:?}");
+        assert!((fixed.mean_lag_s - 1.0).abs() < 0.3, "{fixed:?}");
+        // Submit + polls + download.
+        assert!((fixed.requests_per_job - fixed.polls_per_job - 2.0).abs() < 1e-9);
+        assert_eq!((fixed.expired, fixed.lost), (0, 0));
+        assert!(fixed.makespan_s >= fixed.makespan_lower_bound_s);
+        assert!(report.oracle.len() > 10);
+        let json: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap_or_default();
+        for key in [
+            "strategy",
+            "jobs",
+            "polls_per_job",
+            "mean_lag_s",
+            "p50_lag_s",
+            "p99_lag_s",
+            "requests_per_job",
+            "rate_limited_per_job",
+            "makespan_s",
+            "makespan_lower_bound_s",
+            "expired",
+            "lost",
+        ] {
+            assert!(json["results"][1].get(key).is_some(), "{key}");
+        }
+        assert!(json["oracle"][0].get("lambda").is_some());
+        assert_eq!(json["seed"], 1);
+    }
+
+    #[test]
+    fn unknown_names_are_errors_and_list_lists() {
+        let bad = CompareArgs {
+            strategies: vec!["nope".into()],
+            ..CompareArgs::default()
+        };
+        assert!(matches!(run(&bad), Err(CompareError::UnknownStrategy(_))));
+        let bad = CompareArgs {
+            scenario: "nope".into(),
+            ..CompareArgs::default()
+        };
+        assert!(matches!(run(&bad), Err(CompareError::UnknownScenario(_))));
+        let list = CompareArgs {
+            list: true,
+            ..CompareArgs::default()
+        };
+        let report = run(&list).unwrap_or_else(|e| panic!("{e}"));
+        assert!(report.table().contains("s1-20s"));
     }
 }

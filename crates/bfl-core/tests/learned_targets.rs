@@ -25,7 +25,9 @@ fn s1() -> [DurationDist; 3] {
 }
 
 fn run(f: &dyn StrategyFactory, dist: &DurationDist, progress: bool) -> EvalResult {
-    let mut cfg = EvalConfig::new(dist.clone(), JOBS, SEED);
+    // Progress runs re-plan at every poll, so they get fewer jobs.
+    let jobs = if progress { JOBS / 2 } else { JOBS };
+    let mut cfg = EvalConfig::new(dist.clone(), jobs, SEED);
     cfg.progress = progress;
     evaluate(f, &cfg)
 }
