@@ -8,6 +8,7 @@
 //! - [`hyper`] (`bfl-hyper`): the real transport and the tokio runtime;
 //! - [`sim`] (`bfl-sim`): the fake BFL server;
 //! - [`input`], [`journal`], [`batch`]: `bfl batch` — prompts file to images, durably, resumable;
+//! - [`compare`]: `bfl compare` — strategies side by side on a seeded scenario, in virtual time;
 //! - [`cli`]: the `bfl` command line.
 
 pub use bfl_core as core;
@@ -16,6 +17,7 @@ pub use bfl_sim as sim;
 
 pub mod batch;
 pub mod cli;
+pub mod compare;
 pub mod input;
 pub mod journal;
 pub mod progress;

@@ -30,8 +30,11 @@ pub struct EvalConfig {
     pub warmup: usize,
     /// The seed of durations and of the strategies' randomness.
     pub seed: u64,
-    /// Whether polls report `progress` (elapsed / duration, linear from the submit).
+    /// Whether polls report `progress` (elapsed / duration, linear from the submit, with
+    /// [`EvalConfig::progress_noise`]).
     pub progress: bool,
+    /// How coarse and noisy the progress reports are.
+    pub progress_noise: ProgressNoise,
     /// Whether finished tasks report the server's ready time (else only the poll bracket).
     pub server_times: bool,
     /// The model id the tasks use.
@@ -49,9 +52,52 @@ impl EvalConfig {
             warmup: 200,
             seed,
             progress: false,
+            progress_noise: ProgressNoise::COARSE,
             server_times: true,
             model: "flux-2-pro".into(),
             deadline: Duration::from_secs(600),
+        }
+    }
+}
+
+/// How progress reports deviate from the true fraction done.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ProgressNoise {
+    /// Standard deviation of Gaussian noise added to the fraction.
+    pub sd: f64,
+    /// Rounding step of the report (0: none).
+    pub step: f64,
+    /// The largest value reported while pending.
+    pub cap: f64,
+}
+
+impl ProgressNoise {
+    /// The true fraction.
+    pub const EXACT: ProgressNoise = ProgressNoise {
+        sd: 0.0,
+        step: 0.0,
+        cap: 1.0,
+    };
+    /// As bfl-sim reports it: ±0.08 noise, rounded to 0.1, at most 0.9.
+    pub const COARSE: ProgressNoise = ProgressNoise {
+        sd: 0.08,
+        step: 0.1,
+        cap: 0.9,
+    };
+
+    fn report(&self, fraction: f64, rng: &mut dyn rand::RngCore) -> f64 {
+        let noisy = if self.sd > 0.0 {
+            // Box–Muller.
+            let (u1, u2): (f64, f64) = (rng.random::<f64>().max(1e-300), rng.random::<f64>());
+            fraction + self.sd * (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+        } else {
+            fraction
+        };
+        let clamped = noisy.clamp(0.0, self.cap);
+        if self.step > 0.0 {
+            (clamped / self.step).round() * self.step
+        } else {
+            clamped
         }
     }
 }
@@ -79,10 +125,11 @@ pub struct EvalResult {
 pub fn evaluate(factory: &dyn StrategyFactory, cfg: &EvalConfig) -> EvalResult {
     let mut durations = rand::rngs::StdRng::seed_from_u64(cfg.seed);
     let mut jitter = rand::rngs::StdRng::seed_from_u64(cfg.seed ^ 0x9e37_79b9_7f4a_7c15);
+    let mut noise = rand::rngs::StdRng::seed_from_u64(cfg.seed ^ 0x5851_f42d_4c95_7f2d);
     let (mut polls, mut gave_up, mut lags) = (0u64, 0usize, Vec::with_capacity(cfg.jobs));
     for job in 0..cfg.warmup + cfg.jobs {
         let t_ready = cfg.dist.sample(durations.random::<f64>());
-        let run = run_job(factory, cfg, t_ready, &mut jitter);
+        let run = run_job(factory, cfg, t_ready, &mut jitter, &mut noise);
         if job < cfg.warmup {
             continue;
         }
@@ -121,13 +168,17 @@ fn run_job(
     cfg: &EvalConfig,
     t_ready: f64,
     rng: &mut dyn rand::RngCore,
+    noise: &mut dyn rand::RngCore,
 ) -> JobRun {
     let mut strategy = factory.new_task(&cfg.model);
     let pending = Status::Pending;
     let deadline = cfg.deadline.as_secs_f64();
     let (mut t, mut polls, mut last_pending) = (0.0f64, 0u32, None);
     loop {
-        let progress = (cfg.progress && polls > 0).then(|| (t / t_ready).clamp(0.0, 1.0));
+        let progress = (cfg.progress && polls > 0).then(|| {
+            cfg.progress_noise
+                .report((t / t_ready).clamp(0.0, 1.0), noise)
+        });
         let ctx = PollContext {
             model: &cfg.model,
             polls,

@@ -27,7 +27,7 @@ mod store;
 
 use super::oracle::{Grid, Schedule};
 use super::{secs, PollContext, PollStrategy, StrategyFactory, TaskObservation};
-use progress::ProgressTrack;
+use progress::{Basis, ProgressTrack};
 use rand::RngCore;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -56,6 +56,10 @@ pub struct Plan {
     pub expected_lag: f64,
     /// Samples it was planned from.
     pub samples: usize,
+    /// The poll cost it was planned for (found by search for a target of polls).
+    pub lambda: f64,
+    /// The samples and smoothing progress reports reweight.
+    basis: Basis,
 }
 
 /// Samples before the first plan.
@@ -64,8 +68,8 @@ const MIN_SAMPLES: usize = 16;
 const CAPACITY: usize = 512;
 /// Models tracked; tasks of further models use the fallback schedule.
 const MAX_MODELS: usize = 256;
-/// Steps of the planning grid (log-spaced, so about 1 % relative resolution).
-const GRID_STEPS: usize = 480;
+/// Steps of the planning grid (log-spaced: under 1 % relative resolution for a spread of 100×).
+const GRID_STEPS: usize = 800;
 /// The default trade-off: one poll is worth 0.1 s of lag.
 const DEFAULT_LAMBDA: f64 = 0.1;
 
@@ -77,6 +81,7 @@ pub struct Learned {
     capacity: usize,
     min_samples: usize,
     use_progress: bool,
+    grid_steps: usize,
     models: RwLock<HashMap<String, ModelState>>,
 }
 
@@ -126,6 +131,7 @@ impl Learned {
             capacity: CAPACITY,
             min_samples: MIN_SAMPLES,
             use_progress: true,
+            grid_steps: GRID_STEPS,
             models: RwLock::default(),
         }
     }
@@ -139,6 +145,13 @@ impl Learned {
     /// Whether to follow server progress reports (on by default).
     pub fn use_progress(mut self, on: bool) -> Self {
         self.use_progress = on;
+        self
+    }
+
+    /// Plans over a grid of `n` log-spaced candidate poll times (default 800): planning costs
+    /// about `n²`, and fewer steps place polls less precisely (300 is within a few percent).
+    pub fn grid_steps(mut self, n: usize) -> Self {
+        self.grid_steps = n.clamp(16, 20_000);
         self
     }
 
@@ -161,24 +174,35 @@ impl Learned {
 
     /// Plans from a snapshot of samples.
     fn make_plan(&self, samples: &[Sample]) -> Option<Plan> {
-        let (dist, lo, hi) = store::estimate(samples)?;
-        let grid = Grid::log_spaced(&dist, lo, hi, GRID_STEPS);
+        let (dist, lo, hi, h) = store::estimate(samples)?;
+        let grid = Grid::log_spaced(&dist, lo, hi, self.grid_steps);
+        // Polls are counted on the raw samples: the smoothed estimate has slightly more tail,
+        // and a target counted on it would be undershot.
+        let mut mids: Vec<f64> = samples.iter().map(|s| 0.5 * (s.lo + s.hi)).collect();
+        mids.sort_by(f64::total_cmp);
+        let raw_polls = |s: &Schedule| polls_on(&s.times, tail_gap(&s.times), &mids);
         let s: Schedule = match self.tradeoff {
             Tradeoff::Lambda(l) => grid.optimal(l),
-            Tradeoff::TargetPolls(p) => grid.schedule_for_polls(p),
+            Tradeoff::TargetPolls(p) => grid.schedule_for_polls_by(p, &raw_polls),
         };
-        let n = s.times.len();
-        let last_gap = match n {
-            0 => return None,
-            1 => s.times[0],
-            _ => s.times[n - 1] - s.times[n - 2],
-        };
+        if s.times.is_empty() {
+            return None;
+        }
         Some(Plan {
-            tail_gap: last_gap.clamp(0.1, 10.0),
-            times: s.times,
-            expected_polls: s.expected_polls,
+            tail_gap: tail_gap(&s.times),
+            expected_polls: raw_polls(&s),
             expected_lag: s.mean_lag,
+            times: s.times,
             samples: samples.len(),
+            lambda: s.lambda,
+            basis: Basis {
+                samples: samples
+                    .iter()
+                    .map(|x| (0.5 * (x.lo + x.hi), x.queue))
+                    .collect(),
+                h,
+                lambda: s.lambda,
+            },
         })
     }
 
@@ -249,6 +273,33 @@ impl StrategyFactory for Learned {
     }
 }
 
+/// The interval between polls past the end of a plan: its last gap, within [0.1 s, 10 s].
+fn tail_gap(times: &[f64]) -> f64 {
+    let gap = match times {
+        [] => 1.0,
+        [t] => *t,
+        [.., a, b] => b - a,
+    };
+    gap.clamp(0.1, 10.0)
+}
+
+/// Mean polls the plan takes over durations `sorted` (ascending).
+fn polls_on(times: &[f64], tail_gap: f64, sorted: &[f64]) -> f64 {
+    let last = times.last().copied().unwrap_or(0.0);
+    let total: f64 = sorted
+        .iter()
+        .map(|&x| {
+            let before = times.partition_point(|&t| t < x) as f64;
+            if x <= last {
+                before + 1.0
+            } else {
+                before + ((x - last) / tail_gap).ceil()
+            }
+        })
+        .sum();
+    total / sorted.len().max(1) as f64
+}
+
 /// One task's walk along its model's plan.
 struct LearnedTask {
     plan: Option<Arc<Plan>>,
@@ -265,7 +316,7 @@ impl PollStrategy for LearnedTask {
         let now = ctx.since_submit.as_secs_f64();
         if let Some(track) = &mut self.progress {
             track.record(ctx.polls, now, ctx.progress);
-            if let Some(wait) = track.next_wait(now) {
+            if let Some(wait) = track.next_wait(now, self.plan.as_deref().map(|p| &p.basis)) {
                 return Some(secs(wait));
             }
         }
@@ -316,7 +367,7 @@ mod tests {
 
     #[test]
     fn plans_around_the_learned_durations_and_walks_the_plan() {
-        let l = Learned::with_target_polls(3.0);
+        let l = Learned::with_target_polls(3.0).grid_steps(300);
         // Every task takes 10 s ± 0.5 s.
         observe_n(&l, 64, |i| 9.5 + (i % 11) as f64 / 10.0);
         let plan = l.plan("flux-2-pro").unwrap();
@@ -334,7 +385,7 @@ mod tests {
 
     #[test]
     fn replans_on_a_bounded_cadence_with_bounded_memory() {
-        let l = Learned::new().capacity(64);
+        let l = Learned::new().capacity(64).grid_steps(300);
         observe_n(&l, 1000, |i| 3.0 + (i % 7) as f64);
         let models = l.models.read().unwrap();
         let m = &models["flux-2-pro"];

@@ -87,8 +87,7 @@ impl Grid {
             .collect();
         t.sort_by(f64::total_cmp);
         t.dedup();
-        let f = t.iter().map(|&x| dist.cdf(x)).collect();
-        let m = t.iter().map(|&x| dist.partial_mean(x)).collect();
+        let (f, m) = dist.tabulate(&t);
         Grid { t, f, m }
     }
 
@@ -120,8 +119,14 @@ impl Grid {
             let poll = lambda * (1.0 - self.f[i]);
             let mut best = f64::INFINITY;
             let mut arg = n;
-            for (j, &wj) in w.iter().enumerate().skip(i + 1) {
-                let here = poll + self.lag(i, j);
+            let (fi, mi) = (self.f[i], self.m[i]);
+            let later = self.t[i + 1..]
+                .iter()
+                .zip(&self.f[i + 1..])
+                .zip(&self.m[i + 1..])
+                .zip(&w[i + 1..]);
+            for (k, (((tj, fj), mj), wj)) in later.enumerate() {
+                let here = poll + (tj * (fj - fi) - (mj - mi)).max(0.0);
                 // The lag term grows with j and w ≥ 0: no later j can win.
                 if here >= best {
                     break;
@@ -129,7 +134,7 @@ impl Grid {
                 let c = here + wj;
                 if c < best {
                     best = c;
-                    arg = j;
+                    arg = i + 1 + k;
                 }
             }
             w[i] = best;
@@ -178,14 +183,21 @@ impl Grid {
     /// The optimal schedule whose expected polls are closest to `target` from below (or the
     /// one with the fewest polls, if even that has more), by bisection on `λ`.
     pub fn schedule_for_polls(&self, target: f64) -> Schedule {
-        let (lo, _) = self.bracket(target);
+        self.schedule_for_polls_by(target, &|s| s.expected_polls)
+    }
+
+    /// As [`Grid::schedule_for_polls`], with the polls of a schedule measured by `polls`
+    /// (e.g. counted on raw samples rather than on the smoothed distribution the grid holds).
+    /// `polls` must not increase with `λ`.
+    pub fn schedule_for_polls_by(&self, target: f64, polls: &dyn Fn(&Schedule) -> f64) -> Schedule {
+        let ((lo, _), _) = self.bracket(target, polls);
         lo
     }
 
     /// The oracle's mean lag at exactly `polls` polls per job, interpolating between the two
     /// optimal schedules around it (mixing them achieves every point between).
     pub fn lag_at_polls(&self, polls: f64) -> f64 {
-        let (a, b) = self.bracket(polls);
+        let ((a, _), (b, _)) = self.bracket(polls, &|s| s.expected_polls);
         let span = b.expected_polls - a.expected_polls;
         if span <= 1e-12 || polls <= a.expected_polls {
             return a.mean_lag;
@@ -194,35 +206,64 @@ impl Grid {
         a.mean_lag + x * (b.mean_lag - a.mean_lag)
     }
 
-    /// Two optimal schedules: `a` with polls ≤ target (or the fewest) and `b` with more, as
-    /// close as bisection on `log λ` gets.
-    fn bracket(&self, target: f64) -> (Schedule, Schedule) {
-        // λ in seconds of lag per poll: from far below a grid step to far above the horizon.
+    /// Two optimal schedules with their measured polls: the first with polls ≤ target (or the
+    /// fewest), the second with more, as close as bisection on `log λ` gets.
+    #[allow(clippy::type_complexity)]
+    fn bracket(
+        &self,
+        target: f64,
+        measure: &dyn Fn(&Schedule) -> f64,
+    ) -> ((Schedule, f64), (Schedule, f64)) {
+        // λ in seconds of lag per poll: from far below a grid step to the horizon itself.
         let scale = self.t.last().copied().unwrap_or(1.0).max(1e-9);
-        let (mut lo_l, mut hi_l) = ((scale * 1e-6).ln(), (scale * 10.0).ln());
-        let mut few = self.optimal(hi_l.exp()); // few polls
-        let mut many = self.optimal(lo_l.exp()); // many polls
-        if few.expected_polls > target || many.expected_polls <= target {
-            return if few.expected_polls > target {
-                (few.clone(), few)
-            } else {
-                (many.clone(), many)
-            };
+        let at = |l: f64| {
+            let s = self.optimal(l.exp());
+            let p = measure(&s);
+            (s, p)
+        };
+        let (mut lo_l, mut hi_l) = ((scale * 1e-6).ln(), scale.ln());
+        let mut few = at(hi_l); // few polls
+        let mut many = at(lo_l); // many polls
+        if few.1 > target {
+            return (few.clone(), few);
         }
-        for _ in 0..40 {
-            let mid = 0.5 * (lo_l + hi_l);
-            let s = self.optimal(mid.exp());
-            if s.expected_polls <= target {
-                hi_l = mid;
-                few = s;
-            } else {
-                lo_l = mid;
-                many = s;
-            }
+        if many.1 <= target {
+            return (many.clone(), many);
+        }
+        // Illinois false position on (ln λ, ln polls): polls fall roughly as a power of λ, so
+        // this converges in a handful of DPs where bisection takes dozens.
+        let g = |p: f64| p.max(1e-9).ln() - target.ln();
+        let (mut g_lo, mut g_hi) = (g(many.1), g(few.1));
+        let mut side = 0i8;
+        for _ in 0..30 {
             // Close enough for lag figures: interpolation covers the rest.
-            if many.expected_polls - few.expected_polls < 2e-3 || target - few.expected_polls < 2e-3
-            {
+            let tol = 1e-3 * target.max(1.0);
+            if many.1 - few.1 < tol || target - few.1 < tol {
                 break;
+            }
+            let width = hi_l - lo_l;
+            let mut x = hi_l - g_hi * width / (g_hi - g_lo);
+            if !(x > lo_l + 0.01 * width && x < hi_l - 0.01 * width) {
+                x = lo_l + 0.5 * width;
+            }
+            let s = at(x);
+            let gx = g(s.1);
+            if s.1 <= target {
+                hi_l = x;
+                g_hi = gx;
+                few = s;
+                if side == 1 {
+                    g_lo *= 0.5;
+                }
+                side = 1;
+            } else {
+                lo_l = x;
+                g_lo = gx;
+                many = s;
+                if side == -1 {
+                    g_hi *= 0.5;
+                }
+                side = -1;
             }
         }
         (few, many)

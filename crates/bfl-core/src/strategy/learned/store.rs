@@ -11,6 +11,8 @@ use std::collections::VecDeque;
 pub(crate) struct Sample {
     pub lo: f64,
     pub hi: f64,
+    /// Time queued before generation started (from the server's `duration`), else 0.
+    pub queue: f64,
 }
 
 impl Sample {
@@ -26,14 +28,21 @@ impl Sample {
             .last_pending_after
             .map_or(0.0, |d| d.as_secs_f64())
             .min(hi);
+        let gen = obs.server_duration.map(|d| d.as_secs_f64());
         if let Some(x) = obs.server_ready_after.map(|d| d.as_secs_f64()) {
             // Allow for round trips and clock skew before trusting the server's end_time.
             let slack = 0.25 + 0.05 * hi;
             if x > 0.0 && x >= lo - slack && x <= hi + slack {
-                return Some(Sample { lo: x, hi: x });
+                let queue = gen.map_or(0.0, |g| (x - g).clamp(0.0, x));
+                return Some(Sample {
+                    lo: x,
+                    hi: x,
+                    queue,
+                });
             }
         }
-        Some(Sample { lo, hi })
+        let queue = gen.map_or(0.0, |g| (hi - g).clamp(0.0, lo));
+        Some(Sample { lo, hi, queue })
     }
 }
 
@@ -77,10 +86,13 @@ impl SampleStore {
     }
 }
 
-/// A smoothed estimate of the duration distribution: each sample becomes a uniform piece,
-/// widened in `ln t` by a kernel of Silverman's bandwidth (so the oracle does not overfit the
-/// exact sample values); a censored sample keeps its whole interval.
-pub(crate) fn estimate(samples: &[Sample]) -> Option<(DurationDist, f64, f64)> {
+/// A smoothed estimate of the duration distribution: each exact sample becomes a uniform
+/// piece in `ln t` of Silverman's bandwidth (so the oracle does not overfit the exact sample
+/// values), shrunk toward the mean so that smoothing does not widen the distribution (a wider
+/// estimate plans polls for a tail that is not there); a censored sample keeps its interval.
+///
+/// Returns the distribution, the range it covers, and the smoothing half-width in `ln t`.
+pub(crate) fn estimate(samples: &[Sample]) -> Option<(DurationDist, f64, f64, f64)> {
     let logs: Vec<f64> = samples
         .iter()
         .map(|s| (0.5 * (s.lo + s.hi)).max(1e-3).ln())
@@ -94,19 +106,30 @@ pub(crate) fn estimate(samples: &[Sample]) -> Option<(DurationDist, f64, f64)> {
     // Silverman's rule for a Gaussian kernel, as the half-width of a uniform one of equal
     // variance (×√3).
     let h = (1.06 * var.sqrt() * (n as f64).powf(-0.2) * 3f64.sqrt()).clamp(0.005, 0.5);
-    let (widen_lo, widen_hi) = ((-h).exp(), h.exp());
+    // Jones' variance correction: a²·(var + h²/3) = var.
+    let a = if var > 0.0 {
+        (1.0 + h * h / (3.0 * var)).sqrt().recip()
+    } else {
+        1.0
+    };
     let mut e = Empirical::new();
     let (mut lo, mut hi) = (f64::INFINITY, 0.0f64);
     for s in samples {
-        let (a, b) = (s.lo * widen_lo, s.hi * widen_hi);
-        e.push(a, b, 1.0);
-        lo = lo.min(a);
-        hi = hi.max(b);
+        let (from, to) = if s.hi - s.lo <= 1e-9 {
+            let c = mean + a * (s.lo.max(1e-3).ln() - mean);
+            ((c - a * h).exp(), (c + a * h).exp())
+        } else {
+            (s.lo, s.hi)
+        };
+        e.push(from, to, 1.0);
+        // A censored interval from 0 would stretch the log grid over nothing.
+        lo = lo.min(from.max(0.25 * (from + to)));
+        hi = hi.max(to);
     }
     if e.is_empty() {
         return None;
     }
-    Some((DurationDist::Empirical(e), lo, hi))
+    Some((DurationDist::Empirical(e), lo, hi, h))
 }
 
 #[cfg(test)]
@@ -128,12 +151,33 @@ mod tests {
     #[test]
     fn exact_server_times_win_unless_inconsistent() {
         let s = Sample::from_observation(&obs(Some(5.0), 6.0, Some(5.5)));
-        assert_eq!(s, Some(Sample { lo: 5.5, hi: 5.5 }));
+        assert_eq!(
+            s,
+            Some(Sample {
+                lo: 5.5,
+                hi: 5.5,
+                queue: 0.0
+            })
+        );
         // A server end time far outside our bracket (clock skew) is ignored for the bracket.
         let s = Sample::from_observation(&obs(Some(5.0), 6.0, Some(60.0)));
-        assert_eq!(s, Some(Sample { lo: 5.0, hi: 6.0 }));
+        assert_eq!(
+            s,
+            Some(Sample {
+                lo: 5.0,
+                hi: 6.0,
+                queue: 0.0
+            })
+        );
         let s = Sample::from_observation(&obs(None, 2.0, None));
-        assert_eq!(s, Some(Sample { lo: 0.0, hi: 2.0 }));
+        assert_eq!(
+            s,
+            Some(Sample {
+                lo: 0.0,
+                hi: 2.0,
+                queue: 0.0
+            })
+        );
     }
 
     #[test]
@@ -143,6 +187,7 @@ mod tests {
             st.push(Sample {
                 lo: i as f64,
                 hi: i as f64,
+                queue: 0.0,
             });
         }
         assert_eq!(st.len(), 3);

@@ -61,6 +61,36 @@ impl Empirical {
         self.pieces.iter().map(|p| p.1).fold(0.0, f64::max)
     }
 
+    /// Each piece adds to the points inside it, and its whole mass from its end on (a prefix
+    /// sum): `O(pieces · log n + points covered)` instead of `O(pieces · n)`.
+    fn tabulate(&self, times: &[f64]) -> (Vec<f64>, Vec<f64>) {
+        let n = times.len();
+        let (mut f, mut m) = (vec![0.0; n], vec![0.0; n]);
+        if self.total <= 0.0 {
+            return (f, m);
+        }
+        let (mut full_f, mut full_m) = (vec![0.0; n + 1], vec![0.0; n + 1]);
+        for &(lo, hi, w) in &self.pieces {
+            let start = times.partition_point(|&t| t < lo);
+            let end = times.partition_point(|&t| t < hi).max(start);
+            for k in start..end {
+                let t = times[k];
+                f[k] += w * (t - lo) / (hi - lo);
+                m[k] += w * (t * t - lo * lo) / (2.0 * (hi - lo));
+            }
+            full_f[end] += w;
+            full_m[end] += w * 0.5 * (lo + hi);
+        }
+        let (mut acc_f, mut acc_m) = (0.0, 0.0);
+        for k in 0..n {
+            acc_f += full_f[k];
+            acc_m += full_m[k];
+            f[k] = ((f[k] + acc_f) / self.total).clamp(0.0, 1.0);
+            m[k] = (m[k] + acc_m) / self.total;
+        }
+        (f, m)
+    }
+
     fn cdf(&self, t: f64) -> f64 {
         if self.total <= 0.0 {
             return 0.0;
@@ -141,6 +171,18 @@ impl DurationDist {
                 }
             }
             DurationDist::Empirical(e) => e.partial_mean(t),
+        }
+    }
+
+    /// The CDF and the partial mean at each of `times` (ascending), faster than point by point
+    /// for an empirical mixture.
+    pub fn tabulate(&self, times: &[f64]) -> (Vec<f64>, Vec<f64>) {
+        match self {
+            DurationDist::Empirical(e) => e.tabulate(times),
+            _ => (
+                times.iter().map(|&x| self.cdf(x)).collect(),
+                times.iter().map(|&x| self.partial_mean(x)).collect(),
+            ),
         }
     }
 
@@ -370,6 +412,24 @@ mod tests {
         assert!((d.mean() - 4.0).abs() < 1e-12);
         assert!((d.quantile(0.25) - 3.0).abs() < 1e-9);
         assert_eq!(d.horizon(1e-6), 5.0);
+    }
+
+    #[test]
+    fn tabulating_an_empirical_mixture_matches_point_by_point() {
+        let mut e = Empirical::new();
+        for (lo, hi) in [(1.0, 3.0), (2.0, 2.0), (2.5, 7.0), (0.0, 0.5)] {
+            e.push(lo, hi, 1.5);
+        }
+        let d = DurationDist::Empirical(e);
+        let times: Vec<f64> = (0..80).map(|i| i as f64 * 0.1).collect();
+        let (f, m) = d.tabulate(&times);
+        for (k, &t) in times.iter().enumerate() {
+            assert!((f[k] - d.cdf(t)).abs() < 1e-12, "cdf at {t}");
+            assert!(
+                (m[k] - d.partial_mean(t)).abs() < 1e-12,
+                "partial mean at {t}"
+            );
+        }
     }
 
     #[test]

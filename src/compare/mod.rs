@@ -1,0 +1,335 @@
+//! `bfl compare`: polling strategies side by side on one seeded scenario.
+//!
+//! Each strategy drives the real [`bfl_core::Client`] (submit, poll, download, through the
+//! limiter) against a fresh virtual-time simulator with the same seed, so every strategy meets
+//! the same jobs. A warm-up batch runs first (learning strategies learn from it) and is not
+//! measured; lag, polls and requests come from the simulator's ground truth, never from the
+//! client. The oracle frontier of the scenario's duration distribution is reported beside.
+//!
+//! ```no_run
+//! use clap::Parser;
+//! #[derive(Parser)]
+//! struct Cli {
+//!     #[command(flatten)]
+//!     compare: bfl::compare::CompareArgs,
+//! }
+//! let cli = Cli::parse_from(["bfl", "--scenario", "s1", "--jobs", "1000", "--json"]);
+//! let report = bfl::compare::run(&cli.compare).unwrap();
+//! println!("{}", report.to_json());
+//! ```
+
+mod plot;
+mod report;
+pub mod scenarios;
+
+pub use report::{CompareReport, OraclePoint, StrategyResult};
+pub use scenarios::Scenario;
+
+use bfl_core::strategy::oracle::{lambda_sweep, DurationDist, Grid};
+use bfl_core::strategy::{preset, StrategyFactory, PRESET_NAMES};
+use bfl_core::{GenerationRequest, Job};
+use bfl_sim::{TaskTruth, VirtualSim};
+use futures_util::StreamExt;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// The model every job of a comparison uses (the scenario sets the durations of every model).
+const MODEL: &str = "flux-2-pro";
+
+/// Whether the simulated server reports `progress`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OnOff {
+    /// Reported (coarse and noisy, as the simulator makes it).
+    On,
+    /// Not reported.
+    Off,
+}
+
+/// The arguments of `bfl compare`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CompareArgs {
+    /// The scenario (see `--list`).
+    #[arg(long, default_value = "s1")]
+    pub scenario: String,
+    /// Lists the scenarios and exits.
+    #[arg(long)]
+    pub list: bool,
+    /// Overrides the scenario's durations: `lognormal:MEDIAN_S,SIGMA` or `fixed:S`.
+    #[arg(long, value_name = "DIST")]
+    pub duration: Option<DurationDist>,
+    /// Jobs measured per strategy.
+    #[arg(long, default_value_t = 10_000)]
+    pub jobs: usize,
+    /// The seed of the simulation (the same for every strategy).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Whether the server reports progress.
+    #[arg(long, value_enum, default_value_t = OnOff::Off)]
+    pub progress: OnOff,
+    /// Strategies to compare (default: every preset, `learned` and `fixed-500ms`);
+    /// `learned:polls=X` and `learned:lambda=X` set learned's trade-off.
+    #[arg(long, value_delimiter = ',')]
+    pub strategies: Vec<String>,
+    /// Jobs run first with each strategy and not measured.
+    #[arg(long, default_value_t = 200)]
+    pub warmup: usize,
+    /// Prints JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Also writes an SVG plot of lag against polls per job, with the oracle frontier.
+    #[arg(long, value_name = "FILE.svg")]
+    pub plot: Option<PathBuf>,
+}
+
+impl Default for CompareArgs {
+    fn default() -> Self {
+        CompareArgs {
+            scenario: "s1".into(),
+            list: false,
+            duration: None,
+            jobs: 10_000,
+            seed: 1,
+            progress: OnOff::Off,
+            strategies: Vec::new(),
+            warmup: 200,
+            json: false,
+            plot: None,
+        }
+    }
+}
+
+/// Why a comparison could not run.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CompareError {
+    /// No scenario of that name.
+    #[error("unknown scenario `{0}` (see --list)")]
+    UnknownScenario(String),
+    /// No strategy of that name.
+    #[error("unknown strategy `{0}`; known: {known}", known = PRESET_NAMES.join(", "))]
+    UnknownStrategy(String),
+    /// The distribution has no simulator equivalent.
+    #[error("the simulator cannot model durations `{0}`")]
+    Durations(String),
+    /// The client could not be built, or the runtime could not start.
+    #[error("setup: {0}")]
+    Setup(String),
+    /// The plot could not be written.
+    #[error("{0}")]
+    Plot(String),
+}
+
+/// Runs the comparison `args` asks for (or lists the scenarios).
+pub fn run(args: &CompareArgs) -> Result<CompareReport, CompareError> {
+    if args.list {
+        return Ok(CompareReport {
+            scenario: String::new(),
+            seed: args.seed,
+            results: Vec::new(),
+            oracle: Vec::new(),
+            listing: scenarios::all()
+                .into_iter()
+                .map(|s| (s.name, s.description))
+                .collect(),
+        });
+    }
+    let scenario = match &args.duration {
+        Some(d) => scenarios::from_dist(d).ok_or_else(|| CompareError::Durations(d.to_string()))?,
+        None => scenarios::by_name(&args.scenario)
+            .ok_or_else(|| CompareError::UnknownScenario(args.scenario.clone()))?,
+    };
+    let names: Vec<String> = if args.strategies.is_empty() {
+        PRESET_NAMES.iter().map(|s| (*s).to_owned()).collect()
+    } else {
+        args.strategies.clone()
+    };
+    // Resolve every name before running anything.
+    for name in &names {
+        preset(name).ok_or_else(|| CompareError::UnknownStrategy(name.clone()))?;
+    }
+    let rt = VirtualSim::tokio_runtime().map_err(|e| CompareError::Setup(e.to_string()))?;
+    let mut results = Vec::with_capacity(names.len());
+    for name in &names {
+        // A fresh factory per run: a learning strategy starts from nothing each time.
+        let factory = preset(name).ok_or_else(|| CompareError::UnknownStrategy(name.clone()))?;
+        results.push(run_one(&rt, &scenario, factory, args)?);
+    }
+    let oracle = scenario
+        .oracle_dist
+        .as_ref()
+        .map(oracle_frontier)
+        .unwrap_or_default();
+    let report = CompareReport {
+        scenario: scenario.name.clone(),
+        seed: args.seed,
+        results,
+        oracle,
+        listing: Vec::new(),
+    };
+    if let Some(path) = &args.plot {
+        plot::write_svg(path, &report).map_err(CompareError::Plot)?;
+    }
+    Ok(report)
+}
+
+/// The oracle frontier over a wide sweep of poll costs.
+pub fn oracle_frontier(dist: &DurationDist) -> Vec<OraclePoint> {
+    let grid = Grid::new(dist, 2000);
+    let scale = dist.mean().max(1e-3);
+    grid.frontier(&lambda_sweep(scale * 1e-5, scale * 2.0, 48))
+        .into_iter()
+        .map(OraclePoint::from)
+        .collect()
+}
+
+fn run_one(
+    rt: &tokio::runtime::Runtime,
+    scenario: &Scenario,
+    factory: Arc<dyn StrategyFactory>,
+    args: &CompareArgs,
+) -> Result<StrategyResult, CompareError> {
+    let cfg = scenario.sim_config(args.seed, args.progress == OnOff::On);
+    let name = factory.name();
+    rt.block_on(async {
+        let sim = VirtualSim::new(cfg);
+        let client = sim
+            .client_builder("bfl_compare")
+            .strategy(factory)
+            .seed(args.seed)
+            .build()
+            .map_err(|e| CompareError::Setup(e.to_string()))?;
+        let limit = client.max_active_hint();
+        let job = |i: usize| Job::generate(GenerationRequest::new(MODEL, format!("compare {i}")));
+        let warmup: Vec<Job> = (0..args.warmup).map(job).collect();
+        client.batch(warmup).collect::<Vec<_>>().await;
+        let (start, before) = sim.with_sim(|s, now| (now, s.counters().clone()));
+        let measured: Vec<Job> = (args.warmup..args.warmup + args.jobs).map(job).collect();
+        client.batch(measured).collect::<Vec<_>>().await;
+        let (end, after, tasks) = sim.with_sim(|s, now| {
+            let tasks: Vec<TaskTruth> = s
+                .tasks(now)
+                .into_iter()
+                .filter(|t| t.submitted_at >= start)
+                .collect();
+            (now, s.counters().clone(), tasks)
+        });
+        let per_job = |n: u64| n as f64 / args.jobs.max(1) as f64;
+        Ok(summarise(
+            name,
+            args.jobs,
+            &tasks,
+            limit,
+            end - start,
+            per_job(after.requests - before.requests),
+            per_job(after.rate_limited - before.rate_limited),
+        ))
+    })
+}
+
+fn summarise(
+    strategy: String,
+    jobs: usize,
+    tasks: &[TaskTruth],
+    limit: usize,
+    makespan_s: f64,
+    requests_per_job: f64,
+    rate_limited_per_job: f64,
+) -> StrategyResult {
+    let mut lags: Vec<f64> = tasks.iter().filter_map(TaskTruth::detection_lag).collect();
+    lags.sort_by(f64::total_cmp);
+    let pct = |q: f64| {
+        if lags.is_empty() {
+            f64::NAN
+        } else {
+            lags[((lags.len() - 1) as f64 * q).round() as usize]
+        }
+    };
+    let polls: u64 = tasks.iter().map(|t| u64::from(t.polls)).sum();
+    let durations = tasks.iter().map(|t| t.finished_at - t.submitted_at);
+    let longest = durations.clone().fold(0.0, f64::max);
+    let total: f64 = durations.sum();
+    StrategyResult {
+        strategy,
+        jobs,
+        polls_per_job: polls as f64 / jobs.max(1) as f64,
+        mean_lag_s: lags.iter().sum::<f64>() / lags.len().max(1) as f64,
+        p50_lag_s: pct(0.5),
+        p99_lag_s: pct(0.99),
+        requests_per_job,
+        rate_limited_per_job,
+        makespan_s,
+        makespan_lower_bound_s: longest.max(total / limit.max(1) as f64),
+        expired: tasks.iter().filter(|t| t.expired).count(),
+        lost: tasks
+            .iter()
+            .filter(|t| t.ready_at.is_some() && t.downloaded_at.is_none())
+            .count(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_small_comparison_reports_every_strategy_from_ground_truth() {
+        let args = CompareArgs {
+            jobs: 40,
+            warmup: 20,
+            strategies: vec!["fixed-2s".into(), "learned".into()],
+            ..CompareArgs::default()
+        };
+        let report = run(&args).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(report.scenario, "s1");
+        assert_eq!(report.results.len(), 2);
+        let fixed = &report.results[0];
+        assert_eq!((fixed.strategy.as_str(), fixed.jobs), ("fixed-2s", 40));
+        // Fixed 2 s from t = 0 on lognormal(6 s, 0.5): about 4.9 polls and 1 s of lag.
+        assert!((fixed.polls_per_job - 4.9).abs() < 0.8, "{fixed:?}");
+        assert!((fixed.mean_lag_s - 1.0).abs() < 0.3, "{fixed:?}");
+        // Submit + polls + download.
+        assert!((fixed.requests_per_job - fixed.polls_per_job - 2.0).abs() < 1e-9);
+        assert_eq!((fixed.expired, fixed.lost), (0, 0));
+        assert!(fixed.makespan_s >= fixed.makespan_lower_bound_s);
+        assert!(report.oracle.len() > 10);
+        let json: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap_or_default();
+        for key in [
+            "strategy",
+            "jobs",
+            "polls_per_job",
+            "mean_lag_s",
+            "p50_lag_s",
+            "p99_lag_s",
+            "requests_per_job",
+            "rate_limited_per_job",
+            "makespan_s",
+            "makespan_lower_bound_s",
+            "expired",
+            "lost",
+        ] {
+            assert!(json["results"][1].get(key).is_some(), "{key}");
+        }
+        assert!(json["oracle"][0].get("lambda").is_some());
+        assert_eq!(json["seed"], 1);
+    }
+
+    #[test]
+    fn unknown_names_are_errors_and_list_lists() {
+        let bad = CompareArgs {
+            strategies: vec!["nope".into()],
+            ..CompareArgs::default()
+        };
+        assert!(matches!(run(&bad), Err(CompareError::UnknownStrategy(_))));
+        let bad = CompareArgs {
+            scenario: "nope".into(),
+            ..CompareArgs::default()
+        };
+        assert!(matches!(run(&bad), Err(CompareError::UnknownScenario(_))));
+        let list = CompareArgs {
+            list: true,
+            ..CompareArgs::default()
+        };
+        let report = run(&list).unwrap_or_else(|e| panic!("{e}"));
+        assert!(report.table().contains("s1-20s"));
+    }
+}

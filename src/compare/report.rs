@@ -1,0 +1,180 @@
+//! What `bfl compare` reports: a row per strategy, the oracle frontier; as a table or JSON.
+
+use bfl_core::strategy::oracle::FrontierPoint;
+use serde::Serialize;
+use std::fmt::Write as _;
+
+/// One strategy's figures on the measured jobs, from the simulator's ground truth.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StrategyResult {
+    /// The strategy's name.
+    pub strategy: String,
+    /// Jobs measured (after the warm-up).
+    pub jobs: usize,
+    /// Polls per job, every poll the server saw.
+    pub polls_per_job: f64,
+    /// Mean detection lag (first poll that saw `Ready` − the moment it became ready), seconds.
+    pub mean_lag_s: f64,
+    /// Median lag, seconds.
+    pub p50_lag_s: f64,
+    /// 99th-percentile lag, seconds.
+    pub p99_lag_s: f64,
+    /// Every request the server saw (submits, polls, downloads), per job.
+    pub requests_per_job: f64,
+    /// 429 answers per job.
+    pub rate_limited_per_job: f64,
+    /// Sim seconds from the first measured submit to the last measured job's end.
+    pub makespan_s: f64,
+    /// `max(longest job, Σ durations / active limit)`: no client can finish sooner.
+    pub makespan_lower_bound_s: f64,
+    /// Result URLs that expired before a download (paid images lost).
+    pub expired: usize,
+    /// Jobs that became ready but were never downloaded.
+    pub lost: usize,
+}
+
+/// One point of the oracle frontier, as reported.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct OraclePoint {
+    /// The poll cost, seconds of lag per poll.
+    pub lambda: f64,
+    /// Expected polls per job.
+    pub polls_per_job: f64,
+    /// Expected mean lag, seconds.
+    pub mean_lag_s: f64,
+}
+
+impl From<FrontierPoint> for OraclePoint {
+    fn from(p: FrontierPoint) -> Self {
+        OraclePoint {
+            lambda: p.lambda,
+            polls_per_job: p.polls_per_job,
+            mean_lag_s: p.mean_lag_s,
+        }
+    }
+}
+
+/// A whole comparison (or, with `--list`, the scenarios).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CompareReport {
+    /// The scenario's name.
+    pub scenario: String,
+    /// The seed of the simulation.
+    pub seed: u64,
+    /// A row per strategy, in the order asked.
+    pub results: Vec<StrategyResult>,
+    /// The oracle frontier (empty when the scenario's distribution has none).
+    pub oracle: Vec<OraclePoint>,
+    /// `(name, description)` of every scenario, for `--list` (not in the JSON).
+    #[serde(skip)]
+    pub listing: Vec<(String, String)>,
+}
+
+impl CompareReport {
+    /// The oracle's mean lag at `polls` per job, interpolated along the frontier (`None`
+    /// without a frontier or outside it).
+    pub fn oracle_lag_at(&self, polls: f64) -> Option<f64> {
+        let mut pts: Vec<&OraclePoint> = self.oracle.iter().collect();
+        pts.sort_by(|a, b| a.polls_per_job.total_cmp(&b.polls_per_job));
+        pts.windows(2).find_map(|w| {
+            let (a, b) = (w[0], w[1]);
+            if polls < a.polls_per_job || polls > b.polls_per_job {
+                return None;
+            }
+            let span = b.polls_per_job - a.polls_per_job;
+            let x = if span > 0.0 {
+                (polls - a.polls_per_job) / span
+            } else {
+                0.0
+            };
+            Some(a.mean_lag_s + x * (b.mean_lag_s - a.mean_lag_s))
+        })
+    }
+
+    /// The JSON form (the shape documented in `bfl compare --help`).
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+    }
+
+    /// A table for people: a row per strategy, with the oracle's lag at its polls.
+    pub fn table(&self) -> String {
+        let mut out = String::new();
+        if !self.listing.is_empty() {
+            for (name, description) in &self.listing {
+                let _ = writeln!(out, "{name:<12} {description}");
+            }
+            return out;
+        }
+        let _ = writeln!(out, "scenario {}  seed {}", self.scenario, self.seed);
+        let _ = writeln!(
+            out,
+            "{:<22} {:>6} {:>8} {:>8} {:>8} {:>8} {:>9} {:>8} {:>9} {:>9} {:>4} {:>4}",
+            "strategy",
+            "jobs",
+            "polls",
+            "lag",
+            "p50",
+            "p99",
+            "oracle@p",
+            "req/job",
+            "makespan",
+            "bound",
+            "exp",
+            "lost"
+        );
+        for r in &self.results {
+            let oracle = self
+                .oracle_lag_at(r.polls_per_job)
+                .map_or_else(|| "-".to_owned(), |l| format!("{l:.3}"));
+            let _ = writeln!(
+                out,
+                "{:<22} {:>6} {:>8.3} {:>8.3} {:>8.3} {:>8.3} {:>9} {:>8.3} {:>9.1} {:>9.1} {:>4} {:>4}",
+                r.strategy,
+                r.jobs,
+                r.polls_per_job,
+                r.mean_lag_s,
+                r.p50_lag_s,
+                r.p99_lag_s,
+                oracle,
+                r.requests_per_job,
+                r.makespan_s,
+                r.makespan_lower_bound_s,
+                r.expired,
+                r.lost
+            );
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn oracle_lag_interpolates_along_the_frontier() {
+        let report = CompareReport {
+            scenario: "s".into(),
+            seed: 1,
+            results: vec![],
+            oracle: vec![
+                OraclePoint {
+                    lambda: 1.0,
+                    polls_per_job: 2.0,
+                    mean_lag_s: 1.0,
+                },
+                OraclePoint {
+                    lambda: 0.1,
+                    polls_per_job: 4.0,
+                    mean_lag_s: 0.5,
+                },
+            ],
+            listing: vec![],
+        };
+        assert_eq!(report.oracle_lag_at(3.0), Some(0.75));
+        assert_eq!(report.oracle_lag_at(5.0), None);
+        let json: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap_or_default();
+        assert_eq!(json["oracle"][1]["polls_per_job"], 4.0);
+        assert!(json.get("listing").is_none());
+    }
+}
