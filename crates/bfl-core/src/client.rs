@@ -369,7 +369,8 @@ impl Client {
         Arc::clone(
             map.entry(known)
                 .or_insert_with(|| match self.inner.max_active {
-                    Some(n) => ActiveLimiter::with_ceiling(n, n),
+                    // Above the documented limit, start at it and probe upward (slow start).
+                    Some(n) => ActiveLimiter::with_ceiling(n.min(known), n),
                     None => ActiveLimiter::new(known),
                 }),
         )

@@ -1,14 +1,20 @@
 //! The active-task limiter: at most `limit` tasks of a key between submit and a terminal status.
 //!
 //! BFL limits *active tasks* per key (24; 6 for `flux-kontext-max`), not request rate, so a slot
-//! is held from the submit until the task is terminal. The limit adapts (AIMD):
+//! is held from the submit until the task is terminal. The limit adapts (AIMD), from what the
+//! server says about the submits it has **accepted** (those are the tasks it counts):
 //!
-//! - a 429 on submit means the server's limit is at most the number of other tasks in flight:
-//!   the first 429 lowers the limit to that number; further 429s without an accepted submit in
-//!   between halve it (a limit that dropped a lot is found in O(log) 429s);
-//! - accepted submits grow it back by one after `limit × probe_factor` of them, never above the
-//!   ceiling; each failed probe doubles `probe_factor`, so an unknown limit costs a handful of
+//! - **Growth** (only below the ceiling, and only while every slot holds an accepted task, so an
+//!   idle client does not inflate its limit): one more slot — a *probe* — per accepted submit
+//!   until the first 429 (slow start: a key whose limit is higher than configured is found one
+//!   round trip per step), then one probe per `limit × probe_factor` accepted submits.
+//! - **A 429 on a probe**: the limit goes back to the accepted tasks in flight, and the next
+//!   probe waits twice as long (`probe_factor` doubles): an unknown limit costs a handful of
 //!   429s per batch, not one per job.
+//! - **A 429 on any other submit**: the server's limit dropped (or another client shares the
+//!   key): the limit falls to ¾ of the accepted tasks in flight. Submits that were already on
+//!   their way when the limit fell carry no news, so their 429s do not lower it again (one
+//!   decrease per round, as TCP does), and a drop is found in a few 429s.
 //!
 //! Started at a limit the server documents (the default), it never exceeds it: zero 429s.
 //! Runtime-agnostic: waiting is a plain `Future` woken by releases, served first come first served.
@@ -16,14 +22,24 @@
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
 const MAX_PROBE_FACTOR: usize = 64;
 
+/// What a slot knows of the moment it was handed out.
+#[derive(Debug, Clone, Copy)]
+struct Ticket {
+    /// The limiter's decrease count then: a 429 from an older ticket is old news.
+    epoch: u64,
+    /// Whether the slot is the one a growth step opened.
+    probe: bool,
+}
+
 #[derive(Debug)]
 struct Waiter {
-    granted: bool,
+    granted: Option<Ticket>,
     waker: Option<Waker>,
 }
 
@@ -32,11 +48,26 @@ struct State {
     limit: usize,
     ceiling: usize,
     active: usize,
+    accepted_active: usize,
     accepted_since_change: usize,
     probe_factor: usize,
-    consecutive_429: u32,
+    probe_pending: bool,
+    seen_429: bool,
+    epoch: u64,
     queue: VecDeque<Arc<Mutex<Waiter>>>,
     rate_limited_total: u64,
+}
+
+impl State {
+    /// Takes a free slot.
+    fn issue(&mut self) -> Ticket {
+        self.active += 1;
+        let probe = std::mem::take(&mut self.probe_pending);
+        Ticket {
+            epoch: self.epoch,
+            probe,
+        }
+    }
 }
 
 /// Figures about a limiter, for reports and progress bars.
@@ -72,9 +103,12 @@ impl ActiveLimiter {
                 limit: start,
                 ceiling: ceiling.max(start),
                 active: 0,
+                accepted_active: 0,
                 accepted_since_change: 0,
                 probe_factor: 1,
-                consecutive_429: 0,
+                probe_pending: false,
+                seen_429: false,
+                epoch: 0,
                 queue: VecDeque::new(),
                 rate_limited_total: 0,
             }),
@@ -98,10 +132,8 @@ impl ActiveLimiter {
     pub fn try_acquire(self: &Arc<Self>) -> Option<Slot> {
         let mut s = self.lock();
         if s.queue.is_empty() && s.active < s.limit {
-            s.active += 1;
-            Some(Slot {
-                limiter: Arc::clone(self),
-            })
+            let ticket = s.issue();
+            Some(Slot::new(self, ticket))
         } else {
             None
         }
@@ -118,9 +150,12 @@ impl ActiveLimiter {
         }
     }
 
-    fn release(&self) {
+    fn release(&self, accepted: bool) {
         let mut s = self.lock();
         s.active = s.active.saturating_sub(1);
+        if accepted {
+            s.accepted_active = s.accepted_active.saturating_sub(1);
+        }
         Self::grant(&mut s);
     }
 
@@ -128,9 +163,9 @@ impl ActiveLimiter {
     fn grant(s: &mut State) {
         while s.active < s.limit {
             let Some(w) = s.queue.pop_front() else { break };
+            let ticket = s.issue();
             let mut w = w.lock().unwrap_or_else(|p| p.into_inner());
-            w.granted = true;
-            s.active += 1;
+            w.granted = Some(ticket);
             if let Some(waker) = w.waker.take() {
                 waker.wake();
             }
@@ -139,28 +174,37 @@ impl ActiveLimiter {
 
     fn on_accepted(&self) {
         let mut s = self.lock();
-        s.consecutive_429 = 0;
+        s.accepted_active += 1;
         s.accepted_since_change += 1;
-        if s.limit < s.ceiling && s.accepted_since_change >= s.limit * s.probe_factor {
+        let window = if s.seen_429 {
+            s.limit * s.probe_factor
+        } else {
+            1
+        };
+        let saturated = s.accepted_active >= s.limit;
+        if s.limit < s.ceiling && saturated && s.accepted_since_change >= window {
             s.limit += 1;
             s.accepted_since_change = 0;
+            s.probe_pending = true;
             Self::grant(&mut s);
         }
     }
 
-    fn on_rate_limited(&self) {
+    fn on_rate_limited(&self, ticket: Ticket) {
         let mut s = self.lock();
         s.rate_limited_total += 1;
-        s.consecutive_429 += 1;
-        // The caller's slot is still counted: the others are `active - 1`.
-        let others = s.active.saturating_sub(1).max(1);
-        s.limit = if s.consecutive_429 == 1 {
-            s.limit.min(others)
-        } else {
-            (others / 2).max(1).min(s.limit)
-        };
         s.accepted_since_change = 0;
-        s.probe_factor = (s.probe_factor * 2).min(MAX_PROBE_FACTOR);
+        s.probe_pending = false;
+        if ticket.probe {
+            s.limit = s.limit.min(s.accepted_active.max(1));
+            if s.seen_429 {
+                s.probe_factor = (s.probe_factor * 2).min(MAX_PROBE_FACTOR);
+            }
+        } else if ticket.epoch == s.epoch {
+            s.limit = (s.limit.min(s.accepted_active) * 3 / 4).max(1);
+            s.epoch += 1;
+        }
+        s.seen_429 = true;
     }
 }
 
@@ -168,24 +212,36 @@ impl ActiveLimiter {
 #[derive(Debug)]
 pub struct Slot {
     limiter: Arc<ActiveLimiter>,
+    ticket: Ticket,
+    accepted: AtomicBool,
 }
 
 impl Slot {
+    fn new(limiter: &Arc<ActiveLimiter>, ticket: Ticket) -> Slot {
+        Slot {
+            limiter: Arc::clone(limiter),
+            ticket,
+            accepted: AtomicBool::new(false),
+        }
+    }
+
     /// The server accepted the submit made under this slot.
     pub fn accepted(&self) {
-        self.limiter.on_accepted();
+        if !self.accepted.swap(true, Ordering::AcqRel) {
+            self.limiter.on_accepted();
+        }
     }
 
     /// The submit made under this slot got a 429: the limit shrinks and the slot is freed.
     pub fn rate_limited(self) {
-        self.limiter.on_rate_limited();
+        self.limiter.on_rate_limited(self.ticket);
         drop(self);
     }
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        self.limiter.release();
+        self.limiter.release(*self.accepted.get_mut());
     }
 }
 
@@ -204,24 +260,20 @@ impl Future for Acquire {
         let mut s = limiter.lock();
         if let Some(w) = &self.waiter {
             let mut w = w.lock().unwrap_or_else(|p| p.into_inner());
-            if w.granted {
+            if let Some(ticket) = w.granted {
                 drop(w);
                 self.waiter = None;
-                return Poll::Ready(Slot {
-                    limiter: Arc::clone(&limiter),
-                });
+                return Poll::Ready(Slot::new(&limiter, ticket));
             }
             w.waker = Some(cx.waker().clone());
             return Poll::Pending;
         }
         if s.queue.is_empty() && s.active < s.limit {
-            s.active += 1;
-            return Poll::Ready(Slot {
-                limiter: Arc::clone(&limiter),
-            });
+            let ticket = s.issue();
+            return Poll::Ready(Slot::new(&limiter, ticket));
         }
         let w = Arc::new(Mutex::new(Waiter {
-            granted: false,
+            granted: None,
             waker: Some(cx.waker().clone()),
         }));
         s.queue.push_back(Arc::clone(&w));
@@ -235,7 +287,7 @@ impl Drop for Acquire {
     fn drop(&mut self) {
         let Some(w) = self.waiter.take() else { return };
         let mut s = self.limiter.lock();
-        let granted = w.lock().map(|w| w.granted).unwrap_or(true);
+        let granted = w.lock().map(|w| w.granted.is_some()).unwrap_or(true);
         if granted {
             // Granted but never taken: pass the slot on.
             s.active = s.active.saturating_sub(1);
@@ -301,53 +353,94 @@ mod tests {
         assert!(poll_once(&mut second).0.is_ready());
     }
 
-    #[test]
-    fn a_429_lowers_the_limit_to_the_others_in_flight_then_halves() {
-        let l = ActiveLimiter::with_ceiling(32, 32);
-        let slots: Vec<_> = (0..25).map(|_| l.try_acquire().unwrap()).collect();
-        let mut slots = slots.into_iter();
-        slots.next().unwrap().rate_limited();
-        assert_eq!(l.stats().limit, 24);
-        slots.next().unwrap().rate_limited();
-        assert_eq!(l.stats().limit, 11, "a second 429 in a row halves");
-        assert_eq!(l.stats().rate_limited, 2);
+    /// Takes `n` slots and has each submit accepted.
+    fn accepted_slots(l: &Arc<ActiveLimiter>, n: usize) -> Vec<Slot> {
+        let slots: Vec<Slot> = (0..n).map(|_| l.try_acquire().unwrap()).collect();
+        slots.iter().for_each(Slot::accepted);
+        slots
     }
 
     #[test]
-    fn accepted_submits_probe_upward_ever_more_rarely() {
+    fn slow_start_opens_one_probe_per_accepted_probe_and_only_when_saturated() {
+        let l = ActiveLimiter::with_ceiling(4, 6);
+        let mut held = accepted_slots(&l, 3);
+        assert_eq!(l.stats().limit, 4, "not saturated: no growth");
+        held.extend(accepted_slots(&l, 1));
+        assert_eq!(l.stats().limit, 5, "saturated and accepted: one probe");
+        held.extend(accepted_slots(&l, 1));
+        assert_eq!(l.stats().limit, 6);
+        held.extend(accepted_slots(&l, 1));
+        assert_eq!(l.stats().limit, 6, "never above the ceiling");
+        assert_eq!(l.stats().rate_limited, 0);
+    }
+
+    #[test]
+    fn a_failed_probe_restores_the_limit_and_the_next_probe_waits_longer() {
         let l = ActiveLimiter::with_ceiling(4, 8);
-        let s = l.try_acquire().unwrap();
-        for _ in 0..4 {
-            s.accepted();
-        }
-        assert_eq!(
-            l.stats().limit,
-            5,
-            "at the ceiling or below, one probe per window"
-        );
-        let mut extra: Vec<_> = (0..4).map(|_| l.try_acquire().unwrap()).collect();
-        assert!(l.try_acquire().is_none());
-        extra.pop().unwrap().rate_limited();
-        assert_eq!(
-            l.stats().limit,
-            4,
-            "the probe failed: back to the 4 others in flight"
-        );
-        for _ in 0..7 {
-            s.accepted();
-        }
-        assert_eq!(
-            l.stats().limit,
-            4,
-            "after a failed probe the next waits twice as long"
-        );
-        s.accepted();
+        let held = accepted_slots(&l, 4);
         assert_eq!(l.stats().limit, 5);
-        let known = ActiveLimiter::new(24);
-        let s = known.try_acquire().unwrap();
-        for _ in 0..10_000 {
-            s.accepted();
+        l.try_acquire().unwrap().rate_limited();
+        assert_eq!(l.stats().limit, 4, "back to the 4 accepted tasks");
+        // After a 429, one probe per limit × probe_factor accepted submits.
+        let more: Vec<Slot> = held
+            .into_iter()
+            .map(|s| {
+                drop(s);
+                let t = l.try_acquire().unwrap();
+                t.accepted();
+                t
+            })
+            .collect();
+        assert_eq!(l.stats().limit, 5, "4 accepted submits: probe again");
+        l.try_acquire().unwrap().rate_limited();
+        assert_eq!(l.stats().limit, 4);
+        let mut held = more;
+        for round in 1..=8 {
+            let s = held.remove(0);
+            drop(s);
+            held.extend(accepted_slots(&l, 1));
+            let expected = if round < 8 { 4 } else { 5 };
+            assert_eq!(
+                l.stats().limit,
+                expected,
+                "round {round}: twice as long after a failed probe"
+            );
         }
-        assert_eq!(known.stats().limit, 24, "a known limit is never exceeded");
+    }
+
+    #[test]
+    fn a_429_on_a_regular_submit_cuts_to_three_quarters_once_per_round() {
+        let l = ActiveLimiter::new(24);
+        let held = accepted_slots(&l, 20);
+        let in_flight: Vec<Slot> = (0..4).map(|_| l.try_acquire().unwrap()).collect();
+        // The server's limit fell: the 4 submits in flight all come back 429.
+        for s in in_flight {
+            s.rate_limited();
+        }
+        assert_eq!(
+            l.stats().limit,
+            15,
+            "¾ of the 20 accepted, once for the whole round"
+        );
+        assert_eq!(l.stats().rate_limited, 4);
+        drop(held);
+        let next = l.try_acquire().unwrap();
+        next.rate_limited();
+        assert_eq!(
+            l.stats().limit,
+            1,
+            "a 429 with nothing accepted in flight: down to one"
+        );
+    }
+
+    #[test]
+    fn a_known_limit_is_never_exceeded() {
+        let known = ActiveLimiter::new(24);
+        let held = accepted_slots(&known, 24);
+        assert!(known.try_acquire().is_none());
+        for _ in 0..10_000 {
+            held[0].limiter.on_accepted();
+        }
+        assert_eq!(known.stats().limit, 24);
     }
 }
