@@ -97,3 +97,31 @@ async fn generate_to_memory_and_credits() {
     assert_key_safety(&server, &stats);
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_from_the_environment_reaches_the_simulator() {
+    let server = start(scenario()).await;
+    let base = server.base_url();
+    let vars = move |name: &str| match name {
+        "BFL_API_KEY" => Some(KEY.to_owned()),
+        "BFL_BASE_URL" => Some(base.clone()),
+        "BFL_REGION" => Some("eu".to_owned()),
+        _ => None,
+    };
+    // BFL_BASE_URL wins over BFL_REGION; the rest are the presets of `bfl_hyper`.
+    let client = bfl_hyper::builder_from_vars(vars)
+        .unwrap()
+        .strategy(std::sync::Arc::new(bfl_core::strategy::Fixed::every(
+            POLL_EVERY,
+        )))
+        .build()
+        .unwrap();
+    assert!(!format!("{client:?}").contains(KEY));
+    let out = within_deadline(client.generate(GenerationRequest::new("flux-2-pro", "env")))
+        .await
+        .unwrap();
+    assert!(!out.image.is_empty());
+    let stats = server.stats();
+    assert_key_safety(&server, &stats);
+    server.shutdown().await;
+}
