@@ -12,7 +12,7 @@
 //!   probe waits twice as long (`probe_factor` doubles): an unknown limit costs a handful of
 //!   429s per batch, not one per job.
 //! - **A 429 on any other submit**: the server's limit dropped (or another client shares the
-//!   key): the limit falls to ¾ of the accepted tasks in flight. Submits that were already on
+//!   key): the limit falls to ⅞ of the accepted tasks in flight. Submits that were already on
 //!   their way when the limit fell carry no news, so their 429s do not lower it again (one
 //!   decrease per round, as TCP does), and a drop is found in a few 429s.
 //!
@@ -201,7 +201,7 @@ impl ActiveLimiter {
                 s.probe_factor = (s.probe_factor * 2).min(MAX_PROBE_FACTOR);
             }
         } else if ticket.epoch == s.epoch {
-            s.limit = (s.limit.min(s.accepted_active) * 3 / 4).max(1);
+            s.limit = (s.limit.min(s.accepted_active) * 7 / 8).max(1);
             s.epoch += 1;
         }
         s.seen_429 = true;
@@ -409,7 +409,7 @@ mod tests {
     }
 
     #[test]
-    fn a_429_on_a_regular_submit_cuts_to_three_quarters_once_per_round() {
+    fn a_429_on_a_regular_submit_cuts_to_seven_eighths_once_per_round() {
         let l = ActiveLimiter::new(24);
         let held = accepted_slots(&l, 20);
         let in_flight: Vec<Slot> = (0..4).map(|_| l.try_acquire().unwrap()).collect();
@@ -419,8 +419,8 @@ mod tests {
         }
         assert_eq!(
             l.stats().limit,
-            15,
-            "¾ of the 20 accepted, once for the whole round"
+            17,
+            "⅞ of the 20 accepted, once for the whole round"
         );
         assert_eq!(l.stats().rate_limited, 4);
         drop(held);
