@@ -38,18 +38,20 @@ impl std::fmt::Debug for Hooks<'_> {
 
 /// Runs one machine to its end.
 ///
-/// `slots`, when given, is the active-task limiter: a slot is taken before each submit and held
-/// until the task is terminal; a 429 on submit gives it back (shrinking the limit).
+/// `slots`, when given, is the active-task limiter: a slot is taken before each submit (unless
+/// `slot` already holds one) and held until the task is terminal; a 429 on submit gives it back
+/// (shrinking the limit).
 pub async fn drive(
     machine: &mut TaskMachine,
     transport: &dyn Transport,
     runtime: &dyn Runtime,
     slots: Option<&Arc<ActiveLimiter>>,
+    slot: Option<Slot>,
     hooks: Hooks<'_>,
 ) -> TaskOutcome {
     let Hooks { halt, on_event } = hooks;
     let halted = || halt.is_some_and(|h| h.load(Ordering::Acquire));
-    let mut slot: Option<Slot> = None;
+    let mut slot = slot;
     loop {
         match machine.next_action(Now::of(runtime)) {
             Action::Send(req) => {
@@ -399,6 +401,12 @@ impl Client {
         let strategy = inner.strategy.new_task(&model);
         let span = tracing::info_span!("task", model = %model, id = tracing::field::Empty);
         async {
+            // The task's deadline starts once it holds a slot: waiting for one, behind the rest
+            // of a batch, is not the task taking long.
+            let slot = match &limiter {
+                Some(l) => Some(l.acquire().await),
+                None => None,
+            };
             let mut machine = TaskMachine::new(
                 Arc::clone(&inner.config),
                 job,
@@ -412,6 +420,7 @@ impl Client {
                 &*inner.transport,
                 &*inner.runtime,
                 limiter.as_ref(),
+                slot,
                 hooks,
             )
             .await;
