@@ -26,7 +26,7 @@ fn s1() -> [DurationDist; 3] {
 
 fn run(f: &dyn StrategyFactory, dist: &DurationDist, progress: bool) -> EvalResult {
     // Progress runs re-plan at every poll, so they get fewer jobs.
-    let jobs = if progress { JOBS / 2 } else { JOBS };
+    let jobs = if progress { JOBS / 4 } else { JOBS };
     let mut cfg = EvalConfig::new(dist.clone(), jobs, SEED);
     cfg.progress = progress;
     evaluate(f, &cfg)
