@@ -10,7 +10,7 @@ use bfl_core::strategy::eval::{evaluate, EvalConfig, EvalResult};
 use bfl_core::strategy::oracle::{DurationDist, Grid};
 use bfl_core::strategy::{preset, Learned, StrategyFactory, PRESET_NAMES};
 
-const JOBS: usize = 1000;
+const JOBS: usize = 800;
 const SEED: u64 = 7;
 /// A coarser planning grid than the default keeps debug runs fast (planning costs steps²).
 const STEPS: usize = 300;
