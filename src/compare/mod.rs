@@ -273,10 +273,12 @@ mod tests {
 
     #[test]
     fn a_small_comparison_reports_every_strategy_from_ground_truth() {
+        let plot = std::env::temp_dir().join(format!("bfl-compare-{}.svg", std::process::id()));
         let args = CompareArgs {
             jobs: 40,
             warmup: 20,
             strategies: vec!["fixed-2s".into(), "learned".into()],
+            plot: Some(plot.clone()),
             ..CompareArgs::default()
         };
         let report = run(&args).unwrap_or_else(|e| panic!("{e}"));
@@ -311,6 +313,11 @@ mod tests {
         }
         assert!(json["oracle"][0].get("lambda").is_some());
         assert_eq!(json["seed"], 1);
+        let svg = std::fs::read_to_string(&plot).unwrap_or_default();
+        let _ = std::fs::remove_file(&plot);
+        assert!(
+            svg.starts_with("<svg") && svg.contains("learned") && svg.contains("oracle frontier")
+        );
     }
 
     #[test]

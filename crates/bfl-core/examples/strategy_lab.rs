@@ -1,7 +1,8 @@
 //! Schedule-only comparison of every preset, `learned` and the oracle on the S1 distributions.
 //!
-//! `cargo run --release -p bfl-core --example strategy_lab -- [JOBS] [SEED] [progress|exact]`
-//! (`progress`: coarse, noisy reports as bfl-sim makes them; `exact`: the true fraction)
+//! `cargo run --release -p bfl-core --example strategy_lab -- [JOBS] [SEED] [progress|exact] [censored]`
+//! (`progress`: coarse, noisy reports as bfl-sim makes them; `exact`: the true fraction;
+//! `censored`: no server end times, only the poll brackets to learn from)
 //!
 //! For each preset it prints its (polls/job, mean lag), the oracle's lag at those polls, and
 //! `learned` set to 97 % of those polls (`learned:polls=0.97·P`, a margin for sampling noise), with its ratio to the oracle and
@@ -17,11 +18,13 @@ fn main() {
     let seed = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(1);
     let progress = args.iter().any(|a| a == "progress" || a == "exact");
     let exact = args.iter().any(|a| a == "exact");
+    let censored = args.iter().any(|a| a == "censored");
     for (median, sigma) in [(6.0, 0.5), (20.0, 0.8), (2.0, 0.3)] {
         let dist = DurationDist::LogNormal { median, sigma };
         let grid = Grid::new(&dist, 4000);
         let mut cfg = EvalConfig::new(dist.clone(), jobs, seed);
         cfg.progress = progress;
+        cfg.server_times = !censored;
         if exact {
             cfg.progress_noise = bfl_core::strategy::eval::ProgressNoise::EXACT;
         }

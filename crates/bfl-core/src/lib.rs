@@ -7,7 +7,8 @@
 //! crate holds every decision of that dance as data — no clock, no socket, no async runtime:
 //!
 //! - [`api`]: wire types (lenient, never panicking parsers);
-//! - [`strategy`]: polling strategies (the seed recipes and AWS's jittered backoffs);
+//! - [`strategy`]: polling strategies (the seed recipes, AWS's jittered backoffs, and the default
+//!   `learned`, which polls near the [`strategy::oracle`] schedule of durations it learns);
 //! - [`machine`]: the sans-IO task machine (`Send` / `Wait` / `Done`);
 //! - [`retry`], [`auth`], [`error`]: answer classification, retry budget, key-host policy, outcomes;
 //! - [`transport`], [`rt`]: the two traits a runtime provides;

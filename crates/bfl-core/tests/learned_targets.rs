@@ -10,7 +10,7 @@ use bfl_core::strategy::eval::{evaluate, EvalConfig, EvalResult};
 use bfl_core::strategy::oracle::{DurationDist, Grid};
 use bfl_core::strategy::{preset, Learned, StrategyFactory, PRESET_NAMES};
 
-const JOBS: usize = 1000;
+const JOBS: usize = 800;
 const SEED: u64 = 7;
 /// A coarser planning grid than the default keeps debug runs fast (planning costs steps²).
 const STEPS: usize = 300;
@@ -26,7 +26,7 @@ fn s1() -> [DurationDist; 3] {
 
 fn run(f: &dyn StrategyFactory, dist: &DurationDist, progress: bool) -> EvalResult {
     // Progress runs re-plan at every poll, so they get fewer jobs.
-    let jobs = if progress { JOBS / 2 } else { JOBS };
+    let jobs = if progress { JOBS / 4 } else { JOBS };
     let mut cfg = EvalConfig::new(dist.clone(), jobs, SEED);
     cfg.progress = progress;
     evaluate(f, &cfg)

@@ -174,13 +174,14 @@ impl Learned {
 
     /// Plans from a snapshot of samples.
     fn make_plan(&self, samples: &[Sample]) -> Option<Plan> {
-        let (dist, lo, hi, h) = store::estimate(samples)?;
+        let points = store::resolve(samples);
+        let (dist, lo, hi, h) = store::estimate(&points)?;
         let grid = Grid::log_spaced(&dist, lo, hi, self.grid_steps);
-        // Polls are counted on the raw samples: the smoothed estimate has slightly more tail,
-        // and a target counted on it would be undershot.
-        let mut mids: Vec<f64> = samples.iter().map(|s| 0.5 * (s.lo + s.hi)).collect();
-        mids.sort_by(f64::total_cmp);
-        let raw_polls = |s: &Schedule| polls_on(&s.times, tail_gap(&s.times), &mids);
+        // Polls are counted on the points themselves: the smoothed estimate has slightly more
+        // tail, and a target counted on it would be undershot.
+        let mut weighted: Vec<(f64, f64)> = points.iter().map(|p| (p.x, p.w)).collect();
+        weighted.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let raw_polls = |s: &Schedule| polls_on(&s.times, tail_gap(&s.times), &weighted);
         let s: Schedule = match self.tradeoff {
             Tradeoff::Lambda(l) => grid.optimal(l),
             Tradeoff::TargetPolls(p) => grid.schedule_for_polls_by(p, &raw_polls),
@@ -196,10 +197,7 @@ impl Learned {
             samples: samples.len(),
             lambda: s.lambda,
             basis: Basis {
-                samples: samples
-                    .iter()
-                    .map(|x| (0.5 * (x.lo + x.hi), x.queue))
-                    .collect(),
+                samples: points.iter().map(|p| (p.x, p.queue, p.w)).collect(),
                 h,
                 lambda: s.lambda,
             },
@@ -283,21 +281,25 @@ fn tail_gap(times: &[f64]) -> f64 {
     gap.clamp(0.1, 10.0)
 }
 
-/// Mean polls the plan takes over durations `sorted` (ascending).
-fn polls_on(times: &[f64], tail_gap: f64, sorted: &[f64]) -> f64 {
+/// Mean polls the plan takes over weighted durations.
+fn polls_on(times: &[f64], tail_gap: f64, points: &[(f64, f64)]) -> f64 {
     let last = times.last().copied().unwrap_or(0.0);
-    let total: f64 = sorted
-        .iter()
-        .map(|&x| {
-            let before = times.partition_point(|&t| t < x) as f64;
-            if x <= last {
-                before + 1.0
-            } else {
-                before + ((x - last) / tail_gap).ceil()
-            }
-        })
-        .sum();
-    total / sorted.len().max(1) as f64
+    let (mut total, mut weight) = (0.0, 0.0);
+    for &(x, w) in points {
+        let before = times.partition_point(|&t| t < x) as f64;
+        let polls = if x <= last {
+            before + 1.0
+        } else {
+            before + ((x - last) / tail_gap).ceil()
+        };
+        total += w * polls;
+        weight += w;
+    }
+    if weight > 0.0 {
+        total / weight
+    } else {
+        0.0
+    }
 }
 
 /// One task's walk along its model's plan.

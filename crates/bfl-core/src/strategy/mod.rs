@@ -6,6 +6,11 @@
 //!
 //! Server hints (`Retry-After`) and the task's deadline are applied by the task machine on top of
 //! what a strategy returns, so strategies stay about the schedule alone.
+//!
+//! [`oracle`] computes the best open-loop schedule for a known duration distribution (and the
+//! frontier of polls against lag); [`Learned`], the default, learns each model's distribution
+//! from finished tasks and polls near that optimum; [`eval`] scores any strategy on sampled
+//! durations in microseconds, without a simulator.
 
 pub mod eval;
 mod jitter;

@@ -25,8 +25,8 @@ const MAX_WAIT_S: f64 = 10.0;
 /// What the posterior is built from: the plan's raw samples and smoothing.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Basis {
-    /// `(submit-to-ready, queue before generation)` of each sample, seconds.
-    pub samples: Vec<(f64, f64)>,
+    /// `(submit-to-ready, queue before generation, weight)` of each sample, seconds.
+    pub samples: Vec<(f64, f64, f64)>,
     /// The smoothing half-width in `ln t`.
     pub h: f64,
     /// The plan's poll cost.
@@ -94,11 +94,11 @@ impl ProgressTrack {
                 })
                 .sum()
         };
-        let live: Vec<(f64, f64)> = basis
+        let live: Vec<(f64, f64, f64)> = basis
             .samples
             .iter()
-            .filter(|(x, _)| *x * basis.h.exp() > now)
-            .map(|&(x, q)| (x, loglik(x, q)))
+            .filter(|(x, _, w)| *x * basis.h.exp() > now && *w > 0.0)
+            .map(|&(x, q, w)| (x, loglik(x, q), w))
             .collect();
         let best = live.iter().map(|l| l.1).fold(f64::NEG_INFINITY, f64::max);
         if !best.is_finite() {
@@ -106,8 +106,8 @@ impl ProgressTrack {
         }
         let mut e = Empirical::new();
         let (mut lo, mut hi) = (f64::INFINITY, 0.0f64);
-        for (x, ll) in live {
-            let w = (ll - best).exp();
+        for (x, ll, weight) in live {
+            let w = weight * (ll - best).exp();
             let (a, b) = (x * (-basis.h).exp(), x * basis.h.exp());
             if w < 1e-6 || b <= now || b <= a {
                 continue;
@@ -158,7 +158,7 @@ mod tests {
     fn the_posterior_puts_the_poll_near_the_durations_the_reading_points_to() {
         // Durations 4 s .. 12 s, evenly; at 3 s the task reports half done: about 6 s.
         let basis = Basis {
-            samples: (0..=80).map(|i| (4.0 + 0.1 * i as f64, 0.0)).collect(),
+            samples: (0..=80).map(|i| (4.0 + 0.1 * i as f64, 0.0, 1.0)).collect(),
             h: 0.02,
             lambda: 0.05,
         };

@@ -86,26 +86,147 @@ impl SampleStore {
     }
 }
 
-/// A smoothed estimate of the duration distribution: each exact sample becomes a uniform
-/// piece in `ln t` of Silverman's bandwidth (so the oracle does not overfit the exact sample
-/// values), shrunk toward the mean so that smoothing does not widen the distribution (a wider
-/// estimate plans polls for a tail that is not there); a censored sample keeps its interval.
+/// A duration to learn from, with its weight: an exact sample, or one of the points a censored
+/// sample is resolved into.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Point {
+    pub x: f64,
+    pub queue: f64,
+    pub w: f64,
+}
+
+/// Cells of the censored-data estimate.
+const CELLS: usize = 100;
+/// EM iterations.
+const EM_ROUNDS: usize = 40;
+/// Conditional quantiles a censored sample is resolved into.
+const REPS: [f64; 4] = [0.125, 0.375, 0.625, 0.875];
+
+/// Resolves censored samples into points: the density is estimated from all samples by
+/// EM with smoothing (Turnbull's self-consistency for interval-censored data, with Silverman's
+/// smoothing step), and each censored sample becomes four points at the quantiles of its
+/// interval under that density. Spreading it evenly over its interval instead would widen
+/// the estimate by about the polling interval, and bias the plan toward the tails.
+pub(crate) fn resolve(samples: &[Sample]) -> Vec<Point> {
+    let exact = |s: &Sample| s.hi - s.lo <= 1e-9;
+    if samples.iter().all(exact) {
+        return samples
+            .iter()
+            .map(|s| Point {
+                x: s.lo,
+                queue: s.queue,
+                w: 1.0,
+            })
+            .collect();
+    }
+    let floor = samples
+        .iter()
+        .map(|s| if s.lo > 0.0 { s.lo } else { 0.1 * s.hi })
+        .fold(f64::INFINITY, f64::min)
+        .max(1e-3)
+        * 0.999;
+    let top = samples.iter().map(|s| s.hi).fold(0.0f64, f64::max) * 1.001;
+    let ratio = (top / floor).max(1.0 + 1e-9).ln();
+    let edge = |k: usize| floor * (ratio * k as f64 / CELLS as f64).exp();
+    let cell_of = |t: f64| {
+        (((t / floor).ln() / ratio * CELLS as f64).floor().max(0.0) as usize).min(CELLS - 1)
+    };
+    // Each sample's cells, with the fraction of each cell its interval covers.
+    let cover: Vec<Vec<(usize, f64)>> = samples
+        .iter()
+        .map(|s| {
+            if exact(s) {
+                return vec![(cell_of(s.lo), 1.0)];
+            }
+            let (lo, hi) = (s.lo.max(floor), s.hi.max(floor));
+            (cell_of(lo)..=cell_of(hi))
+                .filter_map(|k| {
+                    let (a, b) = (edge(k), edge(k + 1));
+                    let o = (hi.min(b) - lo.max(a)) / (b - a);
+                    (o > 0.0).then_some((k, o))
+                })
+                .collect()
+        })
+        .collect();
+    let mut p = vec![1.0 / CELLS as f64; CELLS];
+    for _ in 0..EM_ROUNDS {
+        let mut acc = vec![0.0; CELLS];
+        for c in &cover {
+            let denom: f64 = c.iter().map(|&(k, o)| p[k] * o).sum();
+            if denom > 0.0 {
+                for &(k, o) in c {
+                    acc[k] += p[k] * o / denom;
+                }
+            }
+        }
+        let n: f64 = acc.iter().sum::<f64>().max(1e-300);
+        for k in 0..CELLS {
+            let left = acc[k.saturating_sub(1)];
+            let right = acc[(k + 1).min(CELLS - 1)];
+            p[k] = (0.25 * left + 0.5 * acc[k] + 0.25 * right) / n;
+        }
+    }
+    let mut points = Vec::with_capacity(samples.len() * REPS.len());
+    for (s, c) in samples.iter().zip(&cover) {
+        if exact(s) {
+            points.push(Point {
+                x: s.lo,
+                queue: s.queue,
+                w: 1.0,
+            });
+            continue;
+        }
+        let mass: Vec<f64> = c.iter().map(|&(k, o)| p[k] * o).collect();
+        let total: f64 = mass.iter().sum();
+        let (lo, hi) = (s.lo.max(floor), s.hi.max(floor));
+        for q in REPS {
+            let x = if total > 0.0 {
+                let mut before = 0.0;
+                let mut x = hi;
+                for (&(k, _), m) in c.iter().zip(&mass) {
+                    let share = m / total;
+                    if before + share >= q && share > 0.0 {
+                        let (a, b) = (edge(k).max(lo), edge(k + 1).min(hi));
+                        x = a + (q - before) / share * (b - a);
+                        break;
+                    }
+                    before += share;
+                }
+                x
+            } else {
+                lo + q * (hi - lo)
+            };
+            points.push(Point {
+                x,
+                queue: s.queue.min(x),
+                w: 1.0 / REPS.len() as f64,
+            });
+        }
+    }
+    points
+}
+
+/// A smoothed estimate of the duration distribution: each point becomes a uniform piece in
+/// `ln t` of Silverman's bandwidth (so the oracle does not overfit the exact sample values),
+/// shrunk toward the mean so that smoothing does not widen the distribution (a wider estimate
+/// plans polls for a tail that is not there).
 ///
 /// Returns the distribution, the range it covers, and the smoothing half-width in `ln t`.
-pub(crate) fn estimate(samples: &[Sample]) -> Option<(DurationDist, f64, f64, f64)> {
-    let logs: Vec<f64> = samples
-        .iter()
-        .map(|s| (0.5 * (s.lo + s.hi)).max(1e-3).ln())
-        .collect();
-    let n = logs.len();
-    if n == 0 {
+pub(crate) fn estimate(points: &[Point]) -> Option<(DurationDist, f64, f64, f64)> {
+    let n: f64 = points.iter().map(|p| p.w).sum();
+    if points.is_empty() || n <= 0.0 {
         return None;
     }
-    let mean = logs.iter().sum::<f64>() / n as f64;
-    let var = logs.iter().map(|l| (l - mean).powi(2)).sum::<f64>() / n as f64;
+    let log = |p: &Point| p.x.max(1e-3).ln();
+    let mean = points.iter().map(|p| p.w * log(p)).sum::<f64>() / n;
+    let var = points
+        .iter()
+        .map(|p| p.w * (log(p) - mean).powi(2))
+        .sum::<f64>()
+        / n;
     // Silverman's rule for a Gaussian kernel, as the half-width of a uniform one of equal
     // variance (×√3).
-    let h = (1.06 * var.sqrt() * (n as f64).powf(-0.2) * 3f64.sqrt()).clamp(0.005, 0.5);
+    let h = (1.06 * var.sqrt() * n.powf(-0.2) * 3f64.sqrt()).clamp(0.005, 0.5);
     // Jones' variance correction: a²·(var + h²/3) = var.
     let a = if var > 0.0 {
         (1.0 + h * h / (3.0 * var)).sqrt().recip()
@@ -114,16 +235,11 @@ pub(crate) fn estimate(samples: &[Sample]) -> Option<(DurationDist, f64, f64, f6
     };
     let mut e = Empirical::new();
     let (mut lo, mut hi) = (f64::INFINITY, 0.0f64);
-    for s in samples {
-        let (from, to) = if s.hi - s.lo <= 1e-9 {
-            let c = mean + a * (s.lo.max(1e-3).ln() - mean);
-            ((c - a * h).exp(), (c + a * h).exp())
-        } else {
-            (s.lo, s.hi)
-        };
-        e.push(from, to, 1.0);
-        // A censored interval from 0 would stretch the log grid over nothing.
-        lo = lo.min(from.max(0.25 * (from + to)));
+    for p in points {
+        let c = mean + a * (log(p) - mean);
+        let (from, to) = ((c - a * h).exp(), (c + a * h).exp());
+        e.push(from, to, p.w);
+        lo = lo.min(from);
         hi = hi.max(to);
     }
     if e.is_empty() {
@@ -178,6 +294,33 @@ mod tests {
                 queue: 0.0
             })
         );
+    }
+
+    #[test]
+    fn censored_samples_resolve_inside_their_intervals_toward_the_density() {
+        // Exact durations cluster at 5 s; a censored one is known only to lie in (3, 9].
+        let mut samples: Vec<Sample> = (0..50)
+            .map(|i| {
+                let x = 4.8 + 0.008 * i as f64;
+                Sample {
+                    lo: x,
+                    hi: x,
+                    queue: 0.0,
+                }
+            })
+            .collect();
+        samples.push(Sample {
+            lo: 3.0,
+            hi: 9.0,
+            queue: 0.0,
+        });
+        let points = resolve(&samples);
+        assert_eq!(points.len(), 50 + REPS.len());
+        let reps = &points[50..];
+        assert!(reps.iter().all(|p| p.x > 3.0 && p.x <= 9.0 && p.w == 0.25));
+        // Pulled toward the mass at 5 s, not spread evenly up to 9 s.
+        let mean: f64 = reps.iter().map(|p| p.x).sum::<f64>() / 4.0;
+        assert!(mean < 5.6, "{reps:?}");
     }
 
     #[test]
