@@ -185,3 +185,51 @@ fn credits_on_the_simulator() {
     assert_exit(&out, 0);
     assert!(stdout_json(&out)["credits"].as_f64().is_some());
 }
+
+#[test]
+fn compare_prints_the_json_shape_of_the_issue() {
+    let dir = temp_dir("compare");
+    let out = bfl(&dir)
+        .args([
+            "compare",
+            "--jobs",
+            "60",
+            "--warmup",
+            "20",
+            "--strategies",
+            "fixed-2s,learned",
+        ])
+        .args(["--plot", "lag.svg", "--json"])
+        .output()
+        .unwrap();
+    assert_exit(&out, 0);
+    let json = stdout_json(&out);
+    assert_eq!(json["scenario"], "s1");
+    let results = json["results"].as_array().unwrap();
+    assert_eq!(results.len(), 2);
+    for key in [
+        "strategy",
+        "jobs",
+        "polls_per_job",
+        "mean_lag_s",
+        "p50_lag_s",
+        "p99_lag_s",
+        "requests_per_job",
+        "rate_limited_per_job",
+        "makespan_s",
+        "makespan_lower_bound_s",
+        "expired",
+        "lost",
+    ] {
+        assert!(!results[0][key].is_null(), "no {key}: {json}");
+    }
+    assert!(json["oracle"].as_array().is_some_and(|o| !o.is_empty()));
+    let svg = std::fs::read_to_string(dir.join("lag.svg")).unwrap();
+    assert!(svg.starts_with("<svg") || svg.contains("<svg"));
+
+    let bad = bfl(&dir)
+        .args(["compare", "--scenario", "nope"])
+        .output()
+        .unwrap();
+    assert_exit(&bad, 2);
+}

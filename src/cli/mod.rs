@@ -5,6 +5,7 @@
 //! the credits ran out (401/403/402).
 
 mod batch;
+mod compare;
 mod connect;
 mod credits;
 mod generate;
@@ -75,6 +76,9 @@ pub enum Command {
     Sim(Box<bfl_sim::cli::SimArgs>),
     /// Show the key's credit balance.
     Credits,
+    /// Polling strategies side by side on one seeded scenario, in virtual time (with --json:
+    /// machine-readable), against the oracle frontier.
+    Compare(Box<crate::compare::CompareArgs>),
 }
 
 /// Settings of the polling engine shared by `generate` and `batch`.
@@ -121,6 +125,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Credits => credits::run(&cli.global).await,
         Command::Generate(args) => generate::run(&cli.global, &args).await,
         Command::Batch(args) => batch::run(&cli.global, &args).await,
+        Command::Compare(args) => compare::run(&cli.global, *args).await,
     };
     ExitCode::from(code)
 }

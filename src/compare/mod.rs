@@ -73,9 +73,6 @@ pub struct CompareArgs {
     /// Jobs run first with each strategy and not measured.
     #[arg(long, default_value_t = 200)]
     pub warmup: usize,
-    /// Prints JSON instead of a table.
-    #[arg(long)]
-    pub json: bool,
     /// Also writes an SVG plot of lag against polls per job, with the oracle frontier.
     #[arg(long, value_name = "FILE.svg")]
     pub plot: Option<PathBuf>,
@@ -92,7 +89,6 @@ impl Default for CompareArgs {
             progress: OnOff::Off,
             strategies: Vec::new(),
             warmup: 200,
-            json: false,
             plot: None,
         }
     }
