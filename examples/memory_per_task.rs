@@ -39,7 +39,9 @@ async fn serve() {
         ..SimConfig::default()
     };
     // Tasks that never finish, and no limit in the way: N tasks stay in flight.
-    config.durations.insert("*".into(), DurationModel::Fixed(1.0e6));
+    config
+        .durations
+        .insert("*".into(), DurationModel::Fixed(1.0e6));
     config.limits.default = 1_000_000;
     let server = SimServer::start(config).await.unwrap();
     println!("{}", server.base_url());

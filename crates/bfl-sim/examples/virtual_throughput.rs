@@ -17,6 +17,14 @@ fn main() -> std::io::Result<()> {
     let jobs: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(100_000);
     let side: u32 = args.next().and_then(|a| a.parse().ok()).unwrap_or(64);
     let log = args.next().as_deref() != Some("nolog");
+    let strategy = match args.next() {
+        Some(name) => match bfl_core::strategy::preset(&name) {
+            Some(s) => s,
+            None => panic!("unknown strategy {name}"),
+        },
+        None => bfl_core::strategy::default_strategy(),
+    };
+    let strategy_name = strategy.name();
     let config = SimConfig {
         seed: 1,
         image_max_side: side,
@@ -27,7 +35,12 @@ fn main() -> std::io::Result<()> {
     let started = wall();
     let (ok, sim) = rt.block_on(async {
         let sim = VirtualSim::new(config);
-        let client = match sim.client_builder("bfl_bench").seed(1).build() {
+        let client = match sim
+            .client_builder("bfl_bench")
+            .seed(1)
+            .strategy(strategy)
+            .build()
+        {
             Ok(c) => c,
             Err(e) => panic!("client: {e}"),
         };
@@ -52,7 +65,7 @@ fn main() -> std::io::Result<()> {
     });
     let mean_lag = lags.iter().sum::<f64>() / lags.len().max(1) as f64;
     println!(
-        "{jobs} jobs ({ok} ok), {requests} requests, {makespan:.0} sim s, mean detection lag {mean_lag:.3} s: {elapsed:.2} s wall, {:.0} requests/s, {:.1} µs/job",
+        "{strategy_name}: {jobs} jobs ({ok} ok), {requests} requests, {makespan:.0} sim s, mean detection lag {mean_lag:.3} s: {elapsed:.2} s wall, {:.0} requests/s, {:.1} µs/job",
         requests as f64 / elapsed,
         elapsed * 1e6 / jobs as f64
     );
