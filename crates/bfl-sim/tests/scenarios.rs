@@ -35,3 +35,45 @@ fn every_builtin_scenario_runs() {
         }
     }
 }
+
+/// BENCHMARKS.md S5 for every strategy: whatever the faults, no result URL expires and no task
+/// that became `Ready` is lost (it is downloaded, or handed back by name for a resume).
+#[test]
+fn s5_faults_lose_nothing_whatever_the_strategy() {
+    use bfl_core::strategy::{preset, PRESET_NAMES};
+    use std::collections::HashSet;
+    for (name, _, _) in BUILTIN.iter().filter(|(n, _, _)| n.starts_with("s5-")) {
+        for strategy in PRESET_NAMES {
+            let config = builtin(name).unwrap();
+            let rt = VirtualSim::tokio_runtime().unwrap();
+            let (handed_back, stats) = rt.block_on(async {
+                let sim = VirtualSim::new(config);
+                let client = sim
+                    .client_builder("bfl_s5")
+                    .strategy(preset(strategy).unwrap())
+                    .build()
+                    .unwrap();
+                let jobs: Vec<Job> = (0..30)
+                    .map(|i| Job::generate(GenerationRequest::new("flux-2-pro", format!("s5 {i}"))))
+                    .collect();
+                let items: Vec<_> = client.batch(jobs).collect().await;
+                let handed_back: HashSet<String> = items
+                    .iter()
+                    .filter_map(|i| i.outcome.result.as_ref().err())
+                    .filter(|e| e.is_retryable())
+                    .filter_map(|e| e.task().map(|t| t.id.clone()))
+                    .collect();
+                (handed_back, sim.stats())
+            });
+            for t in &stats.tasks {
+                assert!(!t.expired, "{name}/{strategy}: task {} expired", t.id);
+                let ready = t.ready_at.is_some();
+                assert!(
+                    !ready || t.downloaded_at.is_some() || handed_back.contains(&t.id),
+                    "{name}/{strategy}: task {} was Ready and lost",
+                    t.id
+                );
+            }
+        }
+    }
+}
