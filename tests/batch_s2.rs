@@ -136,17 +136,22 @@ fn show(name: &str, f: &Figures) {
 }
 
 #[test]
-fn known_limit_no_429s_and_makespan_near_the_bound() {
+fn known_limit_no_429s_and_makespan_within_1_10_of_the_bound() {
     let f = burst(Vec::new(), None);
     show("known limit 24", &f);
     assert_eq!(f.rate_limited, 0);
     assert_eq!((f.expired, f.lost), (0, 0));
     assert_eq!(f.accepted, JOBS as u64);
-    // Against the best any polling can do with these jobs in this order (zero detection lag).
-    // The bound max(longest, Σ/24) is out of reach for any client: the zero-lag
-    // schedule of these lognormal(6 s, 0.5) jobs already ends ~8 % past it (printed above).
+    // BENCHMARKS.md's bound max(longest, Σ/24). Even zero detection lag would not reach it (the
+    // zero-lag schedule of these jobs in this order ends ~8 % past it), so this needs the
+    // default strategy's contention-aware polling: lag costs a waiting job its slot.
     assert!(
-        f.makespan <= 1.10 * f.zero_lag,
+        f.makespan <= 1.10 * f.lower_bound,
+        "{:.3}× the bound",
+        f.makespan / f.lower_bound
+    );
+    assert!(
+        f.makespan <= 1.03 * f.zero_lag,
         "{:.3}× the zero-lag schedule",
         f.makespan / f.zero_lag
     );
@@ -160,7 +165,7 @@ fn unknown_limit_is_learned_with_a_handful_of_429s() {
     assert!(f.rate_limited <= 10, "{} 429s", f.rate_limited);
     assert_eq!((f.expired, f.lost), (0, 0));
     assert!(
-        f.makespan <= 1.25 * f.zero_lag,
+        f.makespan <= 1.10 * f.zero_lag,
         "{:.3}× the zero-lag schedule",
         f.makespan / f.zero_lag
     );

@@ -53,6 +53,9 @@ pub async fn drive(
     let halted = || halt.is_some_and(|h| h.load(Ordering::Acquire));
     let mut slot = slot;
     loop {
+        // While this task holds a slot others wait for, its detection lag delays them too.
+        let contended = slot.is_some() && slots.is_some_and(|l| l.stats().waiting > 0);
+        machine.set_contended(contended);
         match machine.next_action(Now::of(runtime)) {
             Action::Send(req) => {
                 let is_submit = RequestMeta::of(&req).map(|m| m.kind) == Some(RequestKind::Submit);

@@ -279,6 +279,7 @@ pub struct TaskMachine {
     last_status: Option<Status>,
     last_progress: Option<f64>,
     last_pending_after: Option<Duration>,
+    contended: bool,
     observation: Option<TaskObservation>,
 }
 
@@ -331,6 +332,7 @@ impl TaskMachine {
             last_status: None,
             last_progress: None,
             last_pending_after: None,
+            contended: false,
             observation: None,
             cfg,
         };
@@ -359,6 +361,12 @@ impl TaskMachine {
             Start::Download(ready) => State::Download(ready),
         };
         m
+    }
+
+    /// Tells the machine whether other jobs wait for an active slot (the driver knows, from the
+    /// limiter); strategies see it in [`PollContext::contended`].
+    pub fn set_contended(&mut self, contended: bool) {
+        self.contended = contended;
     }
 
     /// What to do now.
@@ -952,6 +960,7 @@ impl TaskMachine {
             since_submit: now.instant.saturating_duration_since(self.submitted_at),
             last_status: self.last_status.as_ref(),
             progress: self.last_progress,
+            contended: self.contended,
         };
         let delay = if self.report.polls >= self.cfg.max_polls {
             None

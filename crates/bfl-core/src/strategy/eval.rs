@@ -185,6 +185,8 @@ fn run_job(
             since_submit: Duration::from_secs_f64(t),
             last_status: (polls > 0).then_some(&pending),
             progress,
+            // One job at a time: nothing ever waits for its slot.
+            contended: false,
         };
         let Some(delay) = strategy.next_delay(&ctx, rng) else {
             return JobRun { polls, lag: None };

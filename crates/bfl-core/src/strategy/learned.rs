@@ -10,6 +10,10 @@
 //!   schedule minimising `E[lag] + λ·E[polls]`, for a given `λ` or the `λ` that hits a target
 //!   polls per job. The plan is shared by `Arc` with every task; polling never recomputes it.
 //! - **Before enough samples**, it polls on a safe gradual backoff (1 s, ×1.5, capped at 5 s).
+//! - **Under contention** — other jobs of the client wait for an active slot, so this task's
+//!   detection lag holds them back too ([`PollContext::contended`]) — it follows a second plan
+//!   made with a poll cost [`CONTENDED_LAMBDA_FACTOR`] times smaller (or polls every 0.5 s
+//!   before it has learned), trading polls for batch throughput only when a batch is waiting.
 //! - **Progress.** When the server reports `progress`, the remaining time is extrapolated from
 //!   it (and from two readings when there are two), and the next poll goes there.
 //!
@@ -81,6 +85,7 @@ pub struct Learned {
     capacity: usize,
     min_samples: usize,
     use_progress: bool,
+    contention_aware: bool,
     grid_steps: usize,
     models: RwLock<HashMap<String, ModelState>>,
 }
@@ -89,8 +94,15 @@ pub struct Learned {
 struct ModelState {
     store: SampleStore,
     plan: Option<Arc<Plan>>,
+    contended_plan: Option<Arc<Plan>>,
     planned_at: u64,
 }
+
+/// How much cheaper a poll is taken to be while other jobs wait for a slot: a second of lag
+/// then costs the waiting job a second as well, and a batch's makespan is its slots' lag.
+pub const CONTENDED_LAMBDA_FACTOR: f64 = 1.0 / 30.0;
+/// The interval of a task under contention before anything is learned.
+const CONTENDED_FALLBACK_S: f64 = 0.5;
 
 impl Default for Learned {
     fn default() -> Self {
@@ -99,9 +111,10 @@ impl Default for Learned {
 }
 
 impl Learned {
-    /// The default: `λ` = 0.1 s of lag per poll, progress used when reported.
+    /// The default: `λ` = 0.1 s of lag per poll, progress used when reported, and a poll
+    /// cost [`CONTENDED_LAMBDA_FACTOR`] times smaller while other jobs wait for a slot.
     pub fn new() -> Self {
-        Self::default()
+        Self::default().contention_aware(true)
     }
 
     /// Optimises `E[lag] + λ·E[polls]` (`λ` in seconds; negative or non-finite becomes the
@@ -131,6 +144,7 @@ impl Learned {
             capacity: CAPACITY,
             min_samples: MIN_SAMPLES,
             use_progress: true,
+            contention_aware: false,
             grid_steps: GRID_STEPS,
             models: RwLock::default(),
         }
@@ -139,6 +153,13 @@ impl Learned {
     /// Keeps at most `n` samples per model (at least the minimum to plan).
     pub fn capacity(mut self, n: usize) -> Self {
         self.capacity = n.max(self.min_samples);
+        self
+    }
+
+    /// Whether polls get cheaper while other jobs of the client wait for an active slot (on in
+    /// [`Learned::new`]; off for an explicit `λ` or polls target, which are then kept exactly).
+    pub fn contention_aware(mut self, on: bool) -> Self {
+        self.contention_aware = on;
         self
     }
 
@@ -166,6 +187,12 @@ impl Learned {
         models.get(model).and_then(|m| m.plan.clone())
     }
 
+    /// The plan for `model` while other jobs wait for a slot, if it has learned enough.
+    pub fn contended_plan(&self, model: &str) -> Option<Arc<Plan>> {
+        let models = self.models.read().unwrap_or_else(|e| e.into_inner());
+        models.get(model).and_then(|m| m.contended_plan.clone())
+    }
+
     /// Samples `model` has given so far.
     pub fn samples_seen(&self, model: &str) -> u64 {
         let models = self.models.read().unwrap_or_else(|e| e.into_inner());
@@ -173,7 +200,7 @@ impl Learned {
     }
 
     /// Plans from a snapshot of samples.
-    fn make_plan(&self, samples: &[Sample]) -> Option<Plan> {
+    fn make_plan(&self, samples: &[Sample], tradeoff: Tradeoff) -> Option<Plan> {
         let points = store::resolve(samples);
         let (dist, lo, hi, h) = store::estimate(&points)?;
         let grid = Grid::log_spaced(&dist, lo, hi, self.grid_steps);
@@ -182,7 +209,7 @@ impl Learned {
         let mut weighted: Vec<(f64, f64)> = points.iter().map(|p| (p.x, p.w)).collect();
         weighted.sort_by(|a, b| a.0.total_cmp(&b.0));
         let raw_polls = |s: &Schedule| polls_on(&s.times, tail_gap(&s.times), &weighted);
-        let s: Schedule = match self.tradeoff {
+        let s: Schedule = match tradeoff {
             Tradeoff::Lambda(l) => grid.optimal(l),
             Tradeoff::TargetPolls(p) => grid.schedule_for_polls_by(p, &raw_polls),
         };
@@ -221,15 +248,19 @@ impl Learned {
 impl StrategyFactory for Learned {
     fn name(&self) -> String {
         match self.tradeoff {
-            Tradeoff::Lambda(l) if l == DEFAULT_LAMBDA => "learned".into(),
+            Tradeoff::Lambda(l) if l == DEFAULT_LAMBDA && self.contention_aware => "learned".into(),
             Tradeoff::Lambda(l) => format!("learned:lambda={l}"),
             Tradeoff::TargetPolls(p) => format!("learned:polls={p}"),
         }
     }
 
     fn new_task(&self, model: &str) -> Box<dyn PollStrategy> {
+        let models = self.models.read().unwrap_or_else(|e| e.into_inner());
+        let state = models.get(model);
         Box::new(LearnedTask {
-            plan: self.plan(model),
+            plan: state.and_then(|m| m.plan.clone()),
+            contended_plan: state.and_then(|m| m.contended_plan.clone()),
+            contention_aware: self.contention_aware,
             progress: self.use_progress.then(ProgressTrack::default),
         })
     }
@@ -248,6 +279,7 @@ impl StrategyFactory for Learned {
                 .or_insert_with(|| ModelState {
                     store: SampleStore::new(self.capacity),
                     plan: None,
+                    contended_plan: None,
                     planned_at: 0,
                 });
             m.store.push(sample);
@@ -259,12 +291,18 @@ impl StrategyFactory for Learned {
         };
         // Plan outside the lock: tasks keep starting on the previous plan meanwhile.
         let (seen, samples) = snapshot;
-        if let Some(plan) = self.make_plan(&samples) {
+        if let Some(plan) = self.make_plan(&samples, self.tradeoff) {
+            let contended = Tradeoff::Lambda(plan.lambda * CONTENDED_LAMBDA_FACTOR);
+            let contended_plan = self
+                .contention_aware
+                .then(|| self.make_plan(&samples, contended))
+                .flatten();
             let mut models = self.models.write().unwrap_or_else(|e| e.into_inner());
             if let Some(m) = models.get_mut(&observation.model) {
                 // A slower planner finishing late must not replace a newer plan.
                 if m.planned_at == seen {
                     m.plan = Some(Arc::new(plan));
+                    m.contended_plan = contended_plan.map(Arc::new);
                 }
             }
         }
@@ -305,6 +343,8 @@ fn polls_on(times: &[f64], tail_gap: f64, points: &[(f64, f64)]) -> f64 {
 /// One task's walk along its model's plan.
 struct LearnedTask {
     plan: Option<Arc<Plan>>,
+    contended_plan: Option<Arc<Plan>>,
+    contention_aware: bool,
     progress: Option<ProgressTrack>,
 }
 
@@ -316,14 +356,32 @@ fn fallback_delay(polls: u32) -> f64 {
 impl PollStrategy for LearnedTask {
     fn next_delay(&mut self, ctx: &PollContext<'_>, _rng: &mut dyn RngCore) -> Option<Duration> {
         let now = ctx.since_submit.as_secs_f64();
+        let contended = ctx.contended && self.contention_aware;
+        let plan = if contended {
+            self.contended_plan.as_ref().or(self.plan.as_ref())
+        } else {
+            self.plan.as_ref()
+        };
+        let fallback = if contended {
+            CONTENDED_FALLBACK_S
+        } else {
+            fallback_delay(ctx.polls)
+        };
         if let Some(track) = &mut self.progress {
             track.record(ctx.polls, now, ctx.progress);
-            if let Some(wait) = track.next_wait(now, self.plan.as_deref().map(|p| &p.basis)) {
+            if let Some(wait) = track.next_wait(now, plan.map(|p| &p.basis)) {
+                // Without a plan, a bare extrapolation of coarse readings may only bring the
+                // next poll forward, never push it past the safe schedule.
+                let wait = if plan.is_some() {
+                    wait
+                } else {
+                    wait.min(fallback)
+                };
                 return Some(secs(wait));
             }
         }
-        let Some(plan) = &self.plan else {
-            return Some(secs(fallback_delay(ctx.polls)));
+        let Some(plan) = plan else {
+            return Some(secs(fallback));
         };
         // The next planned time that is still ahead (round trips may have pushed us past some).
         let ahead = plan.times.partition_point(|&t| t <= now + 1e-3);
@@ -339,6 +397,49 @@ impl PollStrategy for LearnedTask {
 mod tests {
     use super::*;
     use crate::strategy::testing::delays;
+
+    /// Polls one task makes until `until` seconds, with or without other jobs waiting.
+    fn polls_until(l: &Learned, until: f64, contended: bool) -> u32 {
+        let mut task = l.new_task("flux-2-pro");
+        let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(1);
+        let pending = crate::api::Status::Pending;
+        let (mut t, mut polls) = (0.0, 0);
+        while t < until {
+            let ctx = PollContext {
+                model: "flux-2-pro",
+                polls,
+                since_submit: Duration::from_secs_f64(t),
+                last_status: (polls > 0).then_some(&pending),
+                progress: None,
+                contended,
+            };
+            t += task.next_delay(&ctx, &mut rng).unwrap().as_secs_f64();
+            polls += 1;
+        }
+        polls
+    }
+
+    #[test]
+    fn contention_buys_lag_with_polls_only_for_the_default_and_only_when_contended() {
+        let aware = Learned::new();
+        let exact = Learned::with_lambda(DEFAULT_LAMBDA);
+        assert_eq!(aware.name(), "learned");
+        assert_eq!(exact.name(), "learned:lambda=0.1");
+        // Before anything is learned: every 0.5 s under contention, the gradual backoff else.
+        assert_eq!(polls_until(&aware, 6.0, true), 12);
+        assert_eq!(polls_until(&aware, 6.0, false), 4);
+        assert_eq!(polls_until(&exact, 6.0, true), 4);
+        for l in [&aware, &exact] {
+            observe_n(l, 64, |i| 5.0 + (i % 11) as f64 / 5.0);
+        }
+        assert!(aware.contended_plan("flux-2-pro").is_some());
+        assert!(exact.contended_plan("flux-2-pro").is_none());
+        assert!(polls_until(&aware, 8.0, true) > polls_until(&aware, 8.0, false));
+        assert_eq!(
+            polls_until(&exact, 8.0, true),
+            polls_until(&exact, 8.0, false)
+        );
+    }
 
     fn observe_n(l: &Learned, n: usize, f: impl Fn(usize) -> f64) {
         for i in 0..n {

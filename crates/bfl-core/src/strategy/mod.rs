@@ -41,6 +41,9 @@ pub struct PollContext<'a> {
     pub last_status: Option<&'a Status>,
     /// The progress fraction the last poll saw, when the server reported one.
     pub progress: Option<f64>,
+    /// Whether other jobs of the client are waiting for an active slot: this task's detection
+    /// lag then holds them back too, so a poll is worth more.
+    pub contended: bool,
 }
 
 /// The schedule of one task. Object-safe.
@@ -175,6 +178,7 @@ pub(crate) mod testing {
                     since_submit: t,
                     last_status: (i > 0).then_some(&pending),
                     progress: None,
+                    contended: false,
                 };
                 let d = s.next_delay(&ctx, &mut rng);
                 t += d.unwrap_or_default();

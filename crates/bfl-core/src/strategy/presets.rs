@@ -245,6 +245,7 @@ mod tests {
             since_submit: Duration::from_secs(10),
             last_status: status,
             progress: None,
+            contended: false,
         };
         assert_eq!(s.next_delay(&ctx(0, None), &mut rng), Some(Duration::ZERO));
         assert_eq!(
