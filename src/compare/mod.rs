@@ -233,13 +233,7 @@ fn summarise(
 ) -> StrategyResult {
     let mut lags: Vec<f64> = tasks.iter().filter_map(TaskTruth::detection_lag).collect();
     lags.sort_by(f64::total_cmp);
-    let pct = |q: f64| {
-        if lags.is_empty() {
-            f64::NAN
-        } else {
-            lags[((lags.len() - 1) as f64 * q).round() as usize]
-        }
-    };
+    let pct = |q: f64| bfl_core::strategy::eval::quantile(&lags, q);
     let polls: u64 = tasks.iter().map(|t| u64::from(t.polls)).sum();
     let durations = tasks.iter().map(|t| t.finished_at - t.submitted_at);
     let longest = durations.clone().fold(0.0, f64::max);

@@ -29,7 +29,7 @@ impl Spread {
             return Spread::default();
         }
         values.sort_by(f64::total_cmp);
-        let at = |q: f64| values[((values.len() - 1) as f64 * q).round() as usize];
+        let at = |q: f64| bfl_core::strategy::eval::quantile(&values, q);
         Spread {
             n: values.len(),
             mean: values.iter().sum::<f64>() / values.len() as f64,

@@ -140,13 +140,7 @@ pub fn evaluate(factory: &dyn StrategyFactory, cfg: &EvalConfig) -> EvalResult {
         }
     }
     lags.sort_by(f64::total_cmp);
-    let pct = |q: f64| {
-        if lags.is_empty() {
-            f64::NAN
-        } else {
-            lags[((lags.len() - 1) as f64 * q).round() as usize]
-        }
-    };
+    let pct = |q: f64| quantile(&lags, q);
     EvalResult {
         strategy: factory.name(),
         jobs: cfg.jobs,
@@ -211,5 +205,13 @@ fn run_job(
             };
         }
         last_pending = Some(t);
+    }
+}
+
+/// The `q`-quantile of ascending `sorted` values (the nearest rank); NaN when there are none.
+pub fn quantile(sorted: &[f64], q: f64) -> f64 {
+    match sorted.len() {
+        0 => f64::NAN,
+        n => sorted[((n - 1) as f64 * q.clamp(0.0, 1.0)).round() as usize],
     }
 }
