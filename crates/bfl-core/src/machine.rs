@@ -283,6 +283,10 @@ pub struct TaskMachine {
     observation: Option<TaskObservation>,
 }
 
+/// The attempt number whose backoff a paid task waits when the shared retry budget is empty
+/// (far enough along that it is the policy's cap).
+const STARVED_ATTEMPT: u32 = 32;
+
 /// The largest number of consecutive 429s one request may meet before the task gives up.
 const MAX_RATE_LIMITED: u32 = 64;
 
@@ -1018,14 +1022,21 @@ impl TaskMachine {
         reason: String,
     ) -> bool {
         self.failures += 1;
-        if self.failures > max || !self.cfg.budget.try_retry() {
+        if self.failures > max {
+            return false;
+        }
+        // An empty shared budget stops retried submits, but never abandons a task already paid
+        // for: its polls and download go on at the slowest backoff, bounded by the deadline.
+        let budgeted = self.cfg.budget.try_retry();
+        if !budgeted && phase == Phase::Submit {
             return false;
         }
         self.report.retries += 1;
         let unit = self.rng.random::<f64>();
         let wait = match hint {
             Some(h) => self.cfg.retry.hinted(h, unit),
-            None => self.cfg.retry.backoff(self.failures, unit),
+            None if budgeted => self.cfg.retry.backoff(self.failures, unit),
+            None => self.cfg.retry.backoff(STARVED_ATTEMPT, unit),
         };
         self.next_send_at = clamp_to(now.instant, wait, self.deadline_at);
         self.events.push_back(TaskEvent::Retrying {

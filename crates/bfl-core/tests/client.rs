@@ -285,3 +285,48 @@ fn journal_hooks_see_submitting_before_the_post_and_submitted_before_the_first_p
         vec![("submitting".to_owned(), 0), ("submitted".to_owned(), 1)]
     );
 }
+
+#[test]
+fn an_empty_retry_budget_stops_retried_submits_but_never_abandons_a_paid_task() {
+    let client_with_no_budget = |t: Arc<Scripted>| {
+        Client::builder()
+            .api_key("bfl_secret")
+            .transport(t)
+            .runtime(JumpClock::new())
+            .strategy(bfl_core::strategy::preset("fixed-2s").unwrap())
+            .retry_budget(0)
+            .build()
+            .unwrap()
+    };
+    let unavailable = || Answer::http(503, r#"{"detail":"busy"}"#);
+    // A submitted task keeps being polled through 5xx answers, just more slowly.
+    let mut script = happy_script("a");
+    script.insert(1, (RequestKind::Poll, unavailable()));
+    script.insert(1, (RequestKind::Poll, unavailable()));
+    let t = Scripted::new(script);
+    let out = block_on(
+        client_with_no_budget(Arc::clone(&t)).generate(GenerationRequest::new("flux-2-pro", "fox")),
+    );
+    assert!(out.is_ok(), "{out:?}");
+    assert_eq!(
+        t.log()
+            .iter()
+            .filter(|(k, _, _)| *k == RequestKind::Poll)
+            .count(),
+        4
+    );
+    // A submit is not retried without budget: nothing was paid yet.
+    let t = Scripted::new(vec![
+        (RequestKind::Submit, unavailable()),
+        (
+            RequestKind::Submit,
+            arb::accepted("b", "https://api.eu1.bfl.ai"),
+        ),
+    ]);
+    let err = block_on(
+        client_with_no_budget(Arc::clone(&t)).generate(GenerationRequest::new("flux-2-pro", "fox")),
+    )
+    .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Server);
+    assert_eq!(t.log().len(), 1);
+}
