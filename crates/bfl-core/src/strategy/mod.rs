@@ -19,7 +19,7 @@ pub mod oracle;
 mod presets;
 
 pub use jitter::{DecorrelatedJitter, EqualJitter, FullJitter};
-pub use learned::{Learned, Plan, Tradeoff};
+pub use learned::{Learned, Plan, Tradeoff, CONTENDED_LAMBDA_FACTOR};
 pub use presets::{Adaptive, Backoff, Fixed, Gradual};
 
 use crate::api::Status;
