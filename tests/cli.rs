@@ -176,6 +176,27 @@ fn bad_flags_and_unreadable_files_get_clear_errors() {
 }
 
 #[test]
+fn an_unwritable_destination_is_refused_before_paying() {
+    let dir = temp_dir("unwritable");
+    std::fs::write(dir.join("file"), "not a directory").unwrap();
+    let out = bfl(&dir)
+        .args(["generate", "fox", "--sim", "--out", "file/fox.png"])
+        .output()
+        .unwrap();
+    assert_exit(&out, 2);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot write file/fox.png"));
+    // A missing directory is simply created.
+    let out = bfl(&dir)
+        .args(["generate", "fox", "--sim", "--out", "new/dir/fox.png"])
+        .arg("--sim-scenario")
+        .arg(fast_scenario(&dir))
+        .output()
+        .unwrap();
+    assert_exit(&out, 0);
+    assert!(dir.join("new/dir/fox.png").exists());
+}
+
+#[test]
 fn credits_on_the_simulator() {
     let dir = temp_dir("credits");
     let out = bfl(&dir)

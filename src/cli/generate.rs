@@ -2,7 +2,7 @@
 
 use super::connect::connect;
 use super::output::{fail, task_failed};
-use super::{EngineArgs, Global, EXIT_CONFIG};
+use super::{EngineArgs, Global, EXIT_CONFIG, EXIT_USAGE};
 use crate::input::InputJob;
 use bfl_core::{GenerationRequest, OutputFormat};
 use clap::Args;
@@ -63,6 +63,11 @@ impl GenerateArgs {
 pub async fn run(global: &Global, args: &GenerateArgs) -> u8 {
     let req = args.request();
     let out = args.out.clone().unwrap_or_else(|| default_path(&req));
+    // Refuse an unwritable destination before paying for the image.
+    if let Err(e) = check_writable(&out) {
+        let msg = format!("cannot write {}: {e}", out.display());
+        return fail(global, EXIT_USAGE, &msg);
+    }
     let conn = match connect(global, Some(&args.engine), None).await {
         Ok(c) => c,
         Err(e) => return fail(global, EXIT_CONFIG, &e.to_string()),
@@ -95,6 +100,19 @@ pub async fn run(global: &Global, args: &GenerateArgs) -> u8 {
     };
     conn.close().await;
     code
+}
+
+/// Creates the destination's directory and checks a file can be created there (the probe is a
+/// temporary file beside it, removed at once).
+fn check_writable(out: &std::path::Path) -> std::io::Result<()> {
+    let dir = match out.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&dir)?;
+    let probe = bfl_core::transport::temp_path_for(out);
+    std::fs::File::create(&probe)?;
+    std::fs::remove_file(&probe)
 }
 
 /// `slug-of-the-prompt.EXT` in the current directory.

@@ -41,6 +41,12 @@ pub(crate) async fn stream_to_file(
         path: temp_path_for(dest),
         armed: true,
     };
+    // The image is paid for: a missing output directory must not be what loses it.
+    if let Some(dir) = dest.parent().filter(|d| !d.as_os_str().is_empty()) {
+        tokio::fs::create_dir_all(dir)
+            .await
+            .map_err(|e| io_error("creating the directory of", dest, e))?;
+    }
     let mut file = tokio::fs::File::create(&tmp.path)
         .await
         .map_err(|e| io_error("creating", &tmp.path, e))?;

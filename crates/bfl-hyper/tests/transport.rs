@@ -255,6 +255,21 @@ async fn streaming_download_writes_the_exact_bytes_and_no_temp_file() {
     assert_eq!(entries(&dir), vec!["sample.png".to_owned()]);
 }
 
+#[tokio::test]
+async fn a_download_creates_the_missing_directories_of_its_destination() {
+    let (addr, _) = serve(move |mut s| async move {
+        let _ = s
+            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nimage")
+            .await;
+    })
+    .await;
+    let dest = scratch_dir("nested").join("a/b/sample.jpeg");
+    bounded(transport().download_to(request(addr, RequestKind::Download, None), &dest))
+        .await
+        .unwrap();
+    assert_eq!(std::fs::read(&dest).unwrap(), b"image");
+}
+
 /// Runs a failing download and checks nothing is left under the final or the temporary name.
 async fn failed_download_leaves_nothing<F, Fut>(name: &str, respond: F) -> TransportError
 where
