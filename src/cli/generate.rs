@@ -4,7 +4,7 @@ use super::connect::connect;
 use super::output::{fail, task_failed};
 use super::{EngineArgs, Global, EXIT_CONFIG, EXIT_USAGE};
 use crate::input::InputJob;
-use bfl_core::{GenerationRequest, OutputFormat};
+use bfl_core::{GenerationRequest, OutputFormat, TaskOutput};
 use clap::Args;
 use std::path::PathBuf;
 
@@ -73,38 +73,41 @@ pub async fn run(global: &Global, args: &GenerateArgs) -> u8 {
         Err(e) => return fail(global, EXIT_CONFIG, &e.to_string()),
     };
     let code = match conn.client.generate_to_file(req, &out).await {
-        Ok(output) => {
-            let bytes = output.image.len();
-            let task = &output.ready.task;
-            if global.json {
-                println!(
-                    "{}",
-                    serde_json::json!({
-                        "path": out,
-                        "bytes": bytes,
-                        "id": task.id,
-                        "seed": output.ready.result.seed,
-                        "expires_at": output.ready.expires_at,
-                    })
-                );
-            } else {
-                println!(
-                    "wrote {} ({bytes} bytes) from task {}",
-                    out.display(),
-                    task.id
-                );
-            }
-            0
-        }
+        Ok(output) => report_written(global, &out, &output),
         Err(e) => task_failed(global, &e),
     };
     conn.close().await;
     code
 }
 
+/// Prints what was written (JSON with `--json`); the exit code of success.
+pub(super) fn report_written(global: &Global, out: &std::path::Path, output: &TaskOutput) -> u8 {
+    let bytes = output.image.len();
+    let task = &output.ready.task;
+    if global.json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "path": out,
+                "bytes": bytes,
+                "id": task.id,
+                "seed": output.ready.result.seed,
+                "expires_at": output.ready.expires_at,
+            })
+        );
+    } else {
+        println!(
+            "wrote {} ({bytes} bytes) from task {}",
+            out.display(),
+            task.id
+        );
+    }
+    0
+}
+
 /// Creates the destination's directory and checks a file can be created there (the probe is a
 /// temporary file beside it, removed at once).
-fn check_writable(out: &std::path::Path) -> std::io::Result<()> {
+pub(super) fn check_writable(out: &std::path::Path) -> std::io::Result<()> {
     let dir = match out.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
         _ => PathBuf::from("."),

@@ -10,6 +10,7 @@ mod connect;
 mod credits;
 mod generate;
 mod output;
+mod resume;
 
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -72,6 +73,8 @@ pub enum Command {
     Generate(generate::GenerateArgs),
     /// Turn a file of prompts into images (journaled; resumable after a crash).
     Batch(batch::BatchArgs),
+    /// Pick up a task submitted earlier and download its image.
+    Resume(resume::ResumeArgs),
     /// Run the simulator (the fake BFL server) in the foreground.
     Sim(Box<bfl_sim::cli::SimArgs>),
     /// Show the key's credit balance.
@@ -125,6 +128,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Credits => credits::run(&cli.global).await,
         Command::Generate(args) => generate::run(&cli.global, &args).await,
         Command::Batch(args) => batch::run(&cli.global, &args).await,
+        Command::Resume(args) => resume::run(&cli.global, &args).await,
         Command::Compare(args) => compare::run(&cli.global, *args).await,
     };
     ExitCode::from(code)

@@ -35,6 +35,7 @@ pub fn task_failed(global: &Global, e: &TaskError) -> u8 {
                 "error": e.to_string(),
                 "kind": e.kind().as_str(),
                 "id": e.task().map(|t| t.id.clone()),
+                "polling_url": e.task().map(|t| t.polling_url.clone()),
                 "retryable": e.is_retryable(),
                 "exit_code": code,
             })
@@ -43,6 +44,12 @@ pub fn task_failed(global: &Global, e: &TaskError) -> u8 {
         eprintln!("error ({}): {e}", e.kind());
         if let Some(t) = e.task() {
             eprintln!("  task {} ({})", t.id, t.polling_url);
+            if e.is_retryable() {
+                eprintln!(
+                    "  it may still finish: bfl resume {} --polling-url '{}' --out FILE",
+                    t.id, t.polling_url
+                );
+            }
         }
     }
     code

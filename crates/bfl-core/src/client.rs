@@ -514,17 +514,20 @@ impl Client {
         id: impl Into<String>,
         polling_url: impl Into<String>,
     ) -> Result<TaskOutput, TaskError> {
-        let job = Job {
-            start: Start::Poll {
-                task: TaskRef {
-                    id: id.into(),
-                    polling_url: polling_url.into(),
-                },
-                model: String::new(),
-            },
-            stop_after: StopAfter::Downloaded,
-            download_to: None,
-        };
+        downloaded(
+            self.run(resume_job(id.into(), polling_url.into(), None))
+                .await,
+        )
+    }
+
+    /// Like [`Client::resume`], streaming the image to `dest`.
+    pub async fn resume_to_file(
+        &self,
+        id: impl Into<String>,
+        polling_url: impl Into<String>,
+        dest: &Path,
+    ) -> Result<TaskOutput, TaskError> {
+        let job = resume_job(id.into(), polling_url.into(), Some(dest.to_owned()));
         downloaded(self.run(job).await)
     }
 
@@ -571,6 +574,18 @@ impl Client {
                 raw,
             }),
         }
+    }
+}
+
+/// Polls a task submitted earlier and downloads it (to `dest`, or to memory).
+fn resume_job(id: String, polling_url: String, dest: Option<std::path::PathBuf>) -> Job {
+    Job {
+        start: Start::Poll {
+            task: TaskRef { id, polling_url },
+            model: String::new(),
+        },
+        stop_after: StopAfter::Downloaded,
+        download_to: dest,
     }
 }
 
