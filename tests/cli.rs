@@ -228,22 +228,9 @@ fn compare_prints_the_json_shape_of_the_issue() {
     assert_eq!(json["scenario"], "s1");
     let results = json["results"].as_array().unwrap();
     assert_eq!(results.len(), 2);
-    for key in [
-        "strategy",
-        "jobs",
-        "polls_per_job",
-        "mean_lag_s",
-        "p50_lag_s",
-        "p99_lag_s",
-        "requests_per_job",
-        "rate_limited_per_job",
-        "makespan_s",
-        "makespan_lower_bound_s",
-        "expired",
-        "lost",
-    ] {
-        assert!(!results[0][key].is_null(), "no {key}: {json}");
-    }
+    // (The full shape is checked by bfl::compare's own tests; here, that the CLI prints it.)
+    assert_eq!(results[1]["strategy"], "learned");
+    assert!(results[0]["mean_lag_s"].as_f64().is_some() && results[0]["lost"] == 0);
     assert!(json["oracle"].as_array().is_some_and(|o| !o.is_empty()));
     let svg = std::fs::read_to_string(dir.join("lag.svg")).unwrap();
     assert!(svg.starts_with("<svg") || svg.contains("<svg"));
