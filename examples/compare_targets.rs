@@ -74,7 +74,7 @@ fn main() {
         for r in base.results.iter().filter(|r| r.strategy == "learned") {
             let oracle = base.oracle_lag_at(r.polls_per_job);
             println!(
-                "{:<20} {:>7.3} {:>7.3} {:>7}   (default λ; L/orc {})",
+                "{:<20} {:>7.3} {:>7.3} {:>7}   (the default; L/orc {})",
                 r.strategy,
                 r.polls_per_job,
                 r.mean_lag_s,

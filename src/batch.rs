@@ -13,7 +13,8 @@ use crate::summary::{BatchSummary, ItemResult, ItemSummary};
 use bfl_core::batch::BatchObserver;
 use bfl_core::machine::{Start, StopAfter};
 use bfl_core::task::Finished;
-use bfl_core::{Client, Image, Job, TaskError, TaskEvent, TaskOutcome, TaskRef};
+use bfl_core::transport::DownloadedFile;
+use bfl_core::{Client, GenerationRequest, Image, Job, TaskError, TaskEvent, TaskOutcome, TaskRef};
 use futures_util::StreamExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -98,11 +99,12 @@ pub async fn run(
         counters: Counters::default(),
         progress: Progress::new(plan.to_run.len() as u64, opts.progress),
         journal_errors: Mutex::default(),
-        submitted: Mutex::new(plan.resumed.clone()),
     });
-    for _ in &plan.resumed {
-        Counters::bump(&recorder.counters.submitted);
-    }
+    // Resumed tasks were submitted by an earlier run: they count as active until terminal.
+    recorder
+        .counters
+        .submitted
+        .fetch_add(plan.resumed as u64, std::sync::atomic::Ordering::Relaxed);
 
     let rt = client.runtime();
     let started = rt.now();
@@ -130,16 +132,17 @@ pub async fn run(
                 time_to_result.push(report.elapsed.as_secs_f64());
                 summary.images_written += 1;
                 ItemResult::Done {
-                    path: written_path(finished).unwrap_or_default(),
+                    path: written_file(finished)
+                        .map(|f| f.path.clone())
+                        .unwrap_or_default(),
                     earlier: false,
                 }
             }
-            Err(e) if e.may_have_been_accepted() => ItemResult::Ambiguous,
             Err(e) => {
                 if e.is_fatal_for_batch() && summary.stopped.is_none() {
                     summary.stopped = Some(e.to_string());
                 }
-                failure(e, recorder.task_of(item.index))
+                failure(e)
             }
         };
         items.push(ItemSummary {
@@ -181,14 +184,15 @@ pub async fn run(
 struct Plan {
     to_run: Vec<(usize, Job)>,
     settled: Vec<ItemSummary>,
-    resumed: std::collections::HashMap<usize, SubmittedRef>,
+    /// Jobs submitted by an earlier run, polled again now.
+    resumed: usize,
 }
 
 fn plan(jobs: &[InputJob], states: &[ItemState], out_dir: &Path, resubmit_ambiguous: bool) -> Plan {
     let mut plan = Plan {
         to_run: Vec::new(),
         settled: Vec::new(),
-        resumed: Default::default(),
+        resumed: 0,
     };
     for (index, job) in jobs.iter().enumerate() {
         let dest = image_path(out_dir, index, job);
@@ -219,7 +223,7 @@ fn plan(jobs: &[InputJob], states: &[ItemState], out_dir: &Path, resubmit_ambigu
                 submitted: Some(t),
                 ..
             } => {
-                plan.resumed.insert(index, t.clone());
+                plan.resumed += 1;
                 plan.to_run.push((index, poll(t)));
             }
             ItemState::Failed {
@@ -249,8 +253,20 @@ fn plan(jobs: &[InputJob], states: &[ItemState], out_dir: &Path, resubmit_ambigu
 
 /// `OUT/NNNN-slug.EXT`: sorted like the input, readable, and unique per job.
 pub fn image_path(out_dir: &Path, index: usize, job: &InputJob) -> PathBuf {
-    let prompt = job
-        .request
+    let slug = prompt_slug(&job.request);
+    let ext = job.request.effective_output_format().extension();
+    let name = if slug.is_empty() {
+        format!("{:04}.{ext}", index + 1)
+    } else {
+        format!("{:04}-{slug}.{ext}", index + 1)
+    };
+    out_dir.join(name)
+}
+
+/// A file-name fragment from a request's prompt: lowercase ASCII letters and digits, other runs
+/// as one `-`, at most about 40 characters; empty without a prompt.
+pub fn prompt_slug(req: &GenerationRequest) -> String {
+    let prompt = req
         .body()
         .get("prompt")
         .and_then(|p| p.as_str())
@@ -266,40 +282,56 @@ pub fn image_path(out_dir: &Path, index: usize, job: &InputJob) -> PathBuf {
             slug.push('-');
         }
     }
-    let slug = slug.trim_end_matches('-');
-    let ext = job.request.effective_output_format().extension();
-    let name = if slug.is_empty() {
-        format!("{:04}.{ext}", index + 1)
-    } else {
-        format!("{:04}-{slug}.{ext}", index + 1)
-    };
-    out_dir.join(name)
+    slug.trim_end_matches('-').to_owned()
 }
 
 /// Where a finished job's image was streamed.
-fn written_path(finished: &Finished) -> Option<PathBuf> {
+fn written_file(finished: &Finished) -> Option<&DownloadedFile> {
     match finished {
         Finished::Downloaded(out) => match &out.image {
-            Image::File(f) => Some(f.path.clone()),
+            Image::File(f) => Some(f),
             Image::Memory(_) => None,
         },
         _ => None,
     }
 }
 
-fn failure(e: &TaskError, task: Option<SubmittedRef>) -> ItemResult {
-    ItemResult::Failed {
-        kind: e.kind().to_string(),
-        message: e.to_string(),
-        id: e.task().map(|t| t.id.clone()).or(task.map(|t| t.id)),
-        retry: retry_on_resume(e),
+/// What a resume does with a job that ended in an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OnResume {
+    /// Try again: poll it if it was submitted, else submit it. Includes a batch stopped for
+    /// credits or a key, which the user can fix before resuming.
+    Retry,
+    /// Leave it: the submit may have been accepted without a usable answer (see
+    /// `TaskError::may_have_been_accepted`); only `--resubmit-ambiguous` pays again.
+    Ambiguous,
+    /// Leave it: it will not succeed (moderated, failed, invalid…).
+    Final,
+}
+
+impl OnResume {
+    fn of(e: &TaskError) -> OnResume {
+        if e.may_have_been_accepted() {
+            OnResume::Ambiguous
+        } else if e.is_retryable() || e.is_fatal_for_batch() {
+            OnResume::Retry
+        } else {
+            OnResume::Final
+        }
     }
 }
 
-/// A resume tries again what may succeed later — including a batch stopped for credits or a key,
-/// which the user can fix before resuming.
-fn retry_on_resume(e: &TaskError) -> bool {
-    e.is_retryable() || e.is_fatal_for_batch()
+/// How a job that ended in `e` appears in the summary.
+fn failure(e: &TaskError) -> ItemResult {
+    match OnResume::of(e) {
+        OnResume::Ambiguous => ItemResult::Ambiguous,
+        on_resume => ItemResult::Failed {
+            kind: e.kind().to_string(),
+            message: e.to_string(),
+            id: e.task_id().map(str::to_owned),
+            retry: on_resume == OnResume::Retry,
+        },
+    }
 }
 
 /// The batch observer: journals every step durably and keeps the progress bar current.
@@ -308,7 +340,6 @@ struct Recorder {
     counters: Counters,
     progress: Progress,
     journal_errors: Mutex<Vec<String>>,
-    submitted: Mutex<std::collections::HashMap<usize, SubmittedRef>>,
 }
 
 impl Recorder {
@@ -322,10 +353,6 @@ impl Recorder {
             }
         }
     }
-
-    fn task_of(&self, index: usize) -> Option<SubmittedRef> {
-        self.submitted.lock().ok()?.get(&index).cloned()
-    }
 }
 
 impl BatchObserver for Recorder {
@@ -333,20 +360,12 @@ impl BatchObserver for Recorder {
         match event {
             TaskEvent::Submitting => self.write(&Record::Submitting { index }),
             TaskEvent::Submitted(t) => {
-                let task = SubmittedRef {
+                self.write(&Record::Submitted {
+                    index,
                     id: t.task.id.clone(),
                     polling_url: t.task.polling_url.clone(),
                     model: t.model.clone(),
-                };
-                self.write(&Record::Submitted {
-                    index,
-                    id: task.id.clone(),
-                    polling_url: task.polling_url.clone(),
-                    model: task.model.clone(),
                 });
-                if let Ok(mut s) = self.submitted.lock() {
-                    s.insert(index, task);
-                }
                 Counters::bump(&self.counters.submitted);
             }
             TaskEvent::RateLimited { .. } => Counters::bump(&self.counters.rate_limited),
@@ -359,9 +378,12 @@ impl BatchObserver for Recorder {
     fn on_finished(&self, index: usize, outcome: &TaskOutcome) {
         match &outcome.result {
             Ok(finished) => {
-                if let Some(path) = written_path(finished) {
-                    let bytes = std::fs::metadata(&path).map_or(0, |m| m.len());
-                    self.write(&Record::Done { index, path, bytes });
+                if let Some(file) = written_file(finished) {
+                    self.write(&Record::Done {
+                        index,
+                        path: file.path.clone(),
+                        bytes: file.len,
+                    });
                 }
                 Counters::bump(&self.counters.done);
             }
@@ -370,12 +392,40 @@ impl BatchObserver for Recorder {
                     index,
                     kind: e.kind().to_string(),
                     message: e.to_string(),
-                    retry: retry_on_resume(e) && !e.may_have_been_accepted(),
-                    ambiguous: e.may_have_been_accepted(),
+                    retry: OnResume::of(e) == OnResume::Retry,
+                    ambiguous: OnResume::of(e) == OnResume::Ambiguous,
                 });
                 Counters::bump(&self.counters.failed);
             }
         }
         self.progress.update(&self.counters);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn image_names_sort_like_the_input_and_read_like_the_prompt() {
+        let job = |body: &str| InputJob {
+            line: 1,
+            request: crate::input::parse_jobs(body, &crate::input::Defaults::new("flux-2-pro"))
+                .unwrap()
+                .remove(0)
+                .request,
+        };
+        let fox = job("  A red FOX, in snow!  ");
+        assert_eq!(prompt_slug(&fox.request), "a-red-fox-in-snow");
+        assert_eq!(
+            image_path(Path::new("out"), 6, &fox),
+            Path::new("out/0007-a-red-fox-in-snow.jpeg")
+        );
+        let unnamed = job(r#"{"output_format": "png"}"#);
+        assert_eq!(prompt_slug(&unnamed.request), "");
+        assert_eq!(
+            image_path(Path::new("o"), 0, &unnamed),
+            Path::new("o/0001.png")
+        );
     }
 }

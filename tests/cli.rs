@@ -233,7 +233,10 @@ fn compare_prints_the_json_shape_of_the_issue() {
     assert!(results[0]["mean_lag_s"].as_f64().is_some() && results[0]["lost"] == 0);
     assert!(json["oracle"].as_array().is_some_and(|o| !o.is_empty()));
     let svg = std::fs::read_to_string(dir.join("lag.svg")).unwrap();
-    assert!(svg.starts_with("<svg") || svg.contains("<svg"));
+    assert!(
+        svg.contains("<svg") && svg.contains("learned"),
+        "not the plot: {svg:.200}"
+    );
 
     let bad = bfl(&dir)
         .args(["compare", "--scenario", "nope"])

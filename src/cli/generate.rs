@@ -3,7 +3,6 @@
 use super::connect::connect;
 use super::output::{fail, task_failed};
 use super::{EngineArgs, Global, EXIT_CONFIG, EXIT_USAGE};
-use crate::input::InputJob;
 use bfl_core::{GenerationRequest, OutputFormat, TaskOutput};
 use clap::Args;
 use std::path::PathBuf;
@@ -120,15 +119,10 @@ pub(super) fn check_writable(out: &std::path::Path) -> std::io::Result<()> {
 
 /// `slug-of-the-prompt.EXT` in the current directory.
 fn default_path(req: &GenerationRequest) -> PathBuf {
-    let job = InputJob {
-        line: 0,
-        request: req.clone(),
-    };
-    let numbered = crate::batch::image_path(std::path::Path::new(""), 0, &job);
-    let name = numbered
-        .file_name()
-        .and_then(|n| n.to_str())
-        .map(|n| n.trim_start_matches("0001-").to_owned())
-        .unwrap_or_else(|| format!("image.{}", req.effective_output_format().extension()));
-    PathBuf::from(name)
+    let slug = crate::batch::prompt_slug(req);
+    let stem = if slug.is_empty() { "image" } else { &slug };
+    PathBuf::from(format!(
+        "{stem}.{}",
+        req.effective_output_format().extension()
+    ))
 }

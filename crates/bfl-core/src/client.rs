@@ -54,7 +54,7 @@ pub async fn drive(
     let mut slot = slot;
     loop {
         // While this task holds a slot others wait for, its detection lag delays them too.
-        let contended = slot.is_some() && slots.is_some_and(|l| l.stats().waiting > 0);
+        let contended = slot.is_some() && slots.is_some_and(|l| l.has_waiters());
         machine.set_contended(contended);
         match machine.next_action(Now::of(runtime)) {
             Action::Send(req) => {

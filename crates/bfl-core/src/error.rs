@@ -416,6 +416,15 @@ impl TaskError {
         }
     }
 
+    /// The id of the task, when the server accepted one — including a task whose polling URL
+    /// was refused (it exists and is paid for, but cannot be polled from here).
+    pub fn task_id(&self) -> Option<&str> {
+        match self {
+            TaskError::ForeignPollingUrl { id, .. } => Some(id),
+            _ => self.task().map(|t| t.id.as_str()),
+        }
+    }
+
     /// The server's raw answer, when there was one.
     pub fn raw(&self) -> Option<&Bytes> {
         match self {

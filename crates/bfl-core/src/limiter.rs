@@ -139,6 +139,11 @@ impl ActiveLimiter {
         }
     }
 
+    /// Whether tasks are waiting for a slot.
+    pub fn has_waiters(&self) -> bool {
+        !self.lock().queue.is_empty()
+    }
+
     /// Current figures.
     pub fn stats(&self) -> LimiterStats {
         let s = self.lock();

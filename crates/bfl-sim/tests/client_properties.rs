@@ -25,46 +25,21 @@ struct Scenario {
     strategy: &'static str,
 }
 
-fn scenario() -> impl Strategy<Value = Scenario> {
-    (
-        any::<u64>(),
-        1usize..40,
-        0.5f64..20.0,
-        0.0f64..1.0,
-        prop_oneof![Just(0.0), 0.0f64..0.3],
-        prop_oneof![Just(0.0), 0.0f64..0.2],
-        0.0f64..0.2,
-        0.0f64..0.2,
-        1usize..30,
-        prop::sample::select(PRESET_NAMES.to_vec()),
-    )
-        .prop_map(
-            |(
-                seed,
-                jobs,
-                median_s,
-                sigma,
-                poll_5xx,
-                submit_5xx,
-                error_rate,
-                moderated_rate,
-                limit,
-                strategy,
-            )| {
-                Scenario {
-                    seed,
-                    jobs,
-                    median_s,
-                    sigma,
-                    poll_5xx,
-                    submit_5xx,
-                    error_rate,
-                    moderated_rate,
-                    limit,
-                    strategy,
-                }
-            },
-        )
+prop_compose! {
+    fn scenario()(
+        seed in any::<u64>(),
+        jobs in 1usize..40,
+        median_s in 0.5f64..20.0,
+        sigma in 0.0f64..1.0,
+        poll_5xx in prop_oneof![Just(0.0), 0.0f64..0.3],
+        submit_5xx in prop_oneof![Just(0.0), 0.0f64..0.2],
+        error_rate in 0.0f64..0.2,
+        moderated_rate in 0.0f64..0.2,
+        limit in 1usize..30,
+        strategy in prop::sample::select(PRESET_NAMES.to_vec()),
+    ) -> Scenario {
+        Scenario { seed, jobs, median_s, sigma, poll_5xx, submit_5xx, error_rate, moderated_rate, limit, strategy }
+    }
 }
 
 proptest! {
