@@ -32,6 +32,17 @@ fn status_kib(field: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// Sockets this process has open (its connections to the simulator).
+fn open_sockets() -> usize {
+    std::fs::read_dir("/proc/self/fd")
+        .map(|dir| {
+            dir.filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+                .filter(|l| l.to_string_lossy().starts_with("socket:"))
+                .count()
+        })
+        .unwrap_or(0)
+}
+
 async fn serve() {
     let mut config = SimConfig {
         record_requests: false,
@@ -108,8 +119,9 @@ async fn main() {
     let peak = status_kib("VmHWM:");
     println!(
         "{tasks} tasks in flight: RSS {before} KiB before, {rss} KiB polling (peak {peak} KiB): \
-         {:.2} KiB per in-flight task",
-        (rss.saturating_sub(before)) as f64 / tasks as f64
+         {:.2} KiB per in-flight task, {} sockets open",
+        (rss.saturating_sub(before)) as f64 / tasks as f64,
+        open_sockets()
     );
     for p in pollers {
         p.abort();

@@ -56,8 +56,14 @@ pub async fn drive(
         // While this task holds a slot others wait for, its detection lag delays them too.
         let contended = slot.is_some() && slots.is_some_and(|l| l.has_waiters());
         machine.set_contended(contended);
-        match machine.next_action(Now::of(runtime)) {
-            Action::Send(req) => {
+        // Only what the step needs is kept across its awaits, not the whole `Action`.
+        let step = match machine.next_action(Now::of(runtime)) {
+            Action::Send(req) => Ok(req),
+            Action::Wait(until) => Err(until),
+            Action::Done(outcome) => return outcome,
+        };
+        match step {
+            Ok(req) => {
                 let is_submit = RequestMeta::of(&req).map(|m| m.kind) == Some(RequestKind::Submit);
                 if is_submit && slot.is_none() {
                     if let Some(limiter) = slots {
@@ -77,7 +83,11 @@ pub async fn drive(
                 drain_events(machine, &mut slot, on_event);
                 let answer = match req.extensions().get::<DownloadDest>().cloned() {
                     Some(DownloadDest(path)) => transport.download_to(req, &path).await,
-                    None => transport.send(req).await,
+                    None => {
+                        // The request moves into the transport's future before the await.
+                        let sending = transport.send(req);
+                        sending.await
+                    }
                 };
                 let now = Now::of(runtime);
                 match answer {
@@ -85,8 +95,7 @@ pub async fn drive(
                     Err(err) => machine.on_transport_error(now, err),
                 }
             }
-            Action::Wait(until) => runtime.sleep_until(until).await,
-            Action::Done(outcome) => return outcome,
+            Err(until) => runtime.sleep_until(until).await,
         }
         drain_events(machine, &mut slot, on_event);
     }
@@ -394,7 +403,12 @@ impl Client {
     }
 
     /// Runs a job to its end with a seed of its own and hooks.
-    pub async fn run_hooked(&self, job: Job, seed: u64, hooks: Hooks<'_>) -> TaskOutcome {
+    pub fn run_hooked<'a>(
+        &'a self,
+        job: Job,
+        seed: u64,
+        hooks: Hooks<'a>,
+    ) -> impl std::future::Future<Output = TaskOutcome> + Send + 'a {
         let inner = &self.inner;
         let model = job.model().to_owned();
         let limiter = match job.start {
@@ -403,7 +417,10 @@ impl Client {
         };
         let strategy = inner.strategy.new_task(&model);
         let span = tracing::info_span!("task", model = %model, id = tracing::field::Empty);
-        async {
+        // Boxed until the machine takes it: the task's future (most of its memory while it
+        // polls) keeps a pointer rather than a copy of the job beside the machine.
+        let job = Box::new(job);
+        async move {
             // The task's deadline starts once it holds a slot: waiting for one, behind the rest
             // of a batch, is not the task taking long.
             let slot = match &limiter {
@@ -412,7 +429,7 @@ impl Client {
             };
             let mut machine = TaskMachine::new(
                 Arc::clone(&inner.config),
-                job,
+                *job,
                 strategy,
                 inner.strategy.name(),
                 seed,
@@ -437,18 +454,17 @@ impl Client {
             outcome
         }
         .instrument(span)
-        .await
     }
 
     /// Runs a job to its end (the next seed of the client's sequence).
-    pub async fn run(&self, job: Job) -> TaskOutcome {
+    pub fn run(&self, job: Job) -> impl std::future::Future<Output = TaskOutcome> + Send + '_ {
         let n = self.inner.next_task.fetch_add(1, Ordering::Relaxed);
         let hooks = Hooks {
             halt: None,
-            on_event: &mut |_| {},
+            // A zero-sized closure: leaking its box allocates nothing.
+            on_event: Box::leak(Box::new(|_: &TaskEvent| {})),
         };
         self.run_hooked(job, task_seed(self.inner.seed, n), hooks)
-            .await
     }
 
     /// Submits a generation; returns once the server accepted it.

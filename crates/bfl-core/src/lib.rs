@@ -41,6 +41,7 @@ pub mod auth;
 pub mod batch;
 pub mod client;
 pub mod error;
+mod event_queue;
 pub mod limiter;
 pub mod machine;
 pub mod retry;

@@ -24,6 +24,7 @@
 use crate::api::{ErrorBody, GenerationRequest, PollResponse, Status, SubmitResponse};
 use crate::auth::{ApiKey, KeyPolicy, KEY_HEADER};
 use crate::error::{Phase, TaskError, TaskRef};
+use crate::event_queue::EventQueue;
 use crate::retry::{classify, retry_after, RetryBudget, RetryPolicy, Verdict};
 use crate::rt::Now;
 use crate::strategy::{PollContext, PollStrategy, TaskObservation};
@@ -32,7 +33,6 @@ use crate::transport::{DownloadDest, DownloadedFile, RequestKind, RequestMeta, T
 use bytes::Bytes;
 use http::{Method, Request, Response, Uri};
 use rand::{Rng, SeedableRng};
-use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -255,7 +255,7 @@ enum State {
 pub struct TaskMachine {
     cfg: Arc<EngineConfig>,
     strategy: Box<dyn PollStrategy>,
-    rng: rand::rngs::StdRng,
+    rng: rand::rngs::SmallRng,
     model: String,
     stop_after: StopAfter,
     download_to: Option<PathBuf>,
@@ -265,7 +265,7 @@ pub struct TaskMachine {
     /// The next request may go out at this moment.
     next_send_at: Instant,
     in_flight: Option<RequestKind>,
-    events: VecDeque<TaskEvent>,
+    events: EventQueue,
     report: TaskReport,
     /// Consecutive failures of the current request (5xx, transport, malformed).
     failures: u32,
@@ -310,7 +310,7 @@ impl TaskMachine {
         };
         let mut m = TaskMachine {
             strategy,
-            rng: rand::rngs::StdRng::seed_from_u64(seed),
+            rng: rand::rngs::SmallRng::seed_from_u64(seed),
             stop_after: job.stop_after,
             download_to: job.download_to,
             state: State::Finished(Ok(Finished::Submitted(SubmittedTask {
@@ -326,7 +326,7 @@ impl TaskMachine {
             deadline_at,
             next_send_at: now.instant,
             in_flight: None,
-            events: VecDeque::new(),
+            events: EventQueue::new(),
             report,
             failures: 0,
             rate_limited: 0,

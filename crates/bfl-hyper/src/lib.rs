@@ -23,6 +23,7 @@
 //! retries and the outcome; this transport adds a `downloaded` event inside it.
 
 mod body;
+mod bounded;
 mod download;
 mod env;
 mod error;

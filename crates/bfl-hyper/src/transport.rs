@@ -1,6 +1,7 @@
 //! [`HyperTransport`]: the engine's requests over hyper-util's pooled client and rustls.
 
 use crate::body::read_capped;
+use crate::bounded::BoundedConnector;
 use crate::error::request_error;
 use async_trait::async_trait;
 use bfl_core::transport::{RequestKind, RequestMeta, Transport, TransportError};
@@ -13,6 +14,7 @@ use hyper_util::client::legacy::Client as PooledClient;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use std::future::Future;
 use std::path::Path;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -98,10 +100,10 @@ impl HyperTransportBuilder {
         self
     }
 
-    /// The most requests in flight at once (default 256; at least 1). Over HTTP/1.1 each needs a
-    /// connection of its own, so this bounds the sockets — and file descriptors — ten thousand
-    /// polling tasks can open. A request waits for a free slot, and the wait counts toward its
-    /// timeout.
+    /// The most requests in flight at once, and the most connections open at once (default 256;
+    /// at least 1): the sockets — and file descriptors — ten thousand polling tasks can open.
+    /// A request waits for a free slot, a connect for a socket to close, and the waits count
+    /// toward the request's timeout.
     pub fn max_concurrent_requests(mut self, n: usize) -> Self {
         self.max_concurrent_requests = n.max(1);
         self
@@ -121,7 +123,7 @@ impl HyperTransportBuilder {
             .https_or_http()
             .enable_http1()
             .enable_http2()
-            .wrap_connector(http);
+            .wrap_connector(BoundedConnector::new(http, self.max_concurrent_requests));
         let client = PooledClient::builder(TokioExecutor::new())
             .timer(TokioTimer::new())
             .pool_timer(TokioTimer::new())
@@ -167,7 +169,7 @@ impl HyperTransportBuilder {
 /// ```
 #[derive(Clone)]
 pub struct HyperTransport {
-    client: PooledClient<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    client: PooledClient<HttpsConnector<BoundedConnector<HttpConnector>>, Full<Bytes>>,
     slots: Arc<Semaphore>,
     settings: HyperTransportBuilder,
 }
@@ -227,6 +229,25 @@ impl HyperTransport {
     }
 }
 
+impl HyperTransport {
+    /// Sends `req` holding `_slot` and reads the answer's body under `cap`.
+    async fn exchange(
+        &self,
+        req: http::Request<Bytes>,
+        kind: Option<RequestKind>,
+        cap: u64,
+        _slot: OwnedSemaphorePermit,
+    ) -> Result<http::Response<Bytes>, TransportError> {
+        let resp = self.start(req).await?;
+        let (parts, body) = resp.into_parts();
+        let bytes = read_capped(&parts.headers, body, cap).await?;
+        if kind == Some(RequestKind::Download) && parts.status.is_success() {
+            tracing::debug!(bytes = bytes.len(), "downloaded");
+        }
+        Ok(http::Response::from_parts(parts, bytes))
+    }
+}
+
 /// Refuses what the pooled client cannot send, before it gets there.
 fn check_uri(uri: &http::Uri) -> Result<(), TransportError> {
     match (uri.scheme_str(), uri.host()) {
@@ -248,27 +269,29 @@ pub(crate) async fn within<T>(
     }
 }
 
+/// What [`Transport::send`] returns (the boxed future `async_trait` makes).
+type Sending<'a> =
+    Pin<Box<dyn Future<Output = Result<http::Response<Bytes>, TransportError>> + Send + 'a>>;
+
 #[async_trait]
 impl Transport for HyperTransport {
-    async fn send(
-        &self,
-        req: http::Request<Bytes>,
-    ) -> Result<http::Response<Bytes>, TransportError> {
+    // Written out rather than `async fn`: an `async fn` keeps its argument twice in its state,
+    // and a task waiting for a slot would hold the whole request inline; here the future
+    // holds it boxed, and the exchange's own state is allocated once a slot is held.
+    fn send<'life0, 'async_trait>(&'life0 self, req: http::Request<Bytes>) -> Sending<'async_trait>
+    where
+        'life0: 'async_trait,
+        Self: 'async_trait,
+    {
         let meta = RequestMeta::of(&req);
         let kind = meta.map(|m| m.kind);
         let cap = self.cap_for(kind);
         let limit = self.timeout_for(meta);
-        within(limit, async {
-            let _slot = self.slot().await?;
-            let resp = self.start(req).await?;
-            let (parts, body) = resp.into_parts();
-            let bytes = read_capped(&parts.headers, body, cap).await?;
-            if kind == Some(RequestKind::Download) && parts.status.is_success() {
-                tracing::debug!(bytes = bytes.len(), "downloaded");
-            }
-            Ok(http::Response::from_parts(parts, bytes))
-        })
-        .await
+        let req = Box::new(req);
+        Box::pin(within(limit, async move {
+            let slot = self.slot().await?;
+            Box::pin(self.exchange(*req, kind, cap, slot)).await
+        }))
     }
 
     async fn download_to(
