@@ -258,14 +258,18 @@ fn check_uri(uri: &http::Uri) -> Result<(), TransportError> {
     }
 }
 
-/// Runs `fut` under `limit`, turning expiry into [`TransportError::Timeout`].
-pub(crate) async fn within<T>(
+/// Runs `fut` under `limit`, turning expiry into [`TransportError::Timeout`]. (Not an `async
+/// fn`, which would keep `fut` twice in its state.)
+pub(crate) fn within<T>(
     limit: Duration,
     fut: impl Future<Output = Result<T, TransportError>>,
-) -> Result<T, TransportError> {
-    match tokio::time::timeout(limit, fut).await {
-        Ok(r) => r,
-        Err(_) => Err(TransportError::Timeout(limit)),
+) -> impl Future<Output = Result<T, TransportError>> {
+    let timed = tokio::time::timeout(limit, fut);
+    async move {
+        match timed.await {
+            Ok(r) => r,
+            Err(_) => Err(TransportError::Timeout(limit)),
+        }
     }
 }
 
