@@ -176,7 +176,7 @@ async fn run_item(
     }
     if let Err(TaskError::NotSubmitted { reason }) = &mut outcome.result {
         if let Some(cause) = stop.reason() {
-            *reason = format!("not submitted: the batch stopped after: {cause}");
+            *reason = format!("the batch stopped after: {cause}");
         }
     }
     outcome
