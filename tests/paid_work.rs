@@ -297,3 +297,110 @@ fn a_deleted_image_is_fetched_again_and_a_failed_job_is_retried_only_when_asked(
     assert!(text(&out).contains("pays again"), "{}", text(&out));
     assert_eq!(sim.accepted(), 4, "exactly the failed job was paid again");
 }
+
+#[test]
+fn an_interrupted_sim_batch_resumes_to_completion() {
+    let dir = support::temp_dir("paid", "sim-resume");
+    let lines: Vec<String> = (0..10).map(|i| format!("prompt {i}")).collect();
+    prompts(&dir, &lines.iter().map(String::as_str).collect::<Vec<_>>());
+    let sim_batch = |extra: &[&str]| {
+        let mut cmd = support::bfl(&dir);
+        cmd.args([
+            "batch",
+            "prompts.txt",
+            "--sim",
+            "--out",
+            "imgs",
+            "--no-progress",
+        ])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+        cmd
+    };
+    let journal = dir.join("imgs/bfl-journal.jsonl");
+    let child = sim_batch(&[]).spawn().unwrap();
+    wait_for_lines(&journal, "\"submitted\"", 3);
+    interrupt(&child);
+    std::thread::sleep(Duration::from_millis(100));
+    interrupt(&child);
+    support::assert_exit(&child.wait_with_output().unwrap(), 130);
+    let before = images(&dir);
+    assert!(before < 10);
+    let out = sim_batch(&["--resume"]).output().unwrap();
+    support::assert_exit(&out, 0);
+    assert!(
+        text(&out).contains("no money is at stake"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(images(&dir), 10);
+}
+
+/// Mounts a tmpfs of `size` at `dir` (root only); `false` where this machine cannot.
+fn mount_tmpfs(dir: &Path, size: &str) -> bool {
+    std::fs::create_dir_all(dir).unwrap();
+    Command::new("mount")
+        .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+        .arg(dir)
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Writes a file until the disk is full.
+fn fill(path: &Path) {
+    use std::io::Write;
+    let mut f = std::fs::File::create(path).unwrap();
+    let block = vec![0u8; 4096];
+    while f.write_all(&block).is_ok() {}
+    let _ = f.sync_all();
+}
+
+#[test]
+fn a_full_disk_stops_new_submits_and_a_resume_after_freeing_space_pays_nothing_twice() {
+    let dir = support::temp_dir("paid", "full-disk");
+    let imgs = dir.join("imgs");
+    if !mount_tmpfs(&imgs, "8m") {
+        eprintln!(
+            "skipped: cannot mount a tmpfs here (needs root); the full-disk path is untested"
+        );
+        return;
+    }
+    struct Unmount<'a>(&'a Path);
+    impl Drop for Unmount<'_> {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(self.0).status();
+        }
+    }
+    let _unmount = Unmount(&imgs);
+    let sim = Sim::start(r#"{"seed": 7, "durations": {"*": "lognormal:2.0,0.2"}}"#);
+    let lines: Vec<String> = (0..60).map(|i| format!("prompt {i}")).collect();
+    prompts(&dir, &lines.iter().map(String::as_str).collect::<Vec<_>>());
+    let base = sim.server.base_url();
+    let journal = imgs.join("bfl-journal.jsonl");
+    let child = batch(&dir, &base, &["--json"]).spawn().unwrap();
+    wait_for_lines(&journal, "\"submitted\"", 10);
+    let filler = imgs.join("filler");
+    fill(&filler);
+    let out = child.wait_with_output().unwrap();
+    support::assert_exit(&out, 1);
+    let summary = support::stdout_json(&out);
+    assert!(summary["stopped"].is_string(), "{summary}");
+    let paid = sim.accepted();
+    assert!(paid < 60, "submits went on with the disk full: {paid} paid");
+    // Every paid task is in the journal: nothing was lost to the full disk.
+    let journal_text = std::fs::read_to_string(&journal).unwrap();
+    let journaled = journal_text
+        .lines()
+        .filter(|l| l.contains("\"submitted\""))
+        .count() as u64;
+    assert_eq!(journaled, paid);
+
+    std::fs::remove_file(&filler).unwrap();
+    let out = batch(&dir, &base, &["--resume"]).output().unwrap();
+    support::assert_exit(&out, 0);
+    assert_eq!(images(&dir), 60);
+    assert_eq!(sim.accepted(), 60, "a job was paid twice");
+    assert_eq!(sim.server.stats().counters.expired_downloads, 0);
+}
