@@ -45,6 +45,7 @@ pub mod error;
 pub mod image;
 pub mod limiter;
 pub mod machine;
+pub mod observe;
 pub mod retry;
 pub mod rt;
 pub mod strategy;
@@ -52,8 +53,9 @@ pub mod task;
 pub mod transport;
 
 pub use api::{GenerationRequest, OutputFormat, Status};
-pub use batch::{BatchItem, BatchObserver};
+pub use batch::{BatchItem, BatchObserver, StopHandle};
 pub use client::{Client, ClientBuilder};
 pub use error::{ErrorKind, TaskError, TaskRef};
 pub use machine::{Action, EngineConfig, Job, TaskEvent, TaskMachine};
+pub use observe::{Hooks, RecordError, TaskObserver};
 pub use task::{Finished, Image, TaskOutcome, TaskOutput, TaskReport};

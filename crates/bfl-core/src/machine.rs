@@ -92,6 +92,11 @@ impl EngineConfig {
         format!("{}/v1/{}", base.trim_end_matches('/'), path)
     }
 
+    /// `{base}/v1/get_result?id={id}`: where a task is polled by id at the configured API host.
+    pub fn polling_url_by_id(&self, id: &str) -> String {
+        self.api_url(&format!("get_result?id={}", query_escape(id)))
+    }
+
     /// A GET of an API path, with the key (e.g. `credits`).
     pub fn api_get(
         &self,
@@ -106,6 +111,19 @@ impl EngineConfig {
         req.extensions_mut().insert(RequestMeta { kind, timeout });
         req
     }
+}
+
+/// Percent-encodes everything but RFC 3986's unreserved characters (a task id is server text).
+fn query_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 /// Drops a trailing `/` and `/v1` so `https://api.bfl.ai/v1` and `https://api.bfl.ai` mean the same.
@@ -360,8 +378,8 @@ impl TaskMachine {
                     model,
                     cost: None,
                 };
-                match m.admit_polling_url(&submitted) {
-                    Ok(()) => match m.schedule_poll(now) {
+                match m.admit_polling_url(submitted) {
+                    Ok(submitted) => match m.schedule_poll(now) {
                         Some(_) => State::Poll(submitted),
                         None => State::Finished(Err(TaskError::GaveUp {
                             task: submitted.task,
@@ -643,7 +661,7 @@ impl TaskMachine {
             .polling_url
             .clone()
             // The webhook form carries no polling URL; the id still polls at the API host.
-            .unwrap_or_else(|| self.cfg.api_url(&format!("get_result?id={}", parsed.id)));
+            .unwrap_or_else(|| self.cfg.polling_url_by_id(&parsed.id));
         let submitted = SubmittedTask {
             task: TaskRef {
                 id: parsed.id,
@@ -656,9 +674,11 @@ impl TaskMachine {
         self.submitted_wall = now.wall;
         self.saw_submit = true;
         self.reset_failures();
-        if let Err(e) = self.admit_polling_url(&submitted) {
-            return State::Finished(Err(e));
-        }
+        // The task is paid for: whatever its polling URL, it is recorded and polled.
+        let submitted = match self.admit_polling_url(submitted) {
+            Ok(t) => t,
+            Err(e) => return State::Finished(Err(e)),
+        };
         self.events
             .push_back(TaskEvent::Submitted(submitted.clone()));
         if self.stop_after == StopAfter::Submitted {
@@ -1099,22 +1119,33 @@ impl TaskMachine {
         self.state = State::Finished(result);
     }
 
-    fn admit_polling_url(&self, task: &SubmittedTask) -> Result<(), TaskError> {
+    /// The task with a polling URL the key may go to: its own, or — when its host is not one of
+    /// the configured API hosts (a proxy, a new BFL host, another spelling of the base) — the task
+    /// polled by id at the configured API host. A paid task is never abandoned for its polling
+    /// host, and the key never follows a foreign URL.
+    fn admit_polling_url(&self, mut task: SubmittedTask) -> Result<SubmittedTask, TaskError> {
         let url = &task.task.polling_url;
-        let uri: Uri = url.parse().map_err(|_| TaskError::MalformedResponse {
-            task: Some(task.task.clone()),
-            phase: Phase::Submit,
-            reason: format!("unparseable polling_url {url:?}"),
-            raw: Bytes::new(),
-        })?;
-        if self.cfg.key_policy.allows(&uri) {
-            Ok(())
-        } else {
-            Err(TaskError::ForeignPollingUrl {
-                id: task.task.id.clone(),
-                url: url.clone(),
-            })
+        let allowed = url
+            .parse::<Uri>()
+            .is_ok_and(|uri| self.cfg.key_policy.allows(&uri));
+        if allowed {
+            return Ok(task);
         }
+        if task.task.id.is_empty() {
+            return Err(TaskError::MalformedResponse {
+                task: Some(task.task.clone()),
+                phase: Phase::Submit,
+                reason: "a task without an id, on a polling host the key may not go to".into(),
+                raw: Bytes::new(),
+            });
+        }
+        tracing::warn!(
+            id = ?task.task.id,
+            polling_url = ?url,
+            "the polling URL's host may not receive the key: polling the task by id at the API host"
+        );
+        task.task.polling_url = self.cfg.polling_url_by_id(&task.task.id);
+        Ok(task)
     }
 
     fn deadline_error(&self) -> TaskError {

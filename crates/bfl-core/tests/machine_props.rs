@@ -288,7 +288,7 @@ fn happy_path_submits_once_polls_the_returned_url_with_the_key_and_downloads_wit
 }
 
 #[test]
-fn a_foreign_polling_url_is_refused_before_any_request_reaches_it() {
+fn a_foreign_polling_url_never_gets_the_key_and_the_paid_task_is_polled_by_id_at_the_api_host() {
     let r = run(
         "fixed-2s",
         1,
@@ -296,8 +296,26 @@ fn a_foreign_polling_url_is_refused_before_any_request_reaches_it() {
         &[arb::accepted("t", "https://evil.example")],
         Duration::ZERO,
     );
-    assert_eq!(r.steps.len(), 2, "{:?}", r.steps);
-    assert_eq!(r.steps[1], Step::Done("foreign_polling_url".into()));
+    let polls: Vec<_> = r
+        .steps
+        .iter()
+        .filter_map(|s| match s {
+            Step::Send(RequestKind::Poll, url, keyed) => Some((url.as_str(), *keyed)),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        !polls.is_empty(),
+        "the paid task was abandoned: {:?}",
+        r.steps
+    );
+    for (url, _) in &polls {
+        assert_eq!(*url, "https://api.bfl.ai/v1/get_result?id=t");
+    }
+    assert!(r
+        .steps
+        .iter()
+        .all(|s| !matches!(s, Step::Send(_, url, _) if url.contains("evil.example"))));
 }
 
 fn sends_of(r: &Run, kind: RequestKind) -> usize {
