@@ -11,7 +11,8 @@
 //!   `learned`, which polls near the [`strategy::oracle`] schedule of durations it learns);
 //! - [`machine`]: the sans-IO task machine (`Send` / `Wait` / `Done`);
 //! - [`retry`], [`auth`], [`error`]: answer classification, retry budget, key-host policy, outcomes;
-//! - [`transport`], [`rt`]: the two traits a runtime provides;
+//! - [`transport`], [`rt`]: the two traits a runtime provides; [`image`]: is a downloaded body
+//!   the image (magic bytes, length)?
 //! - [`client`]: the only async code — a short driver loop, and [`Client`];
 //! - [`limiter`], [`batch`]: many tasks under the key's active-task limit.
 //!
@@ -41,6 +42,7 @@ pub mod auth;
 pub mod batch;
 pub mod client;
 pub mod error;
+pub mod image;
 pub mod limiter;
 pub mod machine;
 pub mod observe;

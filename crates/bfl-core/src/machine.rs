@@ -21,9 +21,12 @@
 //! before the next `next_action`; events must be drained before the next `next_action`, because
 //! [`TaskEvent::Submitted`] is the moment to record the task durably, before its first poll.
 
-use crate::api::{ErrorBody, GenerationRequest, PollResponse, Status, SubmitResponse};
+use crate::api::{
+    ErrorBody, GenerationRequest, OutputFormat, PollResponse, Status, SubmitResponse,
+};
 use crate::auth::{ApiKey, KeyPolicy, KEY_HEADER};
 use crate::error::{Phase, TaskError, TaskRef};
+use crate::image::{check_image, declared_length, BadImage};
 use crate::retry::{classify, retry_after, RetryBudget, RetryPolicy, Verdict};
 use crate::rt::Now;
 use crate::strategy::{PollContext, PollStrategy, TaskObservation};
@@ -299,6 +302,8 @@ pub struct TaskMachine {
     last_pending_after: Option<Duration>,
     contended: bool,
     observation: Option<TaskObservation>,
+    /// The format the submitted request asked for (or its model's default), to note a difference.
+    expected_format: Option<OutputFormat>,
 }
 
 /// The attempt number whose backoff a paid task waits when the shared retry budget is empty
@@ -356,8 +361,12 @@ impl TaskMachine {
             last_pending_after: None,
             contended: false,
             observation: None,
+            expected_format: None,
             cfg,
         };
+        if let Start::Submit(req) = &job.start {
+            m.expected_format = Some(req.effective_output_format());
+        }
         m.state = match job.start {
             Start::Submit(req) => match check_model_id(req.model()) {
                 Ok(()) => State::Submit(req),
@@ -756,8 +765,11 @@ impl TaskMachine {
                 }));
             }
         };
-        self.cfg.budget.on_success();
-        self.reset_failures();
+        // A Ready without its sample is no success: it counts toward the failure cap.
+        if !is_ready_without_sample(&parsed) {
+            self.cfg.budget.on_success();
+            self.reset_failures();
+        }
         self.report.last_status = Some(parsed.status.as_str().to_owned());
         match parsed.status.clone() {
             Status::Ready => self.on_ready(now, task, parsed, body),
@@ -826,7 +838,10 @@ impl TaskMachine {
             return State::Finished(Err(TaskError::MalformedResponse {
                 task: Some(task.task),
                 phase: Phase::Poll,
-                reason: "status Ready without result.sample".into(),
+                reason: format!(
+                    "status Ready without result.sample in {} answers in a row",
+                    self.failures
+                ),
                 raw: body,
             }));
         };
@@ -882,22 +897,7 @@ impl TaskMachine {
     fn on_download_answer(&mut self, now: Now, ready: ReadyTask, resp: Response<Bytes>) -> State {
         let status = resp.status();
         match classify(status) {
-            Verdict::Success => {
-                let (parts, body) = resp.into_parts();
-                let image = match parts.extensions.get::<DownloadedFile>() {
-                    Some(f) => Image::File(f.clone()),
-                    None => Image::Memory(body),
-                };
-                if image.is_empty() {
-                    return State::Finished(Err(TaskError::MalformedResponse {
-                        task: Some(ready.task),
-                        phase: Phase::Download,
-                        reason: "empty image".into(),
-                        raw: Bytes::new(),
-                    }));
-                }
-                State::Finished(Ok(Finished::Downloaded(TaskOutput { ready, image })))
-            }
+            Verdict::Success => self.on_downloaded(now, ready, resp),
             Verdict::RateLimited | Verdict::ServerFault => {
                 let max = self.cfg.retry.max_consecutive_failures;
                 let hint = retry_after(resp.headers(), now.wall);
@@ -935,6 +935,41 @@ impl TaskMachine {
                         raw: resp.into_body(),
                     }))
                 }
+            }
+        }
+    }
+
+    /// A `200` to the download: the image if its body is one, else a retry (or, past the cap, a
+    /// retryable failure that still names the task).
+    fn on_downloaded(&mut self, now: Now, ready: ReadyTask, resp: Response<Bytes>) -> State {
+        let (parts, body) = resp.into_parts();
+        let checked = match parts.extensions.get::<DownloadedFile>() {
+            // The transport checked the bytes before the file got its name.
+            Some(f) if f.len == 0 => Err(BadImage::Empty),
+            Some(f) => Ok((Image::File(f.clone()), f.format)),
+            None => check_image(&body, body.len() as u64, declared_length(&parts.headers))
+                .map(|format| (Image::Memory(body), Some(format))),
+        };
+        match checked {
+            Ok((image, format)) => {
+                if let (Some(got), Some(asked)) = (format, self.expected_format) {
+                    if got != asked {
+                        tracing::info!(id = %ready.task.id, %asked, %got, "the image is not in the requested format; kept as delivered");
+                    }
+                }
+                State::Finished(Ok(Finished::Downloaded(TaskOutput { ready, image })))
+            }
+            Err(bad) => {
+                let max = self.cfg.retry.max_consecutive_failures;
+                if self.try_retry(now, None, Phase::Download, max, bad.to_string()) {
+                    return State::Download(ready);
+                }
+                State::Finished(Err(TaskError::Transport {
+                    task: Some(ready.task),
+                    phase: Phase::Download,
+                    attempts: self.failures,
+                    source: TransportError::BadImage(bad),
+                }))
             }
         }
     }
@@ -1144,6 +1179,11 @@ impl TaskMachine {
             _ => None,
         }
     }
+}
+
+/// A `Ready` answer with no `result.sample` to download.
+fn is_ready_without_sample(parsed: &PollResponse) -> bool {
+    parsed.status == Status::Ready && parsed.result.as_ref().is_none_or(|r| r.sample.is_none())
 }
 
 fn clamp_to(now: Instant, wait: Duration, deadline: Instant) -> Instant {

@@ -144,6 +144,37 @@ fn run_reports_polls_and_time_to_ready() {
 }
 
 #[test]
+fn a_ready_without_a_sample_ends_after_the_failure_cap_naming_the_task() {
+    let sampleless = Answer::http(200, r#"{"id":"r","status":"Ready","result":{}}"#);
+    let mut script = vec![(
+        RequestKind::Submit,
+        arb::accepted("r", "https://api.eu1.bfl.ai"),
+    )];
+    script.extend(std::iter::repeat_n((RequestKind::Poll, sampleless), 3_000));
+    let t = Scripted::new(script);
+    let c = client(Arc::clone(&t), JumpClock::new());
+    let outcome = block_on(c.run(Job::generate(GenerationRequest::new("flux-2-pro", "x"))));
+    let err = outcome.result.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::MalformedResponse);
+    assert_eq!(
+        err.task_id(),
+        Some("r"),
+        "the paid task must stay resumable"
+    );
+    assert!(
+        err.to_string().contains("Ready without result.sample"),
+        "{err}"
+    );
+    let polls = t
+        .log()
+        .iter()
+        .filter(|(k, _, _)| *k == RequestKind::Poll)
+        .count();
+    assert_eq!((polls, outcome.report.polls), (13, 13));
+    assert_eq!(outcome.report.downloads, 0);
+}
+
+#[test]
 fn server_detail_reaches_final_errors() {
     for (status, kind) in [
         (402, ErrorKind::InsufficientCredits),
