@@ -39,10 +39,13 @@
 
 pub mod cli;
 pub mod config;
+mod config_check;
+pub mod control;
 pub mod core;
 pub mod durations;
 pub mod exchange;
 mod faults;
+mod guards;
 pub mod http;
 pub mod images;
 pub mod scenarios;
@@ -52,11 +55,11 @@ pub mod validate;
 pub mod vtime;
 
 pub use crate::config::{
-    EndpointRates, Faults, Latency, Limits, OutcomeMix, PollingHost, Quirks, RetryAfter, SimConfig,
+    Delivery, EndpointRates, Faults, Latency, Limits, OutcomeMix, PollingHost, Quirks, RetryAfter, SimConfig,
 };
 pub use crate::core::{Hosts, Role, Sim, SimBody, SimRequest, SimResponse};
 pub use crate::durations::DurationModel;
 pub use crate::http::SimServer;
-pub use crate::stats::{Counters, Outcome, RequestRecord, Stats, TaskTruth};
+pub use crate::stats::{Counters, HttpLoad, Outcome, RequestLog, RequestRecord, Stats, TaskTruth};
 pub use crate::summary::{Spread, Summary};
 pub use crate::vtime::{SimTransport, VirtualRuntime, VirtualSim};
