@@ -35,7 +35,9 @@ fn at_least_one(s: &str) -> Result<usize, String> {
 fn timeout(s: &str) -> Result<Duration, String> {
     match s.trim().parse::<f64>() {
         Ok(x) if x.is_finite() && x > 0.0 && x <= 86_400.0 => Ok(Duration::from_secs_f64(x)),
-        _ => Err(format!("{s:?} is not a number of seconds between 0 and 86400")),
+        _ => Err(format!(
+            "{s:?} is not a number of seconds between 0 and 86400"
+        )),
     }
 }
 
@@ -409,7 +411,12 @@ mod tests {
             all.extend_from_slice(args);
             match Cli::try_parse_from(all) {
                 Err(e) => e.to_string(),
-                Ok(cli) => cli.sim.config().err().map(|e| e.to_string()).unwrap_or_default(),
+                Ok(cli) => cli
+                    .sim
+                    .config()
+                    .err()
+                    .map(|e| e.to_string())
+                    .unwrap_or_default(),
             }
         };
         assert!(err(&["--error-rate", "1.5"]).contains("not a probability"));
@@ -417,8 +424,10 @@ mod tests {
         assert!(err(&["--max-connections", "0"]).contains("≥ 1"));
         assert!(err(&["--delivery", "cdn"]).contains("same-origin or separate"));
         assert!(err(&["--brownout", "40-10"]).contains("FROM ≤ TO"));
-        assert!(err(&["--error-rate", "0.6", "--content-moderated-rate", "0.6"])
-            .contains("sum of the outcome rates"));
+        assert!(
+            err(&["--error-rate", "0.6", "--content-moderated-rate", "0.6"])
+                .contains("sum of the outcome rates")
+        );
         let ok = Cli::try_parse_from(["bfl-sim", "--delivery", "same-origin", "--error-rate", "1"])
             .unwrap();
         let c = ok.sim.config().unwrap();

@@ -334,9 +334,7 @@ impl FromStr for Delivery {
         match s {
             "separate" => Ok(Delivery::Separate),
             "same-origin" => Ok(Delivery::SameOrigin),
-            _ => Err(format!(
-                "invalid delivery {s:?}: same-origin or separate"
-            )),
+            _ => Err(format!("invalid delivery {s:?}: same-origin or separate")),
         }
     }
 }

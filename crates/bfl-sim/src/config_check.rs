@@ -32,7 +32,10 @@ fn rates(name: &str, r: &EndpointRates) -> Result<(), String> {
 }
 
 fn windows(name: &str, w: &[(f64, f64)]) -> Result<(), String> {
-    match w.iter().find(|(a, b)| !(a.is_finite() && !b.is_nan() && a <= b)) {
+    match w
+        .iter()
+        .find(|(a, b)| !(a.is_finite() && !b.is_nan() && a <= b))
+    {
         Some((a, b)) => Err(format!("{name}: window {a}-{b} must have FROM ≤ TO")),
         None => Ok(()),
     }
@@ -64,7 +67,10 @@ pub(crate) fn check(c: &SimConfig) -> Result<(), String> {
     windows("faults.latency.spike_windows", &l.spike_windows)?;
     non_negative("result_ttl_secs", c.result_ttl_secs)?;
     non_negative("retention_secs", c.retention_secs)?;
-    non_negative("quirks.not_found_after_submit_secs", c.quirks.not_found_after_submit_secs)?;
+    non_negative(
+        "quirks.not_found_after_submit_secs",
+        c.quirks.not_found_after_submit_secs,
+    )?;
     non_negative("default_cost", c.default_cost)?;
     for (model, cost) in &c.costs {
         non_negative(&format!("costs.{model}"), *cost)?;

@@ -75,8 +75,11 @@ mod tests {
     #[test]
     fn a_merge_patch_changes_only_what_it_names_and_is_checked() {
         let c = SimConfig::default();
-        let next = patched(&c, br#"{"outcomes": {"error": 0.5}, "faults": {"brownouts": [[1, 9]]}}"#)
-            .unwrap_or_else(|e| panic!("{e}"));
+        let next = patched(
+            &c,
+            br#"{"outcomes": {"error": 0.5}, "faults": {"brownouts": [[1, 9]]}}"#,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(next.outcomes.error, 0.5);
         assert_eq!(next.faults.brownouts, vec![(1.0, 9.0)]);
         assert_eq!(next.limits, c.limits);

@@ -132,13 +132,17 @@ impl Guards {
     pub(crate) fn load(&self) -> HttpLoad {
         let b = &self.bounds;
         HttpLoad {
-            open_connections: b.max_connections.saturating_sub(self.connections.available_permits()),
+            open_connections: b
+                .max_connections
+                .saturating_sub(self.connections.available_permits()),
             max_connections: b.max_connections,
             connections_refused: self.connections_refused.load(Ordering::Relaxed),
             header_read_timeout_secs: b.header_read_timeout.as_secs_f64(),
             header_timeouts: self.header_timeouts.load(Ordering::Relaxed),
             body_budget: b.body_budget,
-            body_bytes_in_flight: b.body_budget.saturating_sub(self.bodies.available_permits()),
+            body_bytes_in_flight: b
+                .body_budget
+                .saturating_sub(self.bodies.available_permits()),
             bodies_refused: self.bodies_refused.load(Ordering::Relaxed),
         }
     }

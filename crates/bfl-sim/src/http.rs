@@ -301,13 +301,21 @@ async fn serve(
     let body = match shared.guards.read(declared, body).await {
         Ok(b) => b,
         Err(BodyRefusal::Busy) => {
-            let mut r = plain(503, r#"{"detail":"Server busy: too many request bytes in flight"}"#);
-            r.headers_mut()
-                .insert(http::header::RETRY_AFTER, http::HeaderValue::from_static("1"));
+            let mut r = plain(
+                503,
+                r#"{"detail":"Server busy: too many request bytes in flight"}"#,
+            );
+            r.headers_mut().insert(
+                http::header::RETRY_AFTER,
+                http::HeaderValue::from_static("1"),
+            );
             return Ok(r);
         }
         Err(BodyRefusal::TooLarge | BodyRefusal::Broken) => {
-            return Ok(plain(413, r#"{"detail":"Request body too large or broken"}"#));
+            return Ok(plain(
+                413,
+                r#"{"detail":"Request body too large or broken"}"#,
+            ));
         }
     };
     if let Some(resp) = sim_endpoint(&shared, &parts, &body.bytes) {
@@ -343,9 +351,7 @@ async fn serve(
 
 /// The simulator's own endpoints (`/__sim/…`), not counted as requests.
 fn sim_endpoint(shared: &Shared, parts: &http::request::Parts, body: &[u8]) -> Option<SimResponse> {
-    let json = |v: serde_json::Result<Vec<u8>>| {
-        SimResponse::json(200, v.unwrap_or_default())
-    };
+    let json = |v: serde_json::Result<Vec<u8>>| SimResponse::json(200, v.unwrap_or_default());
     let now = shared.clock.now();
     Some(match parts.uri.path() {
         "/__sim/stats" => json(serde_json::to_vec(&shared.stats())),

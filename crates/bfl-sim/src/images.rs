@@ -185,7 +185,10 @@ mod tests {
     #[test]
     fn sizes_are_the_requested_ones() {
         assert_eq!(served_size(Some(512), Some(384), None, 4096), (512, 384));
-        assert_eq!(served_size(Some(512), Some(384), Some("1:1"), 4096), (512, 384));
+        assert_eq!(
+            served_size(Some(512), Some(384), Some("1:1"), 4096),
+            (512, 384)
+        );
         assert_eq!(served_size(None, None, Some("16:9"), 4096), (1360, 768));
         assert_eq!(served_size(None, None, Some("x:0"), 4096), (1024, 1024));
         assert_eq!(served_size(Some(640), None, None, 4096), (640, 1024));

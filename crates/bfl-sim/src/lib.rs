@@ -55,7 +55,8 @@ pub mod validate;
 pub mod vtime;
 
 pub use crate::config::{
-    Delivery, EndpointRates, Faults, Latency, Limits, OutcomeMix, PollingHost, Quirks, RetryAfter, SimConfig,
+    Delivery, EndpointRates, Faults, Latency, Limits, OutcomeMix, PollingHost, Quirks, RetryAfter,
+    SimConfig,
 };
 pub use crate::core::{Hosts, Role, Sim, SimBody, SimRequest, SimResponse};
 pub use crate::durations::DurationModel;

@@ -63,7 +63,10 @@ async fn vercel_ai_sdk_generates_an_image_of_the_requested_size() {
         String::from_utf8_lossy(&out.stderr)
     );
     let seen: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
-    assert_eq!((seen["width"].as_u64(), seen["height"].as_u64()), (Some(512), Some(384)));
+    assert_eq!(
+        (seen["width"].as_u64(), seen["height"].as_u64()),
+        (Some(512), Some(384))
+    );
     assert_eq!(seen["format"], "jpeg");
 
     // The ground truth: one paid task, polled, downloaded once from the API's own origin.

@@ -270,8 +270,17 @@ fn auth_validation_and_credits() {
         assert!(item["loc"].is_array() && item["msg"].is_string() && item["type"].is_string());
     }
     // Only the spec's models exist: an unknown one is 404, as BFL answers.
-    let (status, v, _) = submit_as(&mut s, 0.0, "flux-9-future", r#"{"prompt": "x"}"#, Some(KEY));
-    assert_eq!((status, v), (404, serde_json::json!({"detail": "Not Found"})));
+    let (status, v, _) = submit_as(
+        &mut s,
+        0.0,
+        "flux-9-future",
+        r#"{"prompt": "x"}"#,
+        Some(KEY),
+    );
+    assert_eq!(
+        (status, v),
+        (404, serde_json::json!({"detail": "Not Found"}))
+    );
     assert_eq!((s.counters().submits, s.counters().other), (4, 1));
     assert_eq!(submit(&mut s, 0.0).0, 200);
     // The first submit holds its 3 credits at once: 4 left, a second fits, a third does not.

@@ -56,7 +56,12 @@ fn error(status: u16, code: &str, message: &str, detail: Option<&str>) -> SimRes
 
 /// 404 `BlobNotFound`.
 pub(super) fn not_found() -> SimResponse {
-    error(404, "BlobNotFound", "The specified blob does not exist.", None)
+    error(
+        404,
+        "BlobNotFound",
+        "The specified blob does not exist.",
+        None,
+    )
 }
 
 /// 403 `AuthenticationFailed` for a signature that does not match.

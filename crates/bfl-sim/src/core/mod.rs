@@ -287,9 +287,9 @@ impl Sim {
             None => req.path.to_owned(),
         };
         self.log.push_back(Rec {
-                time: now,
-                role: req.role,
-                post: req.method.eq_ignore_ascii_case("POST"),
+            time: now,
+            role: req.role,
+            post: req.method.eq_ignore_ascii_case("POST"),
             path: path.into_boxed_str(),
             status: if resp.hang { 0 } else { resp.status },
             key_sent: req.key.is_some(),

@@ -237,12 +237,26 @@ mod tests {
 
     #[test]
     fn flux2_outputs_stop_at_four_megapixels() {
-        let e = validate("flux-2-pro", br#"{"prompt": "a", "width": 99999, "height": 99999}"#)
-            .unwrap_err();
-        assert_eq!((&e[0]["type"], &e[0]["loc"]), (&json!("value_error"), &json!(["body"])));
-        assert!(validate("flux-2-pro", br#"{"prompt": "a", "width": 2048, "height": 2048}"#).is_ok());
+        let e = validate(
+            "flux-2-pro",
+            br#"{"prompt": "a", "width": 99999, "height": 99999}"#,
+        )
+        .unwrap_err();
+        assert_eq!(
+            (&e[0]["type"], &e[0]["loc"]),
+            (&json!("value_error"), &json!(["body"]))
+        );
+        assert!(validate(
+            "flux-2-pro",
+            br#"{"prompt": "a", "width": 2048, "height": 2048}"#
+        )
+        .is_ok());
         assert!(validate("flux-2-pro", br#"{"prompt": "a", "width": 4160}"#).is_err());
-        assert!(validate("flux-dev", br#"{"prompt": "a", "width": 1440, "height": 1440}"#).is_ok());
+        assert!(validate(
+            "flux-dev",
+            br#"{"prompt": "a", "width": 1440, "height": 1440}"#
+        )
+        .is_ok());
     }
 
     #[test]
