@@ -57,7 +57,7 @@ pub struct SimArgs {
     #[arg(long, default_value_t = 0)]
     pub regional_port: u16,
     /// A scenario: a JSON file of `SimConfig` (fields not named keep their defaults), or the
-    /// name of a built-in one (`s1-lognormal-6`, `s5-brownout`, … see `--list-scenarios`).
+    /// name of a built-in one (`s1`, `s5-brownout`, … see `--list-scenarios`).
     #[arg(long, value_name = "FILE|NAME")]
     pub scenario: Option<String>,
     /// List the built-in scenarios and exit.
@@ -301,9 +301,7 @@ impl SimArgs {
 /// Runs the simulator until Ctrl-C, printing its base URL first. Needs a tokio runtime.
 pub async fn run(args: SimArgs) -> Result<(), CliError> {
     if args.list_scenarios {
-        for (name, description, _) in crate::scenarios::BUILTIN {
-            println!("{name:26} {description}");
-        }
+        print!("{}", crate::scenarios::listing());
         return Ok(());
     }
     let config = args.config()?;

@@ -19,7 +19,11 @@
 //!
 //! Standalone: `cargo run -p bfl-sim -- --port 8787 --scenario s5-brownout` (or a JSON file of
 //! [`SimConfig`]; `--list-scenarios`, `--help` for every knob), then point any client's base URL
-//! at `http://127.0.0.1:8787` and read `GET /__sim/summary` or `/__sim/stats` afterwards.
+//! at `http://127.0.0.1:8787` and read `GET /__sim/summary` or `/__sim/stats` afterwards;
+//! change knobs mid-run through `/__sim/config` ([`control`]). Clients that download only from
+//! their base URL's origin (the Vercel AI SDK) need `--delivery same-origin` ([`Delivery`]).
+//! Only the spec's endpoints exist; bodies are checked against the embedded OpenAPI document;
+//! images are placeholders (gradients) of the requested size.
 //!
 //! ```
 //! use bfl_sim::{Hosts, Role, Sim, SimConfig, SimRequest};
