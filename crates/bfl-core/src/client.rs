@@ -551,7 +551,7 @@ impl Client {
                 source,
             })?;
         let status = resp.status().as_u16();
-        let raw = resp.into_body();
+        let raw = crate::sanitize::redact_key(resp.into_body(), cfg.key.expose());
         match status {
             200..=299 => CreditsResponse::parse(&raw)
                 .map(|c| c.credits)

@@ -44,6 +44,7 @@ pub mod error;
 pub mod limiter;
 pub mod machine;
 pub mod retry;
+pub mod sanitize;
 pub mod rt;
 pub mod strategy;
 pub mod task;
