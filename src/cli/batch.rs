@@ -1,7 +1,7 @@
 //! `bfl batch FILE`: prompts to images, journaled and resumable.
 
 use super::connect::connect;
-use super::output::fail;
+use super::output::{emit, emit_text, fail};
 use super::{EngineArgs, Global, EXIT_CONFIG, EXIT_FAILED, EXIT_REFUSED, EXIT_USAGE};
 use crate::batch::{BatchError, BatchOptions};
 use crate::input::{fingerprint, parse_jobs, Defaults};
@@ -89,11 +89,11 @@ pub async fn run(global: &Global, args: &BatchArgs) -> u8 {
 fn report(global: &Global, summary: &BatchSummary) -> u8 {
     if global.json {
         match serde_json::to_string(summary) {
-            Ok(s) => println!("{s}"),
+            Ok(s) => emit(s),
             Err(e) => eprintln!("error: cannot print the summary: {e}"),
         }
     } else {
-        print!("{summary}");
+        emit_text(&summary.to_string());
         for item in &summary.items {
             if let crate::summary::ItemResult::Failed { kind, message, .. } = &item.result {
                 eprintln!("  line {}: {kind}: {message}", item.line);

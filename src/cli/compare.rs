@@ -1,6 +1,6 @@
 //! `bfl compare`: strategies side by side in virtual time (see [`crate::compare`]).
 
-use super::output::fail;
+use super::output::{emit, emit_text, fail};
 use super::{Global, EXIT_CONFIG, EXIT_USAGE};
 use crate::compare::{CompareArgs, CompareError};
 
@@ -11,9 +11,9 @@ pub async fn run(global: &Global, args: CompareArgs) -> u8 {
     match result {
         Ok(Ok(report)) => {
             if global.json {
-                println!("{}", report.to_json());
+                emit(report.to_json());
             } else {
-                print!("{}", report.table());
+                emit_text(&report.table());
             }
             0
         }

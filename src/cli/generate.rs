@@ -1,7 +1,7 @@
 //! `bfl generate PROMPT`: one image.
 
 use super::connect::connect;
-use super::output::{fail, task_failed};
+use super::output::{emit, fail, shown, task_failed};
 use super::{EngineArgs, Global, EXIT_CONFIG, EXIT_USAGE};
 use bfl_core::{GenerationRequest, OutputFormat, TaskOutput};
 use clap::Args;
@@ -83,23 +83,22 @@ pub async fn run(global: &Global, args: &GenerateArgs) -> u8 {
 pub(super) fn report_written(global: &Global, out: &std::path::Path, output: &TaskOutput) -> u8 {
     let bytes = output.image.len();
     let task = &output.ready.task;
+    let seed = output.ready.result.seed;
     if global.json {
-        println!(
-            "{}",
-            serde_json::json!({
-                "path": out,
-                "bytes": bytes,
-                "id": task.id,
-                "seed": output.ready.result.seed,
-                "expires_at": output.ready.expires_at,
-            })
-        );
+        emit(serde_json::json!({
+            "path": out,
+            "bytes": bytes,
+            "id": task.id,
+            "seed": seed,
+            "expires_at": output.ready.expires_at,
+        }));
     } else {
-        println!(
-            "wrote {} ({bytes} bytes) from task {}",
+        let seed = seed.map_or_else(|| "unknown".to_owned(), |s| s.to_string());
+        emit(format!(
+            "wrote {} ({bytes} bytes) from task {}, seed {seed}",
             out.display(),
-            task.id
-        );
+            shown(&task.id)
+        ));
     }
     0
 }

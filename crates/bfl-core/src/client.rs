@@ -442,13 +442,17 @@ impl Client {
 
     /// Runs a job to its end (the next seed of the client's sequence).
     pub async fn run(&self, job: Job) -> TaskOutcome {
-        let n = self.inner.next_task.fetch_add(1, Ordering::Relaxed);
         let hooks = Hooks {
             halt: None,
             on_event: &mut |_| {},
         };
-        self.run_hooked(job, task_seed(self.inner.seed, n), hooks)
-            .await
+        self.run_hooked(job, self.next_task_seed(), hooks).await
+    }
+
+    /// The seed of the next task of the client's sequence.
+    pub(crate) fn next_task_seed(&self) -> u64 {
+        let n = self.inner.next_task.fetch_add(1, Ordering::Relaxed);
+        task_seed(self.inner.seed, n)
     }
 
     /// Submits a generation; returns once the server accepted it.
@@ -597,7 +601,7 @@ pub fn task_seed(seed: u64, n: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-fn downloaded(outcome: TaskOutcome) -> Result<TaskOutput, TaskError> {
+pub(crate) fn downloaded(outcome: TaskOutcome) -> Result<TaskOutput, TaskError> {
     match outcome.result? {
         Finished::Downloaded(o) => Ok(o),
         other => Err(unexpected(other)),

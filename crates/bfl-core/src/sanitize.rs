@@ -101,7 +101,10 @@ fn elide_base64(text: &str) -> std::borrow::Cow<'_, str> {
     let mut copied = 0;
     let mut run_start: Option<usize> = None;
     let mut changed = false;
-    for (i, c) in text.char_indices().chain(std::iter::once((text.len(), ' '))) {
+    for (i, c) in text
+        .char_indices()
+        .chain(std::iter::once((text.len(), ' ')))
+    {
         match (is_base64(c) && i < text.len(), run_start) {
             (true, None) => run_start = Some(i),
             (false, Some(start)) => {
@@ -149,7 +152,10 @@ mod tests {
         let long = "word ".repeat(200);
         let shown = server_text(&long);
         let suffix = "… (600 more characters)";
-        assert_eq!(shown.chars().count(), MAX_SERVER_TEXT + suffix.chars().count());
+        assert_eq!(
+            shown.chars().count(),
+            MAX_SERVER_TEXT + suffix.chars().count()
+        );
         assert!(shown.ends_with(suffix));
     }
 
@@ -164,6 +170,10 @@ mod tests {
         );
         let clean = Bytes::from_static(b"nothing here");
         assert_eq!(redact_key(clean.clone(), key), clean);
-        assert_eq!(redact_key_str("k1 k1", "k1"), "k1 k1", "too short to search");
+        assert_eq!(
+            redact_key_str("k1 k1", "k1"),
+            "k1 k1",
+            "too short to search"
+        );
     }
 }
