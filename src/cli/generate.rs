@@ -5,6 +5,7 @@ use super::output::{emit, fail, shown, task_failed};
 use super::{EngineArgs, Global, EXIT_CONFIG, EXIT_USAGE};
 use bfl_core::{GenerationRequest, OutputFormat, TaskOutput};
 use clap::Args;
+use std::io::IsTerminal;
 use std::path::PathBuf;
 
 /// Flags of `bfl generate`.
@@ -18,9 +19,16 @@ pub struct GenerateArgs {
     /// Where to write the image (default: a name made from the prompt, in the current directory).
     #[arg(long, short)]
     pub out: Option<PathBuf>,
-    /// The image format: jpeg, png or webp.
+    /// The image format: jpeg, png or webp (default: the --out file's extension, else the
+    /// model's default).
     #[arg(long)]
     pub format: Option<OutputFormat>,
+    /// No status line while the image is made.
+    #[arg(long)]
+    pub no_progress: bool,
+    /// Overwrite --out if it exists.
+    #[arg(long)]
+    pub force: bool,
     /// The generation seed.
     #[arg(long)]
     pub seed: Option<i64>,
@@ -60,18 +68,26 @@ impl GenerateArgs {
 
 /// Generates the image and writes it.
 pub async fn run(global: &Global, args: &GenerateArgs) -> u8 {
-    let req = args.request();
-    let out = args.out.clone().unwrap_or_else(|| default_path(&req));
-    // Refuse an unwritable destination before paying for the image.
-    if let Err(e) = check_writable(&out) {
-        let msg = format!("cannot write {}: {e}", out.display());
-        return fail(global, EXIT_USAGE, &msg);
-    }
+    let (req, out) = match destination(args) {
+        Ok(d) => d,
+        Err(msg) => return fail(global, EXIT_USAGE, &msg),
+    };
     let conn = match connect(global, Some(&args.engine), None).await {
         Ok(c) => c,
         Err(e) => return fail(global, EXIT_CONFIG, &e.to_string()),
     };
-    let code = match conn.client.generate_to_file(req, &out).await {
+    let mut status = crate::progress::TaskStatus::new(std::io::stderr().is_terminal());
+    let quiet = global.json || args.no_progress;
+    let result = conn
+        .client
+        .generate_with_progress(req, Some(&out), |p| {
+            if !quiet {
+                status.show(p);
+            }
+        })
+        .await;
+    status.finish();
+    let code = match result {
         Ok(output) => report_written(global, &out, &output),
         Err(e) => task_failed(global, &e),
     };
@@ -101,6 +117,46 @@ pub(super) fn report_written(global: &Global, out: &std::path::Path, output: &Ta
         ));
     }
     0
+}
+
+/// The request and the file it goes to; refused before anything is paid when the file exists
+/// (without --force), cannot be written, or is named for another format than the image's.
+fn destination(args: &GenerateArgs) -> Result<(GenerationRequest, PathBuf), String> {
+    let mut req = args.request();
+    let out = match &args.out {
+        None => default_path(&req),
+        Some(out) => {
+            let named = out
+                .extension()
+                .and_then(|e| e.to_str())
+                .and_then(|e| e.parse::<OutputFormat>().ok())
+                .ok_or_else(|| {
+                    format!(
+                        "{}: name the file .jpeg, .jpg, .png or .webp, for the image's format",
+                        out.display()
+                    )
+                })?;
+            match args.format {
+                Some(f) if f != named => {
+                    return Err(format!(
+                        "{} is named for {named}, but --format is {f}: the bytes would not match the name",
+                        out.display()
+                    ))
+                }
+                Some(_) => {}
+                None => req = req.output_format(named),
+            }
+            out.clone()
+        }
+    };
+    if !args.force && out.exists() {
+        return Err(format!(
+            "{} exists: pass --force to overwrite it",
+            out.display()
+        ));
+    }
+    check_writable(&out).map_err(|e| format!("cannot write {}: {e}", out.display()))?;
+    Ok((req, out))
 }
 
 /// Creates the destination's directory and checks a file can be created there (the probe is a
