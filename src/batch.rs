@@ -422,7 +422,7 @@ mod tests {
             image_path(Path::new("out"), 6, &fox),
             Path::new("out/0007-a-red-fox-in-snow.jpeg")
         );
-        let unnamed = job(r#"{"output_format": "png"}"#);
+        let unnamed = job(r#"{"model": "flux-pro-1.1", "output_format": "png"}"#);
         assert_eq!(prompt_slug(&unnamed.request), "");
         assert_eq!(
             image_path(Path::new("o"), 0, &unnamed),

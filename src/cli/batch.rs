@@ -15,7 +15,8 @@ use std::path::PathBuf;
 #[derive(Debug, Clone, Args)]
 pub struct BatchArgs {
     /// One prompt per line, or one JSON request per line (`{"prompt": …, "model": …, …}`);
-    /// blank lines and lines starting with # are skipped.
+    /// blank lines and lines starting with # are skipped; `-` reads standard input. Image
+    /// fields (input_image, …) may name files, relative to this file.
     pub file: PathBuf,
     /// Where images go.
     #[arg(long, short, default_value = "out")]
@@ -51,18 +52,33 @@ pub struct BatchArgs {
 
 /// Runs the batch and prints its summary.
 pub async fn run(global: &Global, args: &BatchArgs) -> u8 {
-    let text = match std::fs::read_to_string(&args.file) {
+    let stdin = args.file.as_os_str() == "-";
+    let input = if stdin {
+        "standard input".to_owned()
+    } else {
+        args.file.display().to_string()
+    };
+    let read = if stdin {
+        std::io::read_to_string(std::io::stdin())
+    } else {
+        std::fs::read_to_string(&args.file)
+    };
+    let text = match read {
         Ok(t) => t,
-        Err(e) => {
-            let msg = format!("cannot read {}: {e}", args.file.display());
-            return fail(global, EXIT_USAGE, &msg);
-        }
+        Err(e) => return fail(global, EXIT_USAGE, &format!("cannot read {input}: {e}")),
     };
     let mut defaults = Defaults::new(args.model.clone());
     defaults.format = args.format;
-    let jobs = match parse_jobs(&text, &defaults) {
+    let base = match args.file.parent() {
+        Some(dir) if !stdin && !dir.as_os_str().is_empty() => dir.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    let jobs = match parse_jobs(&text, &defaults)
+        .map_err(|e| e.to_string())
+        .and_then(|jobs| with_image_files(jobs, &base))
+    {
         Ok(j) => j,
-        Err(e) => return fail(global, EXIT_USAGE, &format!("{}: {e}", args.file.display())),
+        Err(e) => return fail(global, EXIT_USAGE, &format!("{input}: {e}")),
     };
     let max_active = args.max_active.map(|n| n as usize);
     let conn = match connect(global, Some(&args.engine), max_active).await {
@@ -76,7 +92,6 @@ pub async fn run(global: &Global, args: &BatchArgs) -> u8 {
         resubmit_ambiguous: args.resubmit_ambiguous,
         progress: !args.no_progress && !global.json && std::io::stderr().is_terminal(),
     };
-    let input = args.file.display().to_string();
     let result = crate::batch::run(&conn.client, &input, &fingerprint(&text), &jobs, &opts).await;
     conn.close().await;
     match result {
@@ -84,6 +99,20 @@ pub async fn run(global: &Global, args: &BatchArgs) -> u8 {
         Err(e @ BatchError::Journal(_)) => fail(global, EXIT_USAGE, &e.to_string()),
         Err(e) => fail(global, EXIT_CONFIG, &e.to_string()),
     }
+}
+
+/// Each job with the image files its fields name read in (as base64).
+fn with_image_files(
+    jobs: Vec<crate::input::InputJob>,
+    base: &std::path::Path,
+) -> Result<Vec<crate::input::InputJob>, String> {
+    jobs.into_iter()
+        .map(|mut job| {
+            job.request = crate::image_input::resolve_request(job.request, base)
+                .map_err(|e| format!("line {}: {e}", job.line))?;
+            Ok(job)
+        })
+        .collect()
 }
 
 fn report(global: &Global, summary: &BatchSummary) -> u8 {

@@ -6,7 +6,7 @@ use super::{EngineArgs, Global, EXIT_CONFIG, EXIT_USAGE};
 use bfl_core::{GenerationRequest, OutputFormat, TaskOutput};
 use clap::Args;
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Flags of `bfl generate`.
 #[derive(Debug, Clone, Args)]
@@ -41,6 +41,11 @@ pub struct GenerateArgs {
     /// Aspect ratio, e.g. 16:9 (Kontext and Ultra models).
     #[arg(long)]
     pub aspect_ratio: Option<String>,
+    /// A reference image: a local file, an http(s) URL or base64. Repeat for models that take
+    /// several (FLUX.2: up to 8, Kontext: 4); they fill input_image, input_image_2, … (or the
+    /// model's own image field, e.g. image_prompt).
+    #[arg(long = "image", short = 'i', value_name = "FILE|URL")]
+    pub images: Vec<String>,
     /// Engine settings.
     #[command(flatten)]
     pub engine: EngineArgs,
@@ -122,7 +127,9 @@ pub(super) fn report_written(global: &Global, out: &std::path::Path, output: &Ta
 /// The request and the file it goes to; refused before anything is paid when the file exists
 /// (without --force), cannot be written, or is named for another format than the image's.
 fn destination(args: &GenerateArgs) -> Result<(GenerationRequest, PathBuf), String> {
-    let mut req = args.request();
+    let mut req = crate::image_input::with_images(args.request(), &args.images, Path::new("."))
+        .map_err(|e| e.to_string())?;
+    crate::request_check::check(&req)?;
     let out = match &args.out {
         None => default_path(&req),
         Some(out) => {
