@@ -33,7 +33,8 @@ fn stderr(out: &std::process::Output) -> String {
 fn exit_codes_follow_the_readme_table() {
     let dir = temp_dir("codes");
     std::fs::write(dir.join("existing.txt"), "keep me").unwrap();
-    let usage: [&[&str]; 9] = [
+    let usage: [&[&str]; 10] = [
+        &["compare", "--plot", "lag.png"],
         &["generate", "x", "--sim", "--out", "existing.txt"],
         &["generate", "x", "--sim", "--out", "/proc/nope/x.jpeg"],
         &["generate", "x", "--timeout", "0"],
@@ -320,4 +321,36 @@ fn help_groups_global_options_and_lists_the_strategies() {
     for name in ["fixed-2s", "backoff", "learned:lambda"] {
         assert!(help.contains(name), "{name} in: {help}");
     }
+}
+
+#[test]
+fn compare_explains_its_columns_and_cites_only_files_in_the_repo() {
+    let dir = temp_dir("compare");
+    let out = bfl(&dir)
+        .args([
+            "compare",
+            "--scenario",
+            "s1",
+            "--jobs",
+            "30",
+            "--strategies",
+            "fixed-2s",
+        ])
+        .output()
+        .unwrap();
+    assert_exit(&out, 0);
+    let text = String::from_utf8_lossy(&out.stdout);
+    for column in ["oracle@p ", "req/job ", "bound: ", "exp, lost "] {
+        assert!(text.contains(column), "{column} explained in: {text}");
+    }
+    let out = bfl(&dir).args(["compare", "--list"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for cited in text.split_whitespace().filter(|w| w.ends_with(".md")) {
+        assert!(
+            root.join(cited).is_file(),
+            "{cited} is not in the repository"
+        );
+    }
+    assert!(text.contains("docs/BENCHMARKS.md"), "{text}");
 }

@@ -1,4 +1,4 @@
-//! Named scenarios of `bfl compare` (BENCHMARKS.md's S1: one model, an idle server).
+//! Named scenarios of `bfl compare` (docs/BENCHMARKS.md's S1: one model, an idle server).
 
 use bfl_core::strategy::oracle::DurationDist;
 use bfl_sim::{DurationModel, SimConfig};
@@ -20,7 +20,7 @@ pub struct Scenario {
 const NAMED: &[(&str, &str, &str)] = &[
     (
         "s1",
-        "S1 idle server, lognormal(6 s, 0.5) — the BENCHMARKS.md reference",
+        "S1 idle server, lognormal(6 s, 0.5) — the docs/BENCHMARKS.md reference",
         "lognormal:6,0.5",
     ),
     (

@@ -1,4 +1,4 @@
-//! Wire types of the BFL API (`bfl-api.md`): requests, submit and poll answers, statuses, errors.
+//! Wire types of the BFL API (`docs/bfl-api.md` in the repository): requests, submit and poll answers, statuses, errors.
 //!
 //! Parsing is lenient by design: unknown fields are ignored (or kept in `extra`), an unknown status
 //! string becomes [`Status::Unknown`], and no input — however malformed — makes a parser panic.
