@@ -58,10 +58,10 @@ impl Progress {
                 ProgressDrawTarget::hidden()
             },
         );
-        // A fixed-width bar, so the counters still fit in 80 columns.
-        if let Ok(style) =
-            ProgressStyle::with_template("{spinner} {elapsed_precise} {bar:20} {pos}/{len} {msg}")
-        {
+        // A short fixed bar and a message cut to the terminal's width: nothing wraps at 80 columns.
+        if let Ok(style) = ProgressStyle::with_template(
+            "{spinner} {elapsed_precise} {bar:16} {pos}/{len} {wide_msg}",
+        ) {
             bar.set_style(style);
         }
         bar.enable_steady_tick(Duration::from_millis(200));

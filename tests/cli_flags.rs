@@ -354,3 +354,75 @@ fn compare_explains_its_columns_and_cites_only_files_in_the_repo() {
     }
     assert!(text.contains("docs/BENCHMARKS.md"), "{text}");
 }
+
+#[test]
+fn bfl_sim_speaks_json_and_its_regional_host_can_be_given_the_key() {
+    let dir = temp_dir("sim-json");
+    let out = bfl(&dir)
+        .args(["sim", "--list-scenarios", "--json"])
+        .output()
+        .unwrap();
+    assert_exit(&out, 0);
+    let list = support::stdout_json(&out);
+    assert!(list.as_array().is_some_and(|l| !l.is_empty()), "{list}");
+
+    let mut sim = bfl(&dir)
+        .args(["sim", "--port", "0", "--polling-host", "regional", "--json"])
+        .args(["--duration", "fixed:0.3"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(sim.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let hosts: serde_json::Value = serde_json::from_str(&first).unwrap();
+    let base = hosts["base_url"].as_str().unwrap().to_owned();
+    let regional = hosts["regional"].as_str().unwrap();
+    let regional = regional.trim_start_matches("http://").to_owned();
+    let generate = |extra: &[&str], out: &str| {
+        bfl(&dir)
+            .env("BFL_API_KEY", "any-key-the-sim-takes")
+            .args(["generate", "a fox", "--out", out, "--base-url", &base])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    // Without the flag the key must not go to the regional polling URL …
+    let refused = generate(&[], "a.jpeg");
+    // … with it, it may.
+    let allowed = generate(&["--key-host", &regional], "b.jpeg");
+    let _ = sim.kill();
+    let _ = sim.wait();
+    assert_exit(&refused, 1);
+    assert!(
+        stderr(&refused).contains("refused to poll"),
+        "{}",
+        stderr(&refused)
+    );
+    assert_exit(&allowed, 0);
+    assert!(dir.join("b.jpeg").is_file());
+}
+
+#[test]
+fn a_password_in_the_base_url_never_reaches_the_logs() {
+    let dir = temp_dir("userinfo");
+    let out = bfl(&dir)
+        .env("BFL_API_KEY", "test-key-123456")
+        .args([
+            "credits",
+            "-vvv",
+            "--base-url",
+            "http://user:hunter2@127.0.0.1:9",
+        ])
+        .output()
+        .unwrap();
+    assert_exit(&out, 3);
+    assert!(!stderr(&out).contains("hunter2"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("http://***@127.0.0.1:9"),
+        "{}",
+        stderr(&out)
+    );
+}
