@@ -69,8 +69,7 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 pub fn server_text(text: &str) -> String {
     let elided = elide_base64(text);
     let mut out = String::with_capacity(elided.len().min(MAX_SERVER_TEXT + 32));
-    let mut shown = 0usize;
-    for (i, c) in elided.char_indices() {
+    for (shown, (i, c)) in elided.char_indices().enumerate() {
         if shown >= MAX_SERVER_TEXT {
             let left = elided[i..].chars().count();
             out.push_str(&format!("… ({left} more characters)"));
@@ -81,7 +80,6 @@ pub fn server_text(text: &str) -> String {
         } else {
             out.push(c);
         }
-        shown += 1;
     }
     out
 }
