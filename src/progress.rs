@@ -103,9 +103,13 @@ impl Progress {
         self.bar.set_message(message);
     }
 
-    /// Prints a line above the bar.
+    /// Prints a line above the bar (on stderr alone when the bar is hidden).
     pub fn println(&self, line: impl AsRef<str>) {
-        self.bar.println(line);
+        if self.bar.is_hidden() {
+            eprintln!("{}", line.as_ref());
+        } else {
+            self.bar.println(line);
+        }
     }
 
     /// Removes the bar.
@@ -175,5 +179,11 @@ impl TaskStatus {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }
+    }
+}
+
+impl Drop for TaskStatus {
+    fn drop(&mut self) {
+        self.finish();
     }
 }

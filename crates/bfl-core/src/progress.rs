@@ -1,5 +1,5 @@
 //! One generation with a progress callback, for a status line or a progress bar — without
-//! reaching for [`Client::run_hooked`] and [`Hooks`].
+//! reaching for [`Client::run_hooked`], [`Hooks`] and a [`TaskObserver`].
 //!
 //! ```no_run
 //! # async fn demo(client: bfl_core::Client) -> Result<(), bfl_core::TaskError> {
@@ -14,11 +14,13 @@
 //! ```
 
 use crate::api::{GenerationRequest, Status};
-use crate::client::{downloaded, Client, Hooks};
+use crate::client::{downloaded, Client};
 use crate::error::TaskError;
 use crate::machine::{Job, TaskEvent};
+use crate::observe::{Hooks, RecordError, TaskObserver};
 use crate::task::TaskOutput;
 use std::path::Path;
+use std::sync::Mutex;
 
 /// Where one generation stands, as its callback sees it after each step.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -69,23 +71,34 @@ impl Client {
         &self,
         req: GenerationRequest,
         dest: Option<&Path>,
-        mut on_progress: impl FnMut(&Progress) + Send,
+        on_progress: impl FnMut(&Progress) + Send,
     ) -> Result<TaskOutput, TaskError> {
         let job = match dest {
             Some(path) => Job::generate(req).to_file(path),
             None => Job::generate(req),
         };
-        let mut progress = Progress::default();
-        let mut on_event = |event: &TaskEvent| {
-            progress.update(event);
-            if !matches!(event, TaskEvent::Submitting) {
-                on_progress(&progress);
-            }
-        };
+        let callback = Callback(Mutex::new((Progress::default(), on_progress)));
         let hooks = Hooks {
             halt: None,
-            on_event: &mut on_event,
+            observer: &callback,
         };
         downloaded(self.run_hooked(job, self.next_task_seed(), hooks).await)
+    }
+}
+
+/// The callback as the driver's observer: the progress so far, and the caller's function.
+struct Callback<F>(Mutex<(Progress, F)>);
+
+#[async_trait::async_trait]
+impl<F: FnMut(&Progress) + Send> TaskObserver for Callback<F> {
+    async fn on_event(&self, event: &TaskEvent) -> Result<(), RecordError> {
+        if let Ok(mut state) = self.0.lock() {
+            let (progress, on_progress) = &mut *state;
+            progress.update(event);
+            if !matches!(event, TaskEvent::Submitting) {
+                on_progress(progress);
+            }
+        }
+        Ok(())
     }
 }

@@ -14,6 +14,7 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 
 mod accounts;
+mod bad_download;
 mod delivery;
 mod poll;
 mod submit;
