@@ -9,3 +9,4 @@ mod faults;
 mod happy;
 mod keys;
 mod outcomes;
+mod progress;
