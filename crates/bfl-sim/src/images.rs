@@ -24,6 +24,9 @@ struct Cache {
 
 static CACHE: OnceLock<Mutex<Cache>> = OnceLock::new();
 
+/// Held while an image is encoded.
+static RENDERING: Mutex<()> = Mutex::new(());
+
 /// What to draw.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ImageSpec {
@@ -99,7 +102,14 @@ impl ImageSpec {
             ..self.clone()
         };
         let cache = CACHE.get_or_init(Mutex::default);
-        if let Some(b) = cache.lock().ok().and_then(|c| c.images.get(&key).cloned()) {
+        let cached = || cache.lock().ok().and_then(|c| c.images.get(&key).cloned());
+        if let Some(b) = cached() {
+            return b;
+        }
+        // One encoding at a time: requests for an image being made wait for it instead of
+        // making it again (a burst of first downloads of one size costs one encoding).
+        let _one_at_a_time = RENDERING.lock();
+        if let Some(b) = cached() {
             return b;
         }
         let b = Bytes::from(key.render());
@@ -134,7 +144,7 @@ impl ImageSpec {
             OutputFormat::Png => image::codecs::png::PngEncoder::new_with_quality(
                 &mut out,
                 image::codecs::png::CompressionType::Fast,
-                image::codecs::png::FilterType::NoFilter,
+                image::codecs::png::FilterType::Sub,
             )
             .write_image(&pixels, w, h, color),
             OutputFormat::Jpeg => image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 85)
