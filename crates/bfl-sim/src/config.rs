@@ -129,7 +129,9 @@ impl SimConfig {
 }
 
 /// Probabilities of the non-`Ready` outcomes (the rest is `Ready`). A prompt containing
-/// `sim:error`, `sim:request-moderated` or `sim:content-moderated` forces that outcome.
+/// `sim:error`, `sim:request-moderated` or `sim:content-moderated` forces that outcome; one
+/// containing `sim:download-empty`, `sim:download-html` or `sim:download-truncated` (optionally
+/// `:N`) gets a bad `200` body on its first download (or `N` downloads) before the image.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct OutcomeMix {

@@ -11,8 +11,8 @@ use crate::config::SimConfig;
 use crate::core::{Hosts, Role, Sim, SimRequest, SimResponse};
 use crate::guards::{BodyRefusal, Guards};
 use crate::stats::Stats;
+use crate::wire_body::WireBody;
 use bytes::Bytes;
-use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -292,7 +292,7 @@ async fn serve(
     shared: Arc<Shared>,
     role: Role,
     req: http::Request<Incoming>,
-) -> Result<http::Response<Full<Bytes>>, HungUp> {
+) -> Result<http::Response<WireBody>, HungUp> {
     let (parts, body) = req.into_parts();
     let declared = parts
         .headers
@@ -369,13 +369,18 @@ fn sim_endpoint(shared: &Shared, parts: &http::request::Parts, body: &[u8]) -> O
     })
 }
 
-fn plain(status: u16, body: &'static str) -> http::Response<Full<Bytes>> {
-    let mut r = http::Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+fn plain(status: u16, body: &'static str) -> http::Response<WireBody> {
+    let mut r = http::Response::new(WireBody::exact(Bytes::from_static(body.as_bytes())));
     *r.status_mut() = http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::BAD_REQUEST);
     r
 }
 
-fn to_hyper(resp: &SimResponse) -> http::Response<Full<Bytes>> {
+fn to_hyper(resp: &SimResponse) -> http::Response<WireBody> {
     let (parts, body) = resp.to_http().into_parts();
-    http::Response::from_parts(parts, Full::new(body))
+    let body = if parts.headers.contains_key(http::header::CONTENT_LENGTH) {
+        WireBody::announced(body)
+    } else {
+        WireBody::exact(body)
+    };
+    http::Response::from_parts(parts, body)
 }

@@ -57,6 +57,7 @@ pub mod stats;
 pub mod summary;
 pub mod validate;
 pub mod vtime;
+mod wire_body;
 
 pub use crate::config::{
     Delivery, EndpointRates, Faults, Latency, Limits, OutcomeMix, PollingHost, Quirks, RetryAfter,

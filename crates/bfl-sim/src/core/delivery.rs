@@ -1,5 +1,6 @@
 //! The delivery host: signed result URLs that expire, serving real image bytes.
 
+use super::bad_download::bad_download;
 use super::{blob, query_param, Sim};
 use crate::exchange::{SimBody, SimRequest, SimResponse};
 use crate::images::{fnv1a, ImageSpec};
@@ -43,7 +44,6 @@ impl Sim {
         if task.outcome != Outcome::Ready || now < task.finished {
             return blob::not_found();
         }
-        task.downloaded_at.get_or_insert(now);
         let (width, height, format) = task.image;
         let tint = fnv1a(&[&task.seed.to_le_bytes(), task.prompt.as_bytes()]);
         let mime = match format {
@@ -51,15 +51,20 @@ impl Sim {
             OutputFormat::Png => "image/png",
             OutputFormat::Webp => "image/webp",
         };
+        let image = ImageSpec {
+            width,
+            height,
+            format,
+            tint,
+        };
+        if let Some(bad) = bad_download(&task.prompt, task.downloads) {
+            return bad.answer(image.bytes(), mime);
+        }
+        task.downloaded_at.get_or_insert(now);
         SimResponse {
             status: 200,
             headers: vec![("content-type", mime.into())],
-            body: SimBody::Image(ImageSpec {
-                width,
-                height,
-                format,
-                tint,
-            }),
+            body: SimBody::Image(image),
             delay: 0.0,
             hang: false,
         }

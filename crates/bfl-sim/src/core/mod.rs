@@ -14,6 +14,7 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 
 mod accounts;
+mod bad_download;
 mod blob;
 mod delivery;
 mod poll;
