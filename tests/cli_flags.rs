@@ -40,7 +40,7 @@ fn exit_codes_follow_the_readme_table() {
         &["generate", "x", "--timeout", "0"],
         &["generate", "x", "--no-such-flag"],
         &["sim", "--duration", "lognormal:abc"],
-        &["sim", "--scenario", "s1"],
+        &["sim", "--scenario", "no-such-scenario"],
         &["sim", "--sim"],
         &["compare", "--base-url", "http://127.0.0.1:9"],
         &["batch", "no-such-file.txt", "--sim"],

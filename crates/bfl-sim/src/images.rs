@@ -95,8 +95,19 @@ fn variants(width: u32, height: u32) -> u64 {
 }
 
 impl ImageSpec {
-    /// The encoded image, from the cache when it was made before.
+    /// The encoded image, from the cache when it was made before. Images larger than a
+    /// thumbnail share their colouring, so their [`ImageSpec::tint`] is stamped into the file's
+    /// metadata: different tasks still get different bytes.
     pub fn bytes(&self) -> Bytes {
+        let base = self.cached();
+        if variants(self.width, self.height) == VARIANTS {
+            return base;
+        }
+        let tag = format!("bfl-sim {:016x}", self.tint);
+        Bytes::from(crate::image_stamp::stamp(&base, self.format, &tag))
+    }
+
+    fn cached(&self) -> Bytes {
         let key = ImageSpec {
             tint: self.tint % variants(self.width, self.height),
             ..self.clone()
