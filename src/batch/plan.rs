@@ -131,7 +131,9 @@ pub fn forget_sim_tasks(states: &mut [ItemState]) -> usize {
     for state in states.iter_mut() {
         let lost = match state {
             ItemState::Submitted(_) | ItemState::Ambiguous => true,
-            ItemState::Failed { submitted, .. } => submitted.is_some(),
+            ItemState::Failed {
+                retry, submitted, ..
+            } => *retry && submitted.is_some(),
             ItemState::Done { path, .. } => !path.exists(),
             ItemState::New => false,
         };
