@@ -284,7 +284,7 @@ fn destination(args: &GenerateArgs) -> Result<(GenerationRequest, PathBuf), Stri
             out.clone()
         }
     };
-    if !args.force && out.exists() {
+    if !args.force && out.exists() && !out.is_dir() {
         return Err(format!(
             "{} exists: pass --force to overwrite it",
             out.display()
