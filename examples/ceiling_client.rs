@@ -7,15 +7,38 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use bfl_core::client::Hooks;
 use bfl_core::error::TaskRef;
 use bfl_core::machine::{Job, Start, StopAfter, TaskEvent};
+use bfl_core::observe::{Hooks, RecordError, TaskObserver};
 use bfl_core::strategy::Fixed;
 use bfl_core::Client;
 use bfl_hyper::{HyperTransport, TokioRuntime};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+
+/// Counts the polls answered.
+struct Counter(AtomicU64);
+
+impl TaskObserver for Counter {
+    // `TaskObserver` is an `async_trait`; this is its method written out.
+    fn on_event<'a, 'b, 'async_trait>(
+        &'a self,
+        event: &'b TaskEvent,
+    ) -> Pin<Box<dyn Future<Output = Result<(), RecordError>> + Send + 'async_trait>>
+    where
+        'a: 'async_trait,
+        'b: 'async_trait,
+        Self: 'async_trait,
+    {
+        if matches!(event, TaskEvent::Polled { .. }) {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+        Box::pin(std::future::ready(Ok(())))
+    }
+}
 
 #[tokio::main]
 async fn main() {
@@ -38,7 +61,7 @@ async fn main() {
         .deadline(Duration::from_secs(3600))
         .build()
         .unwrap();
-    let polls = Arc::new(AtomicU64::new(0));
+    let polls = Arc::new(Counter(AtomicU64::new(0)));
     let task = TaskRef {
         id: id.clone(),
         polling_url: polling_url.clone(),
@@ -57,14 +80,9 @@ async fn main() {
                         stop_after: StopAfter::Downloaded,
                         download_to: None,
                     };
-                    let mut count = |e: &TaskEvent| {
-                        if matches!(e, TaskEvent::Polled { .. }) {
-                            polls.fetch_add(1, Ordering::Relaxed);
-                        }
-                    };
                     let hooks = Hooks {
                         halt: None,
-                        on_event: &mut count,
+                        observer: &*polls,
                     };
                     let _ = client.run_hooked(job, i as u64, hooks).await;
                 }
@@ -73,10 +91,10 @@ async fn main() {
         .collect();
     // A second of warm-up (connections opened), then the measured window.
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let start = polls.load(Ordering::Relaxed);
+    let start = polls.0.load(Ordering::Relaxed);
     let started = tokio::time::Instant::now();
     tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
-    let done = polls.load(Ordering::Relaxed) - start;
+    let done = polls.0.load(Ordering::Relaxed) - start;
     let rate = done as f64 / started.elapsed().as_secs_f64();
     println!("client {tasks} tasks: {rate:.0} polls/s");
     for p in pollers {

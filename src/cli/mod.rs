@@ -11,6 +11,7 @@ mod credits;
 mod generate;
 mod output;
 mod resume;
+mod sim;
 
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -25,18 +26,34 @@ pub const EXIT_USAGE: u8 = 2;
 pub const EXIT_CONFIG: u8 = 3;
 /// Exit code: the API refused the key, or no credits are left.
 pub const EXIT_REFUSED: u8 = 4;
+/// Exit code: interrupted (Ctrl-C), as shells report SIGINT.
+pub const EXIT_INTERRUPTED: u8 = 130;
+
+/// Ctrl-C presses, as they come. Listening replaces the default "die at once" (which would drop
+/// paid tasks on the floor), so every command that listens must act on them.
+pub fn interrupts() -> tokio::sync::mpsc::UnboundedReceiver<()> {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while tokio::signal::ctrl_c().await.is_ok() {
+            if tx.send(()).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
 
 /// Images from the Black Forest Labs API: polled well, batched under the key's limit, never lost.
 #[derive(Debug, Parser)]
 #[command(name = "bfl", version, propagate_version = true)]
 #[command(
     after_help = "Exit codes: 0 success · 1 a task or some jobs failed · 2 bad flags or \
-input · 3 no key or bad configuration · 4 key refused or no credits left\n\n\
+input · 3 no key or bad configuration · 4 key refused or no credits left · 130 interrupted\n\n\
 The key is read from BFL_API_KEY (never from a flag, so it stays out of shell history)."
 )]
 pub struct Cli {
     /// Settings every command shares.
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "Global options")]
     pub global: Global,
     /// The command.
     #[command(subcommand)]
@@ -52,12 +69,16 @@ pub struct Global {
     /// The embedded simulator's scenario (JSON of `bfl_sim::SimConfig`); implies --sim.
     #[arg(long, global = true, value_name = "FILE")]
     pub sim_scenario: Option<PathBuf>,
-    /// The API base URL (default: BFL_BASE_URL, else the region's).
-    #[arg(long, global = true, env = "BFL_BASE_URL", value_name = "URL")]
+    /// The API base URL (default: $BFL_BASE_URL, else the region's).
+    #[arg(long, global = true, value_name = "URL")]
     pub base_url: Option<String>,
-    /// The API region: global, eu or us.
-    #[arg(long, global = true, env = "BFL_REGION", value_parser = ["global", "eu", "us"])]
+    /// The API region: global, eu or us (default: $BFL_REGION, else global).
+    #[arg(long, global = true, value_parser = ["global", "eu", "us"])]
     pub region: Option<String>,
+    /// Also send the key to this HOST:PORT, e.g. the regional polling host `bfl sim
+    /// --polling-host regional` prints (repeatable; the key goes to no other host).
+    #[arg(long, global = true, value_name = "HOST:PORT")]
+    pub key_host: Vec<String>,
     /// Machine-readable output (JSON on stdout).
     #[arg(long, global = true)]
     pub json: bool,
@@ -87,15 +108,24 @@ pub enum Command {
 /// Settings of the polling engine shared by `generate` and `batch`.
 #[derive(Debug, Clone, Args)]
 pub struct EngineArgs {
-    /// The polling strategy (see the list in the error of a wrong name).
-    #[arg(long, value_parser = parse_strategy, default_value = "default")]
+    /// The polling strategy.
+    #[arg(long, value_parser = parse_strategy, default_value = "default", help = strategy_help())]
     pub strategy: String,
-    /// The most one task may take, submit to image on disk, in seconds.
+    /// The most one task may take to be accepted, and again from acceptance to its image on disk,
+    /// in seconds (a paid task is never cut short by the time its submit took).
     #[arg(long, value_name = "SECS", value_parser = parse_secs, default_value = "600")]
     pub timeout: Duration,
     /// The seed of the client's own random choices (jitter), for reproducible schedules.
     #[arg(long, default_value_t = 0)]
     pub client_seed: u64,
+}
+
+fn strategy_help() -> String {
+    format!(
+        "The polling strategy: default (learned, contention-aware), or one of {}, \
+         learned:lambda=X (a poll priced at X seconds of lag)",
+        bfl_core::strategy::PRESET_NAMES.join(", ")
+    )
 }
 
 fn parse_strategy(name: &str) -> Result<String, String> {
@@ -113,18 +143,18 @@ fn parse_secs(s: &str) -> Result<Duration, String> {
     match s.parse::<f64>() {
         Ok(v) if v.is_finite() && v > 0.0 && v <= 86_400.0 => Ok(Duration::from_secs_f64(v)),
         _ => Err(format!(
-            "{s:?} is not a number of seconds between 0 and 86400"
+            "{s:?} is not a timeout: give seconds, more than 0 and at most 86400 (a day)"
         )),
     }
 }
 
 /// Runs a parsed command line to its exit code.
 pub async fn run(cli: Cli) -> ExitCode {
+    if let Some(message) = meaningless_flag(&cli) {
+        return ExitCode::from(output::fail(&cli.global, EXIT_USAGE, &message));
+    }
     let code = match cli.command {
-        Command::Sim(args) => match bfl_sim::cli::run(*args).await {
-            Ok(()) => 0,
-            Err(e) => output::fail(&cli.global, EXIT_CONFIG, &e.to_string()),
-        },
+        Command::Sim(args) => sim::run(&cli.global, *args).await,
         Command::Credits => credits::run(&cli.global).await,
         Command::Generate(args) => generate::run(&cli.global, &args).await,
         Command::Batch(args) => batch::run(&cli.global, &args).await,
@@ -132,4 +162,25 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Compare(args) => compare::run(&cli.global, *args).await,
     };
     ExitCode::from(code)
+}
+
+/// A global flag given to a command it means nothing to (it would be silently ignored).
+fn meaningless_flag(cli: &Cli) -> Option<String> {
+    let name = match cli.command {
+        Command::Sim(_) => "sim",
+        Command::Compare(_) => "compare",
+        _ => return None,
+    };
+    let g = &cli.global;
+    let given = [
+        ("--sim", g.sim),
+        ("--sim-scenario", g.sim_scenario.is_some()),
+        ("--base-url", g.base_url.is_some()),
+        ("--region", g.region.is_some()),
+        ("--key-host", !g.key_host.is_empty()),
+    ];
+    let flag = given.iter().find(|(_, on)| *on)?.0;
+    Some(format!(
+        "{flag} means nothing to `bfl {name}`: it runs its own simulator and talks to no API"
+    ))
 }

@@ -4,7 +4,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
+mod downloads;
 mod faults;
 mod happy;
 mod keys;
 mod outcomes;
+mod progress;

@@ -3,9 +3,11 @@
 
 use crate::api::{CreditsResponse, ErrorBody, GenerationRequest};
 use crate::auth::{ApiKey, InvalidKey, KeyPolicy};
-use crate::error::{Phase, TaskError, TaskRef};
+use crate::error::{Phase, TaskError};
 use crate::limiter::{ActiveLimiter, Slot};
 use crate::machine::{Action, EngineConfig, Job, Start, StopAfter, TaskEvent, TaskMachine};
+pub use crate::observe::Hooks;
+use crate::observe::RecordError;
 use crate::retry::{RetryBudget, RetryPolicy};
 use crate::rt::{Now, Runtime};
 use crate::strategy::{default_strategy, StrategyFactory};
@@ -13,7 +15,7 @@ use crate::task::{Finished, ReadyTask, SubmittedTask, TaskOutcome, TaskOutput};
 use crate::transport::{DownloadDest, RequestKind, RequestMeta, Transport};
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tracing::Instrument;
@@ -21,26 +23,13 @@ use tracing::Instrument;
 /// The default API base.
 pub const DEFAULT_BASE_URL: &str = "https://api.bfl.ai";
 
-/// What a caller may attach to a task's run.
-pub struct Hooks<'a> {
-    /// When set (by another task's 402/403), submits are not sent: the task ends `NotSubmitted`.
-    pub halt: Option<&'a AtomicBool>,
-    /// Sees every [`TaskEvent`] before the next request goes out — the place to journal a
-    /// submitted task.
-    pub on_event: &'a mut (dyn FnMut(&TaskEvent) + Send),
-}
-
-impl std::fmt::Debug for Hooks<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Hooks").field("halt", &self.halt).finish()
-    }
-}
-
 /// Runs one machine to its end.
 ///
 /// `slots`, when given, is the active-task limiter: a slot is taken before each submit (unless
 /// `slot` already holds one) and held until the task is terminal; a 429 on submit gives it back
-/// (shrinking the limit).
+/// (shrinking the limit). Every event goes to `hooks.observer`, awaited: the submit is not sent
+/// until its [`TaskEvent::Submitting`] is recorded, nor the first poll until
+/// [`TaskEvent::Submitted`] is.
 pub async fn drive(
     machine: &mut TaskMachine,
     transport: &dyn Transport,
@@ -49,8 +38,7 @@ pub async fn drive(
     slot: Option<Slot>,
     hooks: Hooks<'_>,
 ) -> TaskOutcome {
-    let Hooks { halt, on_event } = hooks;
-    let halted = || halt.is_some_and(|h| h.load(Ordering::Acquire));
+    let halted = || hooks.halt.is_some_and(|h| h.load(Ordering::Acquire));
     let mut slot = slot;
     loop {
         // While this task holds a slot others wait for, its detection lag delays them too.
@@ -71,16 +59,18 @@ pub async fn drive(
                     }
                 }
                 if is_submit && halted() {
-                    return TaskOutcome {
-                        result: Err(TaskError::NotSubmitted {
-                            reason: "the batch was stopped by a failure no job can get past".into(),
-                        }),
-                        report: machine.report().clone(),
-                    };
+                    return not_submitted(machine, HALTED.into());
                 }
                 // `Submitting` comes with the submit's `Send`: the caller sees it once a slot is
                 // held and just before the POST leaves, so a journal can mark the ambiguous window.
-                drain_events(machine, &mut slot, on_event);
+                if let Err(e) = drain_events(machine, &mut slot, hooks).await {
+                    if is_submit {
+                        return not_submitted(
+                            machine,
+                            format!("not sent, as it could not be recorded: {e}"),
+                        );
+                    }
+                }
                 let answer = match req.extensions().get::<DownloadDest>().cloned() {
                     Some(DownloadDest(path)) => transport.download_to(req, &path).await,
                     None => {
@@ -97,16 +87,31 @@ pub async fn drive(
             }
             Err(until) => runtime.sleep_until(until).await,
         }
-        drain_events(machine, &mut slot, on_event);
+        // A failed record after the submit leaves a paid task: it is driven on regardless (the
+        // halt flag, raised, keeps other tasks from paying).
+        let _ = drain_events(machine, &mut slot, hooks).await;
     }
 }
 
-/// Hands the machine's pending events to the caller, keeping the active-task slot in step.
-fn drain_events(
+/// Why a halted batch sends no more submits.
+const HALTED: &str = "the batch was stopped before this job was submitted";
+
+fn not_submitted(machine: &TaskMachine, reason: String) -> TaskOutcome {
+    TaskOutcome {
+        result: Err(TaskError::NotSubmitted { reason }),
+        report: machine.report().clone(),
+    }
+}
+
+/// Hands the machine's pending events to the observer, in order and awaited, keeping the
+/// active-task slot in step. Every event is delivered; the first record failure is returned (and
+/// raises the halt flag).
+async fn drain_events(
     machine: &mut TaskMachine,
     slot: &mut Option<Slot>,
-    on_event: &mut (dyn FnMut(&TaskEvent) + Send),
-) {
+    hooks: Hooks<'_>,
+) -> Result<(), RecordError> {
+    let mut first_failure = None;
     while let Some(event) = machine.poll_event() {
         trace_event(&event);
         match &event {
@@ -127,8 +132,15 @@ fn drain_events(
             TaskEvent::Terminal(_) => *slot = None,
             _ => {}
         }
-        on_event(&event);
+        if let Err(e) = hooks.observer.on_event(&event).await {
+            tracing::error!(error = %e, "an event could not be recorded: no further submits");
+            if let Some(h) = hooks.halt {
+                h.store(true, Ordering::Release);
+            }
+            first_failure.get_or_insert(e);
+        }
     }
+    first_failure.map_or(Ok(()), Err)
 }
 
 fn trace_event(event: &TaskEvent) {
@@ -222,7 +234,8 @@ impl ClientBuilder {
         self.strategy = Some(s);
         self
     }
-    /// The most one task may take, submit to download (default 10 minutes).
+    /// The most one task may take to be accepted, and again from its acceptance to its image
+    /// (default 10 minutes each: a paid task is never cut short by the time its submit took).
     pub fn deadline(mut self, d: Duration) -> Self {
         self.deadline = Some(d);
         self
@@ -411,10 +424,13 @@ impl Client {
     ) -> impl std::future::Future<Output = TaskOutcome> + Send + 'a {
         let inner = &self.inner;
         let model = job.model().to_owned();
+        // A resumed task is as active on the server as a new one: it holds its slot too, so a
+        // resume never submits beside tasks still running.
         let limiter = match job.start {
-            Start::Submit(_) => Some(self.limiter(&model)),
-            _ => None,
+            Start::Submit(_) | Start::Poll { .. } => Some(self.limiter(&model)),
+            Start::Download(_) => None,
         };
+        let resumed = matches!(job.start, Start::Poll { .. });
         let strategy = inner.strategy.new_task(&model);
         let span = tracing::info_span!("task", model = %model, id = tracing::field::Empty);
         // Boxed until the machine takes it: the task's future (most of its memory while it
@@ -424,7 +440,13 @@ impl Client {
             // The task's deadline starts once it holds a slot: waiting for one, behind the rest
             // of a batch, is not the task taking long.
             let slot = match &limiter {
-                Some(l) => Some(l.acquire().await),
+                Some(l) => {
+                    let slot = l.acquire().await;
+                    if resumed {
+                        slot.accepted(); // the server holds it already
+                    }
+                    Some(slot)
+                }
                 None => None,
             };
             let mut machine = TaskMachine::new(
@@ -458,13 +480,13 @@ impl Client {
 
     /// Runs a job to its end (the next seed of the client's sequence).
     pub fn run(&self, job: Job) -> impl std::future::Future<Output = TaskOutcome> + Send + '_ {
+        self.run_hooked(job, self.next_task_seed(), Hooks::none())
+    }
+
+    /// The seed of the next task of the client's sequence.
+    pub(crate) fn next_task_seed(&self) -> u64 {
         let n = self.inner.next_task.fetch_add(1, Ordering::Relaxed);
-        let hooks = Hooks {
-            halt: None,
-            // A zero-sized closure: leaking its box allocates nothing.
-            on_event: Box::leak(Box::new(|_: &TaskEvent| {})),
-        };
-        self.run_hooked(job, task_seed(self.inner.seed, n), hooks)
+        task_seed(self.inner.seed, n)
     }
 
     /// Submits a generation; returns once the server accepted it.
@@ -531,7 +553,7 @@ impl Client {
         polling_url: impl Into<String>,
     ) -> Result<TaskOutput, TaskError> {
         downloaded(
-            self.run(resume_job(id.into(), polling_url.into(), None))
+            self.run(Job::resume(SubmittedTask::known_as(id, polling_url)))
                 .await,
         )
     }
@@ -543,7 +565,7 @@ impl Client {
         polling_url: impl Into<String>,
         dest: &Path,
     ) -> Result<TaskOutput, TaskError> {
-        let job = resume_job(id.into(), polling_url.into(), Some(dest.to_owned()));
+        let job = Job::resume(SubmittedTask::known_as(id, polling_url)).to_file(dest);
         downloaded(self.run(job).await)
     }
 
@@ -567,7 +589,7 @@ impl Client {
                 source,
             })?;
         let status = resp.status().as_u16();
-        let raw = resp.into_body();
+        let raw = crate::sanitize::redact_key(resp.into_body(), cfg.key.expose());
         match status {
             200..=299 => CreditsResponse::parse(&raw)
                 .map(|c| c.credits)
@@ -593,18 +615,6 @@ impl Client {
     }
 }
 
-/// Polls a task submitted earlier and downloads it (to `dest`, or to memory).
-fn resume_job(id: String, polling_url: String, dest: Option<std::path::PathBuf>) -> Job {
-    Job {
-        start: Start::Poll {
-            task: TaskRef { id, polling_url },
-            model: String::new(),
-        },
-        stop_after: StopAfter::Downloaded,
-        download_to: dest,
-    }
-}
-
 /// The seed of task `n` of a client seeded with `seed` (SplitMix64: distinct, well-mixed streams).
 pub fn task_seed(seed: u64, n: u64) -> u64 {
     let mut z = seed.wrapping_add(n.wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
@@ -613,7 +623,7 @@ pub fn task_seed(seed: u64, n: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-fn downloaded(outcome: TaskOutcome) -> Result<TaskOutput, TaskError> {
+pub(crate) fn downloaded(outcome: TaskOutcome) -> Result<TaskOutput, TaskError> {
     match outcome.result? {
         Finished::Downloaded(o) => Ok(o),
         other => Err(unexpected(other)),

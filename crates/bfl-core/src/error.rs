@@ -143,7 +143,7 @@ pub enum TaskError {
         raw: Bytes,
     },
     /// `Error` or `Failed`: the generation failed.
-    #[error("generation failed with status {status}{}", details_suffix(.details))]
+    #[error("generation failed with status {}{}", shown(.status.as_str()), details_suffix(.details))]
     GenerationFailed {
         /// The task.
         task: TaskRef,
@@ -155,7 +155,7 @@ pub enum TaskError {
         raw: Bytes,
     },
     /// `Task not found` (or HTTP 404) after the grace period that follows a submit.
-    #[error("task {} not found: unknown id, or the task aged out", .task.id)]
+    #[error("task {} not found: unknown id, or the task aged out", shown(&.task.id))]
     TaskNotFound {
         /// The task.
         task: TaskRef,
@@ -171,7 +171,7 @@ pub enum TaskError {
         expired_at: f64,
     },
     /// The task's deadline passed.
-    #[error("deadline of {deadline:?} exceeded during {phase} (last status: {})", last_status.as_ref().map(Status::as_str).unwrap_or("none"))]
+    #[error("deadline of {deadline:?} exceeded during {phase} (last status: {})", shown(last_status.as_ref().map(Status::as_str).unwrap_or("none")))]
     DeadlineExceeded {
         /// The task, if it was submitted.
         task: Option<TaskRef>,
@@ -269,7 +269,7 @@ pub enum TaskError {
         source: TransportError,
     },
     /// An answer that could not be read (malformed or truncated JSON, a missing field).
-    #[error("malformed answer during {phase}: {reason}")]
+    #[error("malformed answer during {phase}: {}", shown(.reason))]
     MalformedResponse {
         /// The task, if it was submitted.
         task: Option<TaskRef>,
@@ -282,7 +282,7 @@ pub enum TaskError {
     },
     /// The submit answer named a polling URL outside the key policy; it was not contacted.
     #[error(
-        "refused to poll {url}: its host is not an allowed API host, and the key must not go there"
+        "refused to poll {}: its host is not an allowed API host, and the key must not go there", shown(.url)
     )]
     ForeignPollingUrl {
         /// The task id.
@@ -311,8 +311,13 @@ pub enum TaskError {
 fn details_suffix(details: &Option<Value>) -> String {
     match details {
         Some(Value::Null) | None => String::new(),
-        Some(v) => format!(": {v}"),
+        Some(v) => format!(": {}", shown(&v.to_string())),
     }
+}
+
+/// Server text in an error's words (see [`crate::sanitize`]).
+fn shown(text: &str) -> String {
+    crate::sanitize::server_text(text)
 }
 
 impl TaskError {
@@ -372,6 +377,31 @@ impl TaskError {
                 ..
             } => true,
             _ => false,
+        }
+    }
+
+    /// Whether the image could not be written locally (a full disk, a lost directory): the task
+    /// is paid and `Ready` — poll it again once the disk is fixed — and no other job of a batch
+    /// should pay for an image it cannot write either.
+    pub fn is_local_write_failure(&self) -> bool {
+        matches!(
+            self,
+            TaskError::Transport {
+                phase: Phase::Download,
+                source: TransportError::Io(_),
+                ..
+            }
+        )
+    }
+
+    /// Whether the key may have been charged for this task: it was accepted (its id is known) and
+    /// not moderated (BFL charges no moderated task), or its submit may have been accepted without
+    /// an answer ([`TaskError::may_have_been_accepted`]). `false` means the server definitely did
+    /// not take the job.
+    pub fn may_have_been_charged(&self) -> bool {
+        match self.kind() {
+            ErrorKind::RequestModerated | ErrorKind::ContentModerated => false,
+            _ => self.task().is_some() || self.may_have_been_accepted(),
         }
     }
 
