@@ -1,4 +1,4 @@
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)] // a test waits on the wall clock
 //! Paid work on every path a user takes — a resume with no journal, another spelling of the
 //! host, Ctrl-C, a full disk, a deleted image, a failed job retried — judged by the simulator's
 //! ground truth (charges, 429s, downloads), the images on disk and the exit code.

@@ -144,7 +144,7 @@ pub async fn run(
                 }
                 summary.interrupted = true;
                 stop.stop("interrupted (Ctrl-C)");
-                recorder.progress.println(&format!(
+                recorder.progress.println(format!(
                     "interrupted: no new submits; finishing the {} paid task(s) in flight \
                      (Ctrl-C again to stop at once; --resume picks up the rest)",
                     recorder.counters.active()

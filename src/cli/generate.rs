@@ -88,8 +88,10 @@ pub async fn run(global: &Global, args: &GenerateArgs) -> u8 {
     let show = !(global.json || args.no_progress);
     let watch = Watch::showing(show.then(|| std::io::stderr().is_terminal()));
     let code = match watched_with(&conn.client, job, watch).await {
-        Watched::Finished(Ok(output)) => report_written(global, &out, &output),
-        Watched::Finished(Err(e)) => task_failed(global, &e),
+        Watched::Finished(result) => match *result {
+            Ok(output) => report_written(global, &out, &output),
+            Err(e) => task_failed(global, &e),
+        },
         Watched::Interrupted(watch) => interrupted(global, &watch, &out, conn.sim.is_some()),
     };
     conn.close().await;
@@ -99,7 +101,7 @@ pub async fn run(global: &Global, args: &GenerateArgs) -> u8 {
 /// How a watched run ended.
 pub(super) enum Watched {
     /// On its own.
-    Finished(Result<TaskOutput, bfl_core::TaskError>),
+    Finished(Box<Result<TaskOutput, bfl_core::TaskError>>),
     /// By Ctrl-C, with what was seen of the task by then.
     Interrupted(Watch),
 }
@@ -118,13 +120,13 @@ async fn watched_with(client: &bfl_core::Client, job: bfl_core::Job, watch: Watc
     let seed = bfl_core::client::task_seed(client.seed(), 0);
     let mut interrupts = super::interrupts();
     tokio::select! {
-        outcome = client.run_hooked(job, seed, hooks) => Watched::Finished(match outcome.result {
+        outcome = client.run_hooked(job, seed, hooks) => Watched::Finished(Box::new(match outcome.result {
             Ok(bfl_core::Finished::Downloaded(o)) => Ok(o),
             Ok(other) => Err(bfl_core::TaskError::NotSubmitted {
                 reason: format!("internal: the task stopped at {other:?}"),
             }),
             Err(e) => Err(e),
-        }),
+        })),
         Some(()) = interrupts.recv() => Watched::Interrupted(watch),
     }
 }

@@ -47,10 +47,10 @@ pub async fn run(global: &Global, args: &ResumeArgs) -> u8 {
         download_to: Some(args.out.clone()),
     };
     let code = match super::generate::watched(&conn.client, job).await {
-        Watched::Finished(Ok(output)) => {
-            super::generate::report_written(global, &args.out, &output)
-        }
-        Watched::Finished(Err(e)) => task_failed(global, &e),
+        Watched::Finished(result) => match *result {
+            Ok(output) => super::generate::report_written(global, &args.out, &output),
+            Err(e) => task_failed(global, &e),
+        },
         Watched::Interrupted(_) => {
             eprintln!(
                 "interrupted: task {} is untouched; run the same command again to get its image",

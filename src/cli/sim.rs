@@ -15,7 +15,7 @@ pub async fn run(global: &Global, args: SimArgs) -> u8 {
     if args.list_scenarios {
         let list: Vec<_> = bfl_sim::scenarios::BUILTIN
             .iter()
-            .map(|(name, description, _)| serde_json::json!({"name": name, "description": description}))
+            .map(|s| serde_json::json!({"name": s.name, "description": s.description}))
             .collect();
         emit(serde_json::Value::Array(list));
         return 0;
