@@ -241,7 +241,9 @@ fn a_closed_stdout_ends_quietly() {
     let scenario = fast_scenario(&dir);
     std::fs::write(dir.join("prompts.txt"), "a fox\na cat\n").unwrap();
     let scenario = scenario.to_str().unwrap();
-    let runs: [&[&str]; 3] = [
+    let runs: [&[&str]; 5] = [
+        &["sim", "--list-scenarios"],
+        &["sim", "--list-scenarios", "--json"],
         &["compare", "--scenario", "s1", "--jobs", "30", "--json"],
         &["compare", "--scenario", "s1", "--jobs", "30"],
         &["batch", "prompts.txt", "--json", "--sim-scenario", scenario],

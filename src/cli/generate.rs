@@ -271,10 +271,12 @@ fn destination(args: &GenerateArgs) -> Result<(GenerationRequest, PathBuf), Stri
                 )
             })?;
         match args.format {
-            Some(f) if f != named => return Err(format!(
+            Some(f) if f != named => {
+                return Err(format!(
                 "{} is named for {named}, but --format is {f}: the bytes would not match the name",
                 out.display()
-            )),
+            ))
+            }
             Some(_) => {}
             None => req = req.output_format(named),
         }
