@@ -122,7 +122,7 @@ fn a_422_echoing_the_request_is_cut_short() {
         ])
         .output()
         .unwrap();
-    assert_exit(&out, 2);
+    assert_exit(&out, 1);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.len() < 1000,
