@@ -74,6 +74,10 @@ pub async fn connect(
             bfl_hyper::REGION_VAR => region.clone().or_else(|| std::env::var(name).ok()),
             other => std::env::var(other).ok(),
         })?;
+        let builder = global
+            .key_host
+            .iter()
+            .fold(builder, |b, host| b.allow_key_host(host.clone()));
         (builder, None)
     };
     let client = configure(builder, engine, max_active).build()?;

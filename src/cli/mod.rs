@@ -75,6 +75,10 @@ pub struct Global {
     /// The API region: global, eu or us (default: $BFL_REGION, else global).
     #[arg(long, global = true, value_parser = ["global", "eu", "us"])]
     pub region: Option<String>,
+    /// Also send the key to this HOST:PORT, e.g. the regional polling host `bfl sim
+    /// --polling-host regional` prints (repeatable; the key goes to no other host).
+    #[arg(long, global = true, value_name = "HOST:PORT")]
+    pub key_host: Vec<String>,
     /// Machine-readable output (JSON on stdout).
     #[arg(long, global = true)]
     pub json: bool,
@@ -172,6 +176,7 @@ fn meaningless_flag(cli: &Cli) -> Option<String> {
         ("--sim-scenario", g.sim_scenario.is_some()),
         ("--base-url", g.base_url.is_some()),
         ("--region", g.region.is_some()),
+        ("--key-host", !g.key_host.is_empty()),
     ];
     let flag = given.iter().find(|(_, on)| *on)?.0;
     Some(format!(
