@@ -254,11 +254,11 @@ fn an_interrupted_generate_prints_its_paid_task_and_bfl_resume_gets_the_image() 
 fn generate_refuses_a_directory_before_paying() {
     let sim = Sim::start(r#"{"seed": 5}"#);
     let dir = support::temp_dir("paid", "gen-dir");
-    std::fs::create_dir_all(dir.join("existing")).unwrap();
+    std::fs::create_dir_all(dir.join("existing.jpeg")).unwrap();
     let mut cmd = support::bfl(&dir);
     let out = cmd
         .env("BFL_API_KEY", KEY)
-        .args(["generate", "a fox", "--out", "existing"])
+        .args(["generate", "a fox", "--out", "existing.jpeg"])
         .args(["--base-url", &sim.server.base_url()])
         .output()
         .unwrap();

@@ -111,7 +111,8 @@ pub struct EngineArgs {
     /// The polling strategy.
     #[arg(long, value_parser = parse_strategy, default_value = "default", help = strategy_help())]
     pub strategy: String,
-    /// The most one task may take, submit to image on disk, in seconds.
+    /// The most one task may take to be accepted, and again from acceptance to its image on disk,
+    /// in seconds (a paid task is never cut short by the time its submit took).
     #[arg(long, value_name = "SECS", value_parser = parse_secs, default_value = "600")]
     pub timeout: Duration,
     /// The seed of the client's own random choices (jitter), for reproducible schedules.

@@ -225,7 +225,8 @@ impl ClientBuilder {
         self.strategy = Some(s);
         self
     }
-    /// The most one task may take, submit to download (default 10 minutes).
+    /// The most one task may take to be accepted, and again from its acceptance to its image
+    /// (default 10 minutes each: a paid task is never cut short by the time its submit took).
     pub fn deadline(mut self, d: Duration) -> Self {
         self.deadline = Some(d);
         self

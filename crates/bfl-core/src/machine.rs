@@ -55,7 +55,8 @@ pub struct EngineConfig {
     pub key: ApiKey,
     /// Which hosts may receive the key.
     pub key_policy: KeyPolicy,
-    /// The most a task may take from start to end.
+    /// The most a task may take to be accepted, and again from its acceptance to its image (a
+    /// paid task is never abandoned for the time its submit took).
     pub deadline: Duration,
     /// Waits between tries.
     pub retry: RetryPolicy,
@@ -691,6 +692,9 @@ impl TaskMachine {
         self.submitted_at = now.instant;
         self.submitted_wall = now.wall;
         self.saw_submit = true;
+        // Paid now: the task gets its whole deadline to be polled and downloaded, however long
+        // the submit took to be accepted (429s, a slow key) — it is never abandoned for that.
+        self.deadline_at = self.deadline_at.max(now.instant + self.cfg.deadline);
         self.reset_failures();
         // The task is paid for: whatever its polling URL, it is recorded and polled.
         let submitted = match self.admit_polling_url(submitted) {

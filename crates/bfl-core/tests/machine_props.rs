@@ -3,7 +3,7 @@
 
 use bfl_core::arb::{self, Answer};
 use bfl_core::auth::KEY_HEADER;
-use bfl_core::machine::{Action, EngineConfig, Job, TaskMachine};
+use bfl_core::machine::{Action, EngineConfig, Job, TaskEvent, TaskMachine};
 use bfl_core::rt::Now;
 use bfl_core::strategy::{preset, PRESET_NAMES};
 use bfl_core::transport::{RequestKind, RequestMeta};
@@ -22,6 +22,7 @@ enum Step {
 
 struct Run {
     steps: Vec<Step>,
+    /// From the start, or from the accepted submit (the deadline restarts there).
     ended_after: Duration,
 }
 
@@ -54,6 +55,9 @@ fn run(strategy: &str, seed: u64, deadline: Duration, answers: &[Answer], rtt: D
         now,
     );
     let mut steps = Vec::new();
+    // The deadline counts from the start, and again from the moment the submit is accepted: a
+    // paid task gets its whole deadline to be polled and downloaded.
+    let mut clock_from = t0;
     let mut terminal_seen = false;
     let mut last_hinted = false;
     let mut i = 0;
@@ -80,7 +84,7 @@ fn run(strategy: &str, seed: u64, deadline: Duration, answers: &[Answer], rtt: D
                 }
                 // No request may outlive the deadline.
                 let timeout = meta.timeout.unwrap();
-                assert!(now.instant + timeout <= t0 + deadline);
+                assert!(now.instant + timeout <= clock_from + deadline);
                 steps.push(Step::Send(meta.kind, req.uri().to_string(), keyed));
                 let answer = answers[i % answers.len()].clone();
                 i += 1;
@@ -99,7 +103,11 @@ fn run(strategy: &str, seed: u64, deadline: Duration, answers: &[Answer], rtt: D
                     Ok(resp) => m.on_response(now, resp),
                     Err(e) => m.on_transport_error(now, e),
                 }
-                while m.poll_event().is_some() {}
+                while let Some(event) = m.poll_event() {
+                    if matches!(event, TaskEvent::Submitted(_)) {
+                        clock_from = now.instant;
+                    }
+                }
             }
             Action::Wait(until) => {
                 let wait = until.saturating_duration_since(now.instant);
@@ -111,7 +119,7 @@ fn run(strategy: &str, seed: u64, deadline: Duration, answers: &[Answer], rtt: D
                     Duration::from_secs(11)
                 };
                 assert!(wait <= cap, "waited {wait:?} (hinted: {last_hinted})");
-                assert!(until <= t0 + deadline, "waited past the deadline");
+                assert!(until <= clock_from + deadline, "waited past the deadline");
                 steps.push(Step::Wait(wait));
                 now = now.after(wait);
             }
@@ -123,7 +131,7 @@ fn run(strategy: &str, seed: u64, deadline: Duration, answers: &[Answer], rtt: D
                 steps.push(Step::Done(label));
                 return Run {
                     steps,
-                    ended_after: now.instant - t0,
+                    ended_after: now.instant - clock_from,
                 };
             }
         }
@@ -387,4 +395,43 @@ fn bodies_that_are_not_the_image_are_downloaded_again_until_the_image_comes() {
     );
     assert_eq!(sends_of(&r, RequestKind::Download), 13);
     assert_eq!(r.steps.last(), Some(&Step::Done("transport".into())));
+}
+
+#[test]
+fn a_submit_accepted_just_before_the_deadline_still_gets_its_whole_deadline_to_finish() {
+    // 429s with a 4 s hint eat 8 of the 10 s before the submit is accepted; the paid task then
+    // needs 4 s of polls (fixed 2 s) — past the first deadline, inside the one its acceptance
+    // starts.
+    let busy = Answer::Http {
+        status: 429,
+        body: bytes::Bytes::from_static(br#"{"detail":"too many active tasks"}"#),
+        retry_after: Some("4".into()),
+    };
+    let mut script = vec![busy.clone(), busy];
+    script.extend(ready_script());
+    let r = run(
+        "fixed-2s",
+        1,
+        Duration::from_secs(10),
+        &script,
+        Duration::ZERO,
+    );
+    assert_eq!(
+        r.steps.last(),
+        Some(&Step::Done("ok".into())),
+        "{:?}",
+        r.steps
+    );
+    let waited: Duration = r
+        .steps
+        .iter()
+        .filter_map(|s| match s {
+            Step::Wait(w) => Some(*w),
+            _ => None,
+        })
+        .sum();
+    assert!(
+        waited > Duration::from_secs(10),
+        "the run fit in one deadline: {waited:?}"
+    );
 }
