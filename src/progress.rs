@@ -66,6 +66,9 @@ impl Progress {
         }
         bar.enable_steady_tick(Duration::from_millis(200));
         let plain = (!visible).then(|| (plain_interval(), Mutex::new(Duration::ZERO)));
+        if visible {
+            on_screen(Some(bar.clone()));
+        }
         Progress { bar, plain }
     }
 
@@ -74,17 +77,18 @@ impl Progress {
         let done = Counters::get(&c.done);
         let failed = Counters::get(&c.failed);
         self.bar.set_position(done + failed);
-        // indicatif's estimate reads "0s" before anything finished: shown only once it means something.
+        // indicatif's estimate reads "0s" before anything finished: shown once it means something.
         let eta = if done + failed > 0 {
-            format!(" · ETA {}", indicatif::HumanDuration(self.bar.eta()))
+            format!(" · ETA {} s", self.bar.eta().as_secs())
         } else {
             String::new()
         };
         let message = format!(
-            "submitted {} · active {} · done {done} · failed {failed} · 429s {}{eta}",
-            Counters::get(&c.submitted),
+            // The most telling first: at 80 columns the end is cut.
+            "done {done} · failed {failed} · active {}{eta} · 429s {} · submitted {}",
             c.active(),
             Counters::get(&c.rate_limited),
+            Counters::get(&c.submitted),
         );
         if let Some((every, last)) = &self.plain {
             let now = self.bar.elapsed();
@@ -114,6 +118,7 @@ impl Progress {
 
     /// Removes the bar.
     pub fn finish(&self) {
+        on_screen(None);
         self.bar.finish_and_clear();
     }
 }
@@ -143,6 +148,7 @@ impl TaskStatus {
                 b.set_style(style);
             }
             b.enable_steady_tick(Duration::from_millis(200));
+            on_screen(Some(b.clone()));
             b
         });
         TaskStatus {
@@ -177,6 +183,7 @@ impl TaskStatus {
     /// Removes the spinner.
     pub fn finish(&self) {
         if let Some(bar) = &self.bar {
+            on_screen(None);
             bar.finish_and_clear();
         }
     }
@@ -185,5 +192,35 @@ impl TaskStatus {
 impl Drop for TaskStatus {
     fn drop(&mut self) {
         self.finish();
+    }
+}
+
+/// The bar on the terminal now, if any: log lines (`-v`) are written around it, so none leaves a
+/// stale copy of the bar in the scrollback.
+static ON_SCREEN: std::sync::Mutex<Option<ProgressBar>> = std::sync::Mutex::new(None);
+
+fn on_screen(bar: Option<ProgressBar>) {
+    if let Ok(mut current) = ON_SCREEN.lock() {
+        *current = bar;
+    }
+}
+
+/// Stderr for the log (a `tracing_subscriber` writer): each write hides the bar on the
+/// terminal, if there is one, writes, and redraws it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LogWriter;
+
+impl std::io::Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let bar = ON_SCREEN.lock().ok().and_then(|b| b.clone());
+        match bar {
+            Some(bar) => bar.suspend(|| std::io::stderr().write_all(buf))?,
+            None => std::io::stderr().write_all(buf)?,
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
     }
 }

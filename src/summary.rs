@@ -141,6 +141,52 @@ impl BatchSummary {
     pub fn failures(&self) -> usize {
         self.failed.values().sum::<usize>() + self.ambiguous
     }
+
+    /// One line per distinct failure, naming the input lines it hit: twelve jobs refused for one
+    /// bad key are one line, not twelve.
+    pub fn failure_lines(&self) -> Vec<String> {
+        let mut groups: Vec<(&str, &str, Vec<usize>)> = Vec::new();
+        for item in &self.items {
+            let ItemResult::Failed { kind, message, .. } = &item.result else {
+                continue;
+            };
+            match groups
+                .iter_mut()
+                .find(|(k, m, _)| k == kind && m == message)
+            {
+                Some(group) => group.2.push(item.line),
+                None => groups.push((kind, message, vec![item.line])),
+            }
+        }
+        groups
+            .into_iter()
+            .map(|(kind, message, lines)| {
+                // "unauthorized: unauthorized (403): …" says its kind once.
+                let text = if message.starts_with(&kind.replace('_', " ")) {
+                    message.to_owned()
+                } else {
+                    format!("{kind}: {message}")
+                };
+                format!("{}: {text}", lines_phrase(&lines))
+            })
+            .collect()
+    }
+}
+
+/// `line 4`, or `lines 1, 2, 3 … 12 (12 jobs)`.
+fn lines_phrase(lines: &[usize]) -> String {
+    match lines {
+        [one] => format!("line {one}"),
+        _ => {
+            let shown: Vec<String> = lines.iter().take(3).map(usize::to_string).collect();
+            let last = match lines.len() {
+                0..=3 => String::new(),
+                4 => format!(", {}", lines[3]),
+                _ => format!(" … {}", lines[lines.len() - 1]),
+            };
+            format!("lines {}{last} ({} jobs)", shown.join(", "), lines.len())
+        }
+    }
 }
 
 impl fmt::Display for BatchSummary {
@@ -203,5 +249,47 @@ impl fmt::Display for BatchSummary {
             writeln!(f, "journal error: {e}")?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failed(line: usize, kind: &str, message: &str) -> ItemSummary {
+        ItemSummary {
+            index: line - 1,
+            line,
+            result: ItemResult::Failed {
+                kind: kind.into(),
+                message: message.into(),
+                id: None,
+                retry: false,
+            },
+        }
+    }
+
+    #[test]
+    fn the_same_failure_of_many_jobs_is_one_line() {
+        let refused = "unauthorized (403): Invalid API key";
+        let mut items: Vec<_> = (1..=12)
+            .map(|l| failed(l, "unauthorized", refused))
+            .collect();
+        items.push(failed(
+            13,
+            "validation",
+            "invalid request (422): body.width: too small",
+        ));
+        let summary = BatchSummary {
+            items,
+            ..BatchSummary::default()
+        };
+        assert_eq!(
+            summary.failure_lines(),
+            [
+                "lines 1, 2, 3 … 12 (12 jobs): unauthorized (403): Invalid API key",
+                "line 13: validation: invalid request (422): body.width: too small",
+            ]
+        );
     }
 }

@@ -345,6 +345,15 @@ fn compare_explains_its_columns_and_cites_only_files_in_the_repo() {
     for column in ["oracle@p ", "req/job ", "bound: ", "exp, lost "] {
         assert!(text.contains(column), "{column} explained in: {text}");
     }
+    // fixed-2s and adaptive land on one point of an idle server: one label, not two overlapping.
+    let out = bfl(&dir)
+        .args(["compare", "--scenario", "s1", "--jobs", "30"])
+        .args(["--strategies", "fixed-2s,adaptive", "--plot", "lag.svg"])
+        .output()
+        .unwrap();
+    assert_exit(&out, 0);
+    let svg = std::fs::read_to_string(dir.join("lag.svg")).unwrap();
+    assert_eq!(svg.matches("fixed-2s = adaptive").count(), 1, "{svg}");
     let out = bfl(&dir).args(["compare", "--list"]).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));

@@ -95,6 +95,46 @@ fn fails_and_echoes(method: &str, _: &str, port: u16) -> (u16, String) {
     }
 }
 
+/// A 422 whose detail echoes a base64 image at length (as the real API echoes the request).
+fn echoes_the_request(_: &str, _: &str, _: u16) -> (u16, String) {
+    let image = "iVBORw0KGgoAAAANSUhEUgAA".repeat(4000);
+    (
+        422,
+        format!(
+            r#"{{"detail": [{{"loc": ["body", "input_image"], "msg": "not an image: {image}", "type": "value_error", "input": "{image}"}}]}}"#
+        ),
+    )
+}
+
+#[test]
+fn a_422_echoing_the_request_is_cut_short() {
+    let dir = temp_dir("echo");
+    let server = hostile_server(echoes_the_request);
+    let out = bfl(&dir)
+        .env("BFL_API_KEY", KEY)
+        .args([
+            "generate",
+            "a fox",
+            "--out",
+            "fox.jpeg",
+            "--base-url",
+            &server,
+        ])
+        .output()
+        .unwrap();
+    assert_exit(&out, 1);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.len() < 1000,
+        "{} bytes of error: {stderr}",
+        stderr.len()
+    );
+    assert!(
+        stderr.contains("body.input_image: not an image: [96000 characters of base64]"),
+        "{stderr}"
+    );
+}
+
 fn assert_clean(what: &str, bytes: &[u8]) {
     let text = String::from_utf8_lossy(bytes);
     assert!(!text.contains(KEY), "{what} shows the key: {text}");
@@ -241,7 +281,9 @@ fn a_closed_stdout_ends_quietly() {
     let scenario = fast_scenario(&dir);
     std::fs::write(dir.join("prompts.txt"), "a fox\na cat\n").unwrap();
     let scenario = scenario.to_str().unwrap();
-    let runs: [&[&str]; 3] = [
+    let runs: [&[&str]; 5] = [
+        &["sim", "--list-scenarios"],
+        &["sim", "--list-scenarios", "--json"],
         &["compare", "--scenario", "s1", "--jobs", "30", "--json"],
         &["compare", "--scenario", "s1", "--jobs", "30"],
         &["batch", "prompts.txt", "--json", "--sim-scenario", scenario],

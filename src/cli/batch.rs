@@ -147,10 +147,8 @@ fn report(global: &Global, summary: &BatchSummary) -> u8 {
         }
     } else {
         emit_text(&summary.to_string());
-        for item in &summary.items {
-            if let crate::summary::ItemResult::Failed { kind, message, .. } = &item.result {
-                eprintln!("  line {}: {kind}: {message}", item.line);
-            }
+        for line in summary.failure_lines() {
+            eprintln!("  {line}");
         }
     }
     exit_code(summary)

@@ -257,40 +257,37 @@ pub(super) fn report_written(global: &Global, out: &std::path::Path, output: &Ta
 fn destination(args: &GenerateArgs) -> Result<(GenerationRequest, PathBuf), String> {
     let mut req = crate::image_input::with_images(args.request(), &args.images, Path::new("."))
         .map_err(|e| e.to_string())?;
-    crate::request_check::check(&req)?;
-    let out = match &args.out {
-        None => default_path(&req),
-        Some(out) => {
-            let named = out
-                .extension()
-                .and_then(|e| e.to_str())
-                .and_then(|e| e.parse::<OutputFormat>().ok())
-                .ok_or_else(|| {
-                    format!(
-                        "{}: name the file .jpeg, .jpg, .png or .webp, for the image's format",
-                        out.display()
-                    )
-                })?;
-            match args.format {
-                Some(f) if f != named => {
-                    return Err(format!(
-                        "{} is named for {named}, but --format is {f}: the bytes would not match the name",
-                        out.display()
-                    ))
-                }
-                Some(_) => {}
-                None => req = req.output_format(named),
+    let out = args.out.clone().unwrap_or_else(|| default_path(&req));
+    check_writable(&out).map_err(|e| format!("cannot write {}: {e}", out.display()))?;
+    if args.out.is_some() {
+        let named = out
+            .extension()
+            .and_then(|e| e.to_str())
+            .and_then(|e| e.parse::<OutputFormat>().ok())
+            .ok_or_else(|| {
+                format!(
+                    "{}: name the file .jpeg, .jpg, .png or .webp, for the image's format",
+                    out.display()
+                )
+            })?;
+        match args.format {
+            Some(f) if f != named => {
+                return Err(format!(
+                "{} is named for {named}, but --format is {f}: the bytes would not match the name",
+                out.display()
+            ))
             }
-            out.clone()
+            Some(_) => {}
+            None => req = req.output_format(named),
         }
-    };
-    if !args.force && out.exists() && !out.is_dir() {
+    }
+    crate::request_check::check(&req)?;
+    if !args.force && out.exists() {
         return Err(format!(
             "{} exists: pass --force to overwrite it",
             out.display()
         ));
     }
-    check_writable(&out).map_err(|e| format!("cannot write {}: {e}", out.display()))?;
     Ok((req, out))
 }
 

@@ -66,12 +66,15 @@ pub fn write_svg(path: &Path, report: &CompareReport) -> Result<(), String> {
             .map_err(|e| err(&e))?
             .label(r.strategy.clone())
             .legend(move |(x, y)| Circle::new((x + 10, y), 4, colour.filled()));
+        // Strategies on the same point (fixed-2s and adaptive on an idle server) share one
+        // label, set beside the dot rather than over it.
+        let Some(label) = point_label(report, i) else {
+            continue;
+        };
         chart
-            .draw_series(std::iter::once(Text::new(
-                r.strategy.clone(),
-                point,
-                ("sans-serif", 12),
-            )))
+            .draw_series(std::iter::once(
+                EmptyElement::at(point) + Text::new(label, (7, -14), ("sans-serif", 12)),
+            ))
             .map_err(|e| err(&e))?;
     }
     chart
@@ -82,6 +85,24 @@ pub fn write_svg(path: &Path, report: &CompareReport) -> Result<(), String> {
         .map_err(|e| err(&e))?;
     root.present().map_err(|e| err(&e))?;
     Ok(())
+}
+
+/// The label of result `i`'s point: every strategy on (nearly) the same point, joined with " = ",
+/// drawn once, by the first of them.
+fn point_label(report: &CompareReport, i: usize) -> Option<String> {
+    let near = |a: f64, b: f64| (a - b).abs() <= 0.005 * a.abs().max(b.abs()).max(1e-9);
+    let me = &report.results[i];
+    let same: Vec<(usize, &str)> = report
+        .results
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| {
+            near(r.polls_per_job, me.polls_per_job) && near(r.mean_lag_s, me.mean_lag_s)
+        })
+        .map(|(j, r)| (j, r.strategy.as_str()))
+        .collect();
+    (same.first().map(|(j, _)| *j) == Some(i))
+        .then(|| same.iter().map(|(_, s)| *s).collect::<Vec<_>>().join(" = "))
 }
 
 fn max_polls(report: &CompareReport) -> f64 {

@@ -111,7 +111,7 @@ impl DurationModel {
         }
     }
 
-    /// The default generation time of a model family (`bfl-api.md`, "Generation times").
+    /// The default generation time of a model family (`docs/bfl-api.md`, "Generation times").
     pub fn default_for_model(model: &str) -> DurationModel {
         let (median, sigma) = if model.starts_with("flux-2-klein") {
             (0.6, 0.3)

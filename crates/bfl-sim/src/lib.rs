@@ -1,6 +1,6 @@
 //! # bfl-sim
 //!
-//! A faithful fake of the Black Forest Labs async image API (`shared/bfl-api.md`), for testing
+//! A faithful fake of the Black Forest Labs async image API (`docs/bfl-api.md`), for testing
 //! clients and comparing polling strategies offline.
 //!
 //! One seeded, pure simulation core ([`Sim`]: tasks, per-key active slots, durations, faults,

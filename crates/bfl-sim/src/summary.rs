@@ -1,4 +1,4 @@
-//! The server-side figures of `shared/BENCHMARKS.md`, computed from the ground truth: detection
+//! The server-side figures of `docs/BENCHMARKS.md`, computed from the ground truth: detection
 //! lag percentiles, requests per job, 429s, makespan, slot use, peak load and bursts.
 
 use crate::stats::{Outcome, Stats, TaskTruth};
