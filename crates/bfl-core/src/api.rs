@@ -123,6 +123,11 @@ impl GenerationRequest {
         self
     }
 
+    /// The value of a body field, if set.
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        self.body.get(name)
+    }
+
     /// The prompt.
     pub fn prompt(self, prompt: impl Into<String>) -> Self {
         self.field("prompt", prompt.into())

@@ -13,7 +13,8 @@
 //! - [`retry`], [`auth`], [`error`]: answer classification, retry budget, key-host policy, outcomes;
 //! - [`transport`], [`rt`]: the two traits a runtime provides;
 //! - [`client`]: the only async code — a short driver loop, and [`Client`];
-//! - [`limiter`], [`batch`]: many tasks under the key's active-task limit.
+//! - [`limiter`], [`batch`]: many tasks under the key's active-task limit;
+//! - [`webhook`]: deliveries as hints that wake a task for one confirming poll.
 //!
 //! ## The driving contract
 //!
@@ -48,6 +49,7 @@ pub mod rt;
 pub mod strategy;
 pub mod task;
 pub mod transport;
+pub mod webhook;
 
 pub use api::{GenerationRequest, OutputFormat, Status};
 pub use batch::{BatchItem, BatchObserver};
