@@ -55,6 +55,8 @@ pub struct SimConfig {
     pub image_max_side: u32,
     /// Whether every request is kept in the ground-truth log (counters are always kept).
     pub record_requests: bool,
+    /// How webhook deliveries behave (for submits that carry a `webhook_url`).
+    pub webhooks: crate::webhooks::WebhookConfig,
 }
 
 impl Default for SimConfig {
@@ -80,6 +82,7 @@ impl Default for SimConfig {
             default_cost: 3.0,
             image_max_side: 64,
             record_requests: true,
+            webhooks: Default::default(),
         }
     }
 }

@@ -50,6 +50,7 @@ pub mod stats;
 pub mod summary;
 pub mod validate;
 pub mod vtime;
+pub mod webhooks;
 
 pub use crate::config::{
     EndpointRates, Faults, Latency, Limits, OutcomeMix, PollingHost, Quirks, RetryAfter, SimConfig,

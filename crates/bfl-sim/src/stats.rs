@@ -159,4 +159,6 @@ pub struct Stats {
     pub tasks: Vec<TaskTruth>,
     /// Every request, in arrival order (empty when `record_requests` is off).
     pub requests: Vec<RequestRecord>,
+    /// Every webhook delivery, sent or dropped, in scheduling order.
+    pub webhooks: Vec<crate::webhooks::WebhookRecord>,
 }

@@ -17,6 +17,7 @@ mod accounts;
 mod delivery;
 mod poll;
 mod submit;
+mod webhook;
 
 pub use crate::exchange::{Hosts, Role, SimBody, SimRequest, SimResponse, NOT_AUTHENTICATED};
 
@@ -71,6 +72,8 @@ pub struct Sim {
     slots: BinaryHeap<Reverse<At>>,
     /// How many tasks each distinct request (hash of model and body) has created.
     seen: HashMap<u64, u64>,
+    /// Scheduled webhook deliveries and their ground truth.
+    webhooks: crate::webhooks::Outbox,
 }
 
 fn mix(seed: u64, n: u64) -> u64 {
@@ -124,6 +127,7 @@ impl Sim {
             secret,
             slots: BinaryHeap::new(),
             seen: HashMap::new(),
+            webhooks: Default::default(),
         }
     }
 
@@ -211,6 +215,7 @@ impl Sim {
             counters: self.counters.clone(),
             tasks: self.tasks(now),
             requests: self.requests(),
+            webhooks: self.webhooks.records().to_vec(),
         }
     }
 
