@@ -8,3 +8,4 @@ mod faults;
 mod happy;
 mod keys;
 mod outcomes;
+mod webhooks;

@@ -32,8 +32,8 @@ mod router;
 mod secret;
 pub mod verify;
 
-pub use attach::Webhooks;
 pub(crate) use attach::{attach, wait_for_hint};
+pub use attach::{Webhooks, DEFAULT_PATH};
 pub use fallback::Fallback;
 pub use payload::{PayloadError, WebhookPayload};
 pub use router::{Delivery, HintInbox, WebhookCounters, WebhookRouter};
