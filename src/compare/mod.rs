@@ -21,6 +21,7 @@
 mod plot;
 mod report;
 pub mod scenarios;
+pub mod webhooks;
 
 pub use report::{CompareReport, OraclePoint, StrategyResult};
 pub use scenarios::Scenario;
@@ -76,6 +77,14 @@ pub struct CompareArgs {
     /// Also writes an SVG plot of lag against polls per job, with the oracle frontier.
     #[arg(long, value_name = "FILE.svg")]
     pub plot: Option<PathBuf>,
+    /// Adds webhook rows: the simulator delivers outcomes (`ideal`: all, 0.2 s median delay;
+    /// `lossy`: 20 % lost, 5 % duplicated, 5 % late, 5 % forged) and the client confirms each
+    /// with one poll, polling on the fallback schedule meanwhile.
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub webhooks: Vec<webhooks::WebhookProfile>,
+    /// The fallback schedule of webhook rows: first poll and interval, seconds.
+    #[arg(long, value_name = "FIRST,EVERY", default_value = "12,4", value_parser = webhooks::parse_fallback)]
+    pub webhook_fallback: bfl_core::webhook::Fallback,
 }
 
 impl Default for CompareArgs {
@@ -90,6 +99,8 @@ impl Default for CompareArgs {
             strategies: Vec::new(),
             warmup: 200,
             plot: None,
+            webhooks: Vec::new(),
+            webhook_fallback: bfl_core::webhook::Fallback::default(),
         }
     }
 }
@@ -148,7 +159,15 @@ pub fn run(args: &CompareArgs) -> Result<CompareReport, CompareError> {
     for name in &names {
         // A fresh factory per run: a learning strategy starts from nothing each time.
         let factory = preset(name).ok_or_else(|| CompareError::UnknownStrategy(name.clone()))?;
-        results.push(run_one(&rt, &scenario, factory, args)?);
+        results.push(run_one(&rt, &scenario, factory, args, None)?);
+    }
+    for &profile in &args.webhooks {
+        let row = webhooks::WebhookRow {
+            profile,
+            fallback: args.webhook_fallback,
+        };
+        let factory = bfl_core::strategy::default_strategy();
+        results.push(run_one(&rt, &scenario, factory, args, Some(row))?);
     }
     let oracle = scenario
         .oracle_dist
@@ -183,15 +202,27 @@ fn run_one(
     scenario: &Scenario,
     factory: Arc<dyn StrategyFactory>,
     args: &CompareArgs,
+    webhook: Option<webhooks::WebhookRow>,
 ) -> Result<StrategyResult, CompareError> {
-    let cfg = scenario.sim_config(args.seed, args.progress == OnOff::On);
-    let name = factory.name();
+    let mut cfg = scenario.sim_config(args.seed, args.progress == OnOff::On);
+    let name = match &webhook {
+        Some(row) => row.profile.row_name().to_owned(),
+        None => factory.name(),
+    };
+    if let Some(row) = &webhook {
+        row.configure(&mut cfg);
+    }
     rt.block_on(async {
         let sim = VirtualSim::new(cfg);
-        let client = sim
+        let builder = sim
             .client_builder("bfl_compare")
             .strategy(factory)
-            .seed(args.seed)
+            .seed(args.seed);
+        let builder = match &webhook {
+            Some(row) => row.attach(&sim, builder),
+            None => builder,
+        };
+        let client = builder
             .build()
             .map_err(|e| CompareError::Setup(e.to_string()))?;
         let limit = client.max_active_hint();

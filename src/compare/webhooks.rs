@@ -1,0 +1,87 @@
+//! Webhook rows of `bfl compare`: the same jobs, with the simulator delivering each task's
+//! outcome to an in-process receiver (virtual time, no sockets) and the client confirming each
+//! delivery with one poll, on a sparse fallback schedule for the lost ones.
+
+use bfl_core::webhook::{Fallback, WebhookRouter};
+use bfl_core::ClientBuilder;
+use bfl_sim::webhooks::WebhookConfig;
+use bfl_sim::{SimConfig, VirtualSim};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A delivery profile for `--webhooks`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum WebhookProfile {
+    /// Every delivery arrives, lognormal delay with a 0.2 s median.
+    Ideal,
+    /// 20 % lost, 5 % duplicated, 5 % out of order (2 s late), 5 % of tasks also get a forged
+    /// delivery; same delay.
+    Lossy,
+}
+
+impl WebhookProfile {
+    /// The simulator's delivery settings.
+    pub fn config(self) -> WebhookConfig {
+        let ideal = WebhookConfig {
+            delay_median_secs: 0.2,
+            ..WebhookConfig::default()
+        };
+        match self {
+            WebhookProfile::Ideal => ideal,
+            WebhookProfile::Lossy => WebhookConfig {
+                drop: 0.2,
+                duplicate: 0.05,
+                out_of_order: 0.05,
+                late_secs: 2.0,
+                forged: 0.05,
+                ..ideal
+            },
+        }
+    }
+
+    /// The row's name.
+    pub fn row_name(self) -> &'static str {
+        match self {
+            WebhookProfile::Ideal => "webhook:ideal",
+            WebhookProfile::Lossy => "webhook:lossy",
+        }
+    }
+}
+
+/// `--webhook-fallback FIRST,EVERY` (seconds).
+pub fn parse_fallback(s: &str) -> Result<Fallback, String> {
+    let (first, every) = s
+        .split_once(',')
+        .ok_or_else(|| format!("expected FIRST,EVERY in seconds, got {s:?}"))?;
+    let secs = |v: &str| {
+        v.trim()
+            .parse::<f64>()
+            .ok()
+            .and_then(|x| Duration::try_from_secs_f64(x).ok())
+            .ok_or_else(|| format!("not a number of seconds: {v:?}"))
+    };
+    Ok(Fallback::new(secs(first)?, secs(every)?))
+}
+
+/// One webhook row's set-up.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct WebhookRow {
+    pub profile: WebhookProfile,
+    pub fallback: Fallback,
+}
+
+impl WebhookRow {
+    /// Turns deliveries on in the scenario.
+    pub fn configure(&self, cfg: &mut SimConfig) {
+        cfg.webhooks = self.profile.config();
+    }
+
+    /// Wires the simulator's deliveries to a receiver the client listens on.
+    pub fn attach(&self, sim: &VirtualSim, builder: ClientBuilder) -> ClientBuilder {
+        let router = WebhookRouter::new();
+        sim.set_webhook_sink(Arc::new(router.clone()));
+        builder
+            .webhooks(router, "https://hooks.compare.invalid")
+            .webhook_fallback(Arc::new(self.fallback))
+    }
+}
