@@ -473,12 +473,15 @@ impl TaskMachine {
     }
 
     /// Feeds a verified webhook delivery. A terminal claim makes the next poll go out now (one
-    /// confirming poll); nothing else changes, so a forged, stale or repeated hint can cost at
+    /// confirming poll; at most three per task); other claims are ignored. Nothing else changes, so a forged, stale or repeated hint can cost at
     /// most a few polls and never end the task. Ignored outside the poll phase.
     pub fn on_hint(&mut self, now: Now, hint: &crate::webhook::Hint) {
+        if !hint.status.is_terminal() {
+            return;
+        }
         self.report.hints += 1;
         let polling = matches!(self.state, State::Poll(_)) && self.in_flight.is_none();
-        if polling && hint.status.is_terminal() && self.report.hints <= MAX_HINT_POLLS {
+        if polling && self.report.hints <= MAX_HINT_POLLS {
             self.next_send_at = self.next_send_at.min(now.instant);
         }
     }

@@ -99,7 +99,7 @@ pub struct TaskReport {
     pub elapsed: Duration,
     /// The last status a poll saw.
     pub last_status: Option<String>,
-    /// Verified webhook deliveries the task received (each at most one confirming poll).
+    /// Verified webhook deliveries claiming the task over (each at most one confirming poll).
     pub hints: u32,
 }
 
