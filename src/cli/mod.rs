@@ -11,6 +11,7 @@ mod credits;
 mod generate;
 mod output;
 mod resume;
+mod webhooks;
 
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -96,6 +97,9 @@ pub struct EngineArgs {
     /// The seed of the client's own random choices (jitter), for reproducible schedules.
     #[arg(long, default_value_t = 0)]
     pub client_seed: u64,
+    /// Webhooks.
+    #[command(flatten)]
+    pub webhooks: webhooks::WebhookArgs,
 }
 
 fn parse_strategy(name: &str) -> Result<String, String> {
