@@ -266,18 +266,19 @@ fn payload(dialect: WebhookDialect, task: &Ended<'_>) -> Value {
     }
 }
 
-/// The bytes that identify a submit for the task's seeded stream: the body without its
-/// `webhook_secret`, which a client draws fresh for every task — so a job meets the same
-/// duration and outcome whether or not it asked for a webhook's secret.
+/// The bytes that identify a submit for the task's seeded stream: the body without its webhook
+/// fields (a client draws a fresh secret for every task) — so a job meets the same duration and
+/// outcome whether or not it asked for a webhook, and polling and webhook runs face the same jobs.
 pub(crate) fn identity<'a>(
     raw: &'a [u8],
     body: &serde_json::Map<String, Value>,
 ) -> std::borrow::Cow<'a, [u8]> {
-    if !body.contains_key("webhook_secret") {
+    if !body.contains_key("webhook_secret") && !body.contains_key("webhook_url") {
         return std::borrow::Cow::Borrowed(raw);
     }
     let mut rest = body.clone();
     rest.remove("webhook_secret");
+    rest.remove("webhook_url");
     std::borrow::Cow::Owned(serde_json::to_vec(&rest).unwrap_or_default())
 }
 
