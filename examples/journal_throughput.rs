@@ -24,6 +24,7 @@ fn main() {
             input: "bench".into(),
             fingerprint: "0".into(),
             jobs: writers * per_writer,
+            ..Header::default()
         };
         let journal = Journal::create(&path, &header).unwrap();
         let started = wall();
@@ -33,7 +34,7 @@ fn main() {
                 scope.spawn(move || {
                     for k in 0..per_writer {
                         journal
-                            .append(&Record::Submitting {
+                            .append_blocking(&Record::Submitting {
                                 index: w * per_writer + k,
                             })
                             .unwrap();

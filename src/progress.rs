@@ -72,9 +72,13 @@ impl Progress {
         ));
     }
 
-    /// Prints a line above the bar.
+    /// Prints a line above the bar (on stderr alone when the bar is hidden).
     pub fn println(&self, line: impl AsRef<str>) {
-        self.bar.println(line);
+        if self.bar.is_hidden() {
+            eprintln!("{}", line.as_ref());
+        } else {
+            self.bar.println(line);
+        }
     }
 
     /// Removes the bar.

@@ -80,11 +80,63 @@ pub struct BatchSummary {
     pub out_dir: PathBuf,
     /// The journal.
     pub journal: PathBuf,
+    /// Whether an interrupt (Ctrl-C) stopped the run.
+    pub interrupted: bool,
+    /// Tasks submitted (paid) and not finished when the run stopped, each recoverable.
+    pub unfinished: Vec<UnfinishedTask>,
     /// Per job.
     pub items: Vec<ItemSummary>,
 }
 
+/// A paid task a stopped run left unfinished, and how to get its image.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct UnfinishedTask {
+    /// The job's position in the input (0-based).
+    pub index: usize,
+    /// Its line in the input file (1-based).
+    pub line: usize,
+    /// The task id.
+    pub id: String,
+    /// Where it is polled.
+    pub polling_url: String,
+    /// Where its image goes.
+    pub path: PathBuf,
+}
+
+impl UnfinishedTask {
+    /// The command that fetches this one task's image.
+    pub fn resume_command(&self) -> String {
+        format!(
+            "bfl resume {} --polling-url '{}' --out '{}'",
+            self.id,
+            self.polling_url,
+            self.path.display()
+        )
+    }
+}
+
 impl BatchSummary {
+    /// Sorts the per-job results in, counting them by how they ended.
+    pub fn settle(&mut self, mut items: Vec<ItemSummary>) {
+        items.sort_by_key(|i| i.index);
+        for item in &items {
+            match &item.result {
+                ItemResult::Done { earlier: true, .. } => self.already_done += 1,
+                ItemResult::Done { .. } => {}
+                ItemResult::Failed { kind, .. } => {
+                    *self.failed.entry(kind.clone()).or_default() += 1
+                }
+                ItemResult::Ambiguous => self.ambiguous += 1,
+            }
+        }
+        self.items = items;
+    }
+
+    /// Jobs neither done nor failed: not reached before the run stopped.
+    pub fn not_run(&self) -> usize {
+        self.jobs.saturating_sub(self.items.len())
+    }
+
     /// Jobs that ended without an image (ambiguous ones included).
     pub fn failures(&self) -> usize {
         self.failed.values().sum::<usize>() + self.ambiguous
@@ -129,6 +181,23 @@ impl fmt::Display for BatchSummary {
         }
         if let Some(reason) = &self.stopped {
             writeln!(f, "stopped early: {reason}")?;
+        }
+        if !self.unfinished.is_empty() {
+            writeln!(
+                f,
+                "{} paid task(s) not finished; `bfl batch … --resume` picks them up, or one by one:",
+                self.unfinished.len()
+            )?;
+            for t in &self.unfinished {
+                writeln!(f, "  line {}: {}", t.line, t.resume_command())?;
+            }
+        }
+        if self.stopped.is_some() && self.not_run() > 0 {
+            writeln!(
+                f,
+                "{} job(s) not started: resume with the same command and --resume",
+                self.not_run()
+            )?;
         }
         for e in &self.journal_errors {
             writeln!(f, "journal error: {e}")?;

@@ -8,7 +8,7 @@ use std::path::Path;
 use support::{assert_exit, bfl, stdout_json};
 
 /// Generations of about a second; every delivery after 0.05 s; a fallback that would be slow
-/// (first poll at 30 s), so a quick finish proves the deliveries did the work.
+/// (first poll at 30 s), so finishing inside the deadline proves the deliveries did the work.
 fn scenario(dir: &Path) -> std::path::PathBuf {
     let path = dir.join("scenario.json");
     std::fs::write(
@@ -24,7 +24,6 @@ fn scenario(dir: &Path) -> std::path::PathBuf {
 fn generate_with_webhooks_on_the_simulator_is_confirmed_by_one_poll() {
     let dir = support::temp_dir("webhooks-cli", "generate");
     let scenario = scenario(&dir);
-    let started = std::time::Instant::now();
     let out = bfl(&dir)
         .args(["generate", "a red fox", "--out", "fox.jpeg", "--json"])
         .args([
@@ -45,8 +44,6 @@ fn generate_with_webhooks_on_the_simulator_is_confirmed_by_one_poll() {
         .starts_with(b"\xff\xd8\xff"));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("webhooks: 1 accepted"), "{stderr}");
-    // Without the delivery the first poll would come at 30 s.
-    assert!(started.elapsed() < std::time::Duration::from_secs(20));
 }
 
 #[test]

@@ -2,7 +2,9 @@
 
 use super::connect::connect;
 use super::output::fail;
-use super::{EngineArgs, Global, EXIT_CONFIG, EXIT_FAILED, EXIT_REFUSED, EXIT_USAGE};
+use super::{
+    EngineArgs, Global, EXIT_CONFIG, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_REFUSED, EXIT_USAGE,
+};
 use crate::batch::{BatchError, BatchOptions};
 use crate::input::{fingerprint, parse_jobs, Defaults};
 use crate::summary::BatchSummary;
@@ -31,6 +33,14 @@ pub struct BatchArgs {
     /// crash (this may pay twice for them).
     #[arg(long, requires = "resume")]
     pub resubmit_ambiguous: bool,
+    /// With --resume: submit again jobs that ended in a failure a new try may fix (a generation
+    /// `Error`, an expired result, a lost image…). Each pays again.
+    #[arg(long, requires = "resume")]
+    pub retry_failed: bool,
+    /// With --resume: accept a journal written against another API base (e.g. another spelling
+    /// of the same host). Its tasks are then polled by id at this run's base.
+    #[arg(long, requires = "resume")]
+    pub allow_new_base: bool,
     /// The most tasks in flight (default: the model's documented limit; a higher value is
     /// learned down from 429s).
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1000))]
@@ -74,14 +84,28 @@ pub async fn run(global: &Global, args: &BatchArgs) -> u8 {
         journal: args.journal.clone(),
         resume: args.resume,
         resubmit_ambiguous: args.resubmit_ambiguous,
+        retry_failed: args.retry_failed,
+        allow_new_base: args.allow_new_base,
+        sim: conn.sim.is_some(),
         progress: !args.no_progress && !global.json && std::io::stderr().is_terminal(),
     };
     let input = args.file.display().to_string();
-    let result = crate::batch::run(&conn.client, &input, &fingerprint(&text), &jobs, &opts).await;
+    let interrupts = Some(super::interrupts());
+    let result = crate::batch::run(
+        &conn.client,
+        &input,
+        &fingerprint(&text),
+        &jobs,
+        &opts,
+        interrupts,
+    )
+    .await;
     conn.close().await;
     match result {
         Ok(summary) => report(global, &summary),
-        Err(e @ BatchError::Journal(_)) => fail(global, EXIT_USAGE, &e.to_string()),
+        Err(e @ (BatchError::Journal(_) | BatchError::BaseChanged { .. })) => {
+            fail(global, EXIT_USAGE, &e.to_string())
+        }
         Err(e) => fail(global, EXIT_CONFIG, &e.to_string()),
     }
 }
@@ -100,9 +124,23 @@ fn report(global: &Global, summary: &BatchSummary) -> u8 {
             }
         }
     }
-    if summary.stopped.is_some() {
+    exit_code(summary)
+}
+
+/// 130 when interrupted, 4 when the key or credits stopped it, 1 when any job lacks its image.
+fn exit_code(summary: &BatchSummary) -> u8 {
+    let refused = ["unauthorized", "insufficient_credits"]
+        .iter()
+        .any(|k| summary.failed.contains_key(*k));
+    if summary.interrupted {
+        EXIT_INTERRUPTED
+    } else if refused {
         EXIT_REFUSED
-    } else if summary.failures() > 0 || !summary.journal_errors.is_empty() {
+    } else if summary.failures() > 0
+        || !summary.journal_errors.is_empty()
+        || summary.stopped.is_some()
+        || !summary.unfinished.is_empty()
+    {
         EXIT_FAILED
     } else {
         0

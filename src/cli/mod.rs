@@ -26,13 +26,29 @@ pub const EXIT_USAGE: u8 = 2;
 pub const EXIT_CONFIG: u8 = 3;
 /// Exit code: the API refused the key, or no credits are left.
 pub const EXIT_REFUSED: u8 = 4;
+/// Exit code: interrupted (Ctrl-C), as shells report SIGINT.
+pub const EXIT_INTERRUPTED: u8 = 130;
+
+/// Ctrl-C presses, as they come. Listening replaces the default "die at once" (which would drop
+/// paid tasks on the floor), so every command that listens must act on them.
+pub fn interrupts() -> tokio::sync::mpsc::UnboundedReceiver<()> {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while tokio::signal::ctrl_c().await.is_ok() {
+            if tx.send(()).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
 
 /// Images from the Black Forest Labs API: polled well, batched under the key's limit, never lost.
 #[derive(Debug, Parser)]
 #[command(name = "bfl", version, propagate_version = true)]
 #[command(
     after_help = "Exit codes: 0 success · 1 a task or some jobs failed · 2 bad flags or \
-input · 3 no key or bad configuration · 4 key refused or no credits left\n\n\
+input · 3 no key or bad configuration · 4 key refused or no credits left · 130 interrupted\n\n\
 The key is read from BFL_API_KEY (never from a flag, so it stays out of shell history)."
 )]
 pub struct Cli {

@@ -37,11 +37,17 @@ pub fn task_failed(global: &Global, e: &TaskError) -> u8 {
                 "id": e.task().map(|t| t.id.clone()),
                 "polling_url": e.task().map(|t| t.polling_url.clone()),
                 "retryable": e.is_retryable(),
+                "may_have_been_charged": e.may_have_been_charged(),
                 "exit_code": code,
             })
         );
     } else {
         eprintln!("error ({}): {e}", e.kind());
+        if e.may_have_been_accepted() {
+            eprintln!("  the submit may have reached the server: this job may have been charged");
+        } else if !e.may_have_been_charged() {
+            eprintln!("  nothing was charged for this job");
+        }
         if let Some(t) = e.task() {
             eprintln!("  task {} ({})", t.id, t.polling_url);
             if e.is_retryable() {

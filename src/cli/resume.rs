@@ -2,6 +2,7 @@
 //! client, or a batch) and downloads its image — the way back to a paid task a failure named.
 
 use super::connect::connect;
+use super::generate::Watched;
 use super::output::{fail, task_failed};
 use super::{EngineArgs, Global, EXIT_CONFIG, EXIT_USAGE};
 use clap::Args;
@@ -34,13 +35,29 @@ pub async fn run(global: &Global, args: &ResumeArgs) -> u8 {
         Ok(c) => c,
         Err(e) => return fail(global, EXIT_CONFIG, &e.to_string()),
     };
-    let result = conn
-        .client
-        .resume_to_file(args.id.clone(), args.polling_url.clone(), &args.out)
-        .await;
-    let code = match result {
-        Ok(output) => super::generate::report_written(global, &args.out, &output),
-        Err(e) => task_failed(global, &e),
+    let job = bfl_core::Job {
+        start: bfl_core::machine::Start::Poll {
+            task: bfl_core::TaskRef {
+                id: args.id.clone(),
+                polling_url: args.polling_url.clone(),
+            },
+            model: String::new(),
+        },
+        stop_after: bfl_core::machine::StopAfter::Downloaded,
+        download_to: Some(args.out.clone()),
+    };
+    let code = match super::generate::watched(&conn.client, job).await {
+        Watched::Finished(result) => match *result {
+            Ok(output) => super::generate::report_written(global, &args.out, &output),
+            Err(e) => task_failed(global, &e),
+        },
+        Watched::Interrupted(_) => {
+            eprintln!(
+                "interrupted: task {} is untouched; run the same command again to get its image",
+                args.id
+            );
+            super::EXIT_INTERRUPTED
+        }
     };
     conn.close().await;
     code

@@ -22,17 +22,15 @@ mod plot;
 mod report;
 pub mod scenarios;
 pub mod webhooks;
+mod workload;
 
 pub use report::{CompareReport, OraclePoint, StrategyResult};
 pub use scenarios::Scenario;
 
 use bfl_core::strategy::oracle::{lambda_sweep, DurationDist, Grid};
-use bfl_core::strategy::{preset, StrategyFactory, PRESET_NAMES};
-use bfl_core::{GenerationRequest, Job};
+use bfl_core::strategy::{preset, PRESET_NAMES};
 use bfl_sim::{TaskTruth, VirtualSim};
-use futures_util::StreamExt;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 /// The model every job of a comparison uses (the scenario sets the durations of every model).
 const MODEL: &str = "flux-2-pro";
@@ -49,10 +47,10 @@ pub enum OnOff {
 /// The arguments of `bfl compare`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct CompareArgs {
-    /// The scenario (see `--list`).
+    /// The scenario: any of bfl-sim's (see `--list`: S1–S7, the same names as `bfl sim`).
     #[arg(long, default_value = "s1")]
     pub scenario: String,
-    /// Lists the scenarios and exits.
+    /// Lists the scenarios and exits (the same list as `bfl sim --list-scenarios`).
     #[arg(long)]
     pub list: bool,
     /// Overrides the scenario's durations: `lognormal:MEDIAN_S,SIGMA` or `fixed:S`.
@@ -132,12 +130,10 @@ pub fn run(args: &CompareArgs) -> Result<CompareReport, CompareError> {
         return Ok(CompareReport {
             scenario: String::new(),
             seed: args.seed,
+            workload: String::new(),
             results: Vec::new(),
             oracle: Vec::new(),
-            listing: scenarios::all()
-                .into_iter()
-                .map(|s| (s.name, s.description))
-                .collect(),
+            listing: Some(bfl_sim::scenarios::listing()),
         });
     }
     let scenario = match &args.duration {
@@ -157,17 +153,14 @@ pub fn run(args: &CompareArgs) -> Result<CompareReport, CompareError> {
     let rt = VirtualSim::tokio_runtime().map_err(|e| CompareError::Setup(e.to_string()))?;
     let mut results = Vec::with_capacity(names.len());
     for name in &names {
-        // A fresh factory per run: a learning strategy starts from nothing each time.
-        let factory = preset(name).ok_or_else(|| CompareError::UnknownStrategy(name.clone()))?;
-        results.push(run_one(&rt, &scenario, factory, args, None)?);
+        results.push(run_one(&rt, &scenario, name, args, None)?);
     }
     for &profile in &args.webhooks {
         let row = webhooks::WebhookRow {
             profile,
             fallback: args.webhook_fallback,
         };
-        let factory = bfl_core::strategy::default_strategy();
-        results.push(run_one(&rt, &scenario, factory, args, Some(row))?);
+        results.push(run_one(&rt, &scenario, "learned", args, Some(row))?);
     }
     let oracle = scenario
         .oracle_dist
@@ -177,9 +170,10 @@ pub fn run(args: &CompareArgs) -> Result<CompareReport, CompareError> {
     let report = CompareReport {
         scenario: scenario.name.clone(),
         seed: args.seed,
+        workload: format!("{:?}", scenario.workload),
         results,
         oracle,
-        listing: Vec::new(),
+        listing: None,
     };
     if let Some(path) = &args.plot {
         plot::write_svg(path, &report).map_err(CompareError::Plot)?;
@@ -200,38 +194,30 @@ pub fn oracle_frontier(dist: &DurationDist) -> Vec<OraclePoint> {
 fn run_one(
     rt: &tokio::runtime::Runtime,
     scenario: &Scenario,
-    factory: Arc<dyn StrategyFactory>,
+    strategy: &str,
     args: &CompareArgs,
     webhook: Option<webhooks::WebhookRow>,
 ) -> Result<StrategyResult, CompareError> {
     let mut cfg = scenario.sim_config(args.seed, args.progress == OnOff::On);
-    let name = match &webhook {
-        Some(row) => row.profile.row_name().to_owned(),
-        None => factory.name(),
-    };
     if let Some(row) = &webhook {
         row.configure(&mut cfg);
     }
     rt.block_on(async {
         let sim = VirtualSim::new(cfg);
-        let builder = sim
-            .client_builder("bfl_compare")
-            .strategy(factory)
-            .seed(args.seed);
-        let builder = match &webhook {
-            Some(row) => row.attach(&sim, builder),
-            None => builder,
+        let router = webhook.map(|row| (row, row.receiver(&sim)));
+        let with_webhooks = |b: bfl_core::ClientBuilder| match &router {
+            Some((row, router)) => row.apply(router, b),
+            None => b,
         };
-        let client = builder
-            .build()
-            .map_err(|e| CompareError::Setup(e.to_string()))?;
-        let limit = client.max_active_hint();
-        let job = |i: usize| Job::generate(GenerationRequest::new(MODEL, format!("compare {i}")));
-        let warmup: Vec<Job> = (0..args.warmup).map(job).collect();
-        client.batch(warmup).collect::<Vec<_>>().await;
+        let n = scenario.workload.clients();
+        let clients = workload::clients(&sim, strategy, n, args.seed, &with_webhooks)?;
+        let name = match &webhook {
+            Some(row) => row.profile.row_name().to_owned(),
+            None => clients[0].strategy().name(),
+        };
+        workload::warm_up(&sim, &clients, args.warmup).await;
         let (start, before) = sim.with_sim(|s, now| (now, s.counters().clone()));
-        let measured: Vec<Job> = (args.warmup..args.warmup + args.jobs).map(job).collect();
-        client.batch(measured).collect::<Vec<_>>().await;
+        let measured = workload::measure(&sim, &clients, scenario, args, start).await;
         let (end, after, tasks) = sim.with_sim(|s, now| {
             let tasks: Vec<TaskTruth> = s
                 .tasks(now)
@@ -241,45 +227,56 @@ fn run_one(
             (now, s.counters().clone(), tasks)
         });
         let per_job = |n: u64| n as f64 / args.jobs.max(1) as f64;
-        Ok(summarise(
-            name,
-            args.jobs,
-            &tasks,
-            limit,
-            end - start,
-            per_job(after.requests - before.requests),
-            per_job(after.rate_limited - before.rate_limited),
-        ))
+        let run = Run {
+            strategy: name,
+            jobs: args.jobs,
+            limit: scenario.key_limit(),
+            makespan_s: end - start,
+            requests_per_job: per_job(after.requests - before.requests),
+            rate_limited_per_job: per_job(after.rate_limited - before.rate_limited),
+        };
+        Ok(summarise(run, &tasks, &measured))
     })
 }
 
-fn summarise(
+/// The figures of a run that are not per task.
+struct Run {
     strategy: String,
     jobs: usize,
-    tasks: &[TaskTruth],
     limit: usize,
     makespan_s: f64,
     requests_per_job: f64,
     rate_limited_per_job: f64,
-) -> StrategyResult {
+}
+
+fn summarise(run: Run, tasks: &[TaskTruth], measured: &workload::Measured) -> StrategyResult {
     let mut lags: Vec<f64> = tasks.iter().filter_map(TaskTruth::detection_lag).collect();
     lags.sort_by(f64::total_cmp);
     let pct = |q: f64| bfl_core::strategy::eval::quantile(&lags, q);
+    let mut ttr = measured.time_to_result.clone();
+    ttr.sort_by(f64::total_cmp);
     let polls: u64 = tasks.iter().map(|t| u64::from(t.polls)).sum();
     let durations = tasks.iter().map(|t| t.finished_at - t.submitted_at);
     let longest = durations.clone().fold(0.0, f64::max);
+    let shortest = durations.clone().fold(f64::INFINITY, f64::min);
     let total: f64 = durations.sum();
+    // No client can finish sooner: the key's limit bounds the work per second, the longest
+    // job bounds a burst, and the last arrival's job has to run after it arrives.
+    let bound = longest
+        .max(total / run.limit.max(1) as f64)
+        .max(measured.last_arrival + shortest.min(longest));
     StrategyResult {
-        strategy,
-        jobs,
-        polls_per_job: polls as f64 / jobs.max(1) as f64,
+        strategy: run.strategy,
+        jobs: run.jobs,
+        polls_per_job: polls as f64 / run.jobs.max(1) as f64,
         mean_lag_s: lags.iter().sum::<f64>() / lags.len().max(1) as f64,
         p50_lag_s: pct(0.5),
         p99_lag_s: pct(0.99),
-        requests_per_job,
-        rate_limited_per_job,
-        makespan_s,
-        makespan_lower_bound_s: longest.max(total / limit.max(1) as f64),
+        requests_per_job: run.requests_per_job,
+        rate_limited_per_job: run.rate_limited_per_job,
+        makespan_s: run.makespan_s,
+        makespan_lower_bound_s: bound,
+        p99_time_to_result_s: bfl_core::strategy::eval::quantile(&ttr, 0.99),
         expired: tasks.iter().filter(|t| t.expired).count(),
         lost: tasks
             .iter()
@@ -358,6 +355,6 @@ mod tests {
             ..CompareArgs::default()
         };
         let report = run(&list).unwrap_or_else(|e| panic!("{e}"));
-        assert!(report.table().contains("s1-20s"));
+        assert_eq!(report.table(), bfl_sim::scenarios::listing());
     }
 }

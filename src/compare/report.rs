@@ -25,8 +25,11 @@ pub struct StrategyResult {
     pub rate_limited_per_job: f64,
     /// Sim seconds from the first measured submit to the last measured job's end.
     pub makespan_s: f64,
-    /// `max(longest job, Σ durations / active limit)`: no client can finish sooner.
+    /// `max(longest job, Σ durations / active limit, last arrival + shortest job)`: no client
+    /// can finish sooner.
     pub makespan_lower_bound_s: f64,
+    /// 99th percentile of a job's time from its arrival to its image on hand, seconds.
+    pub p99_time_to_result_s: f64,
     /// Result URLs that expired before a download (paid images lost).
     pub expired: usize,
     /// Jobs that became ready but were never downloaded.
@@ -61,13 +64,15 @@ pub struct CompareReport {
     pub scenario: String,
     /// The seed of the simulation.
     pub seed: u64,
+    /// How the jobs arrived (`Batch`, `Poisson { rho: 0.9 }`, `SharedKey { clients: 16 }`).
+    pub workload: String,
     /// A row per strategy, in the order asked.
     pub results: Vec<StrategyResult>,
     /// The oracle frontier (empty when the scenario's distribution has none).
     pub oracle: Vec<OraclePoint>,
-    /// `(name, description)` of every scenario, for `--list` (not in the JSON).
+    /// The scenario listing, for `--list` (not in the JSON).
     #[serde(skip)]
-    pub listing: Vec<(String, String)>,
+    pub listing: Option<String>,
 }
 
 impl CompareReport {
@@ -99,12 +104,13 @@ impl CompareReport {
     /// A table for people: a row per strategy, with the oracle's lag at its polls.
     pub fn table(&self) -> String {
         let mut out = String::new();
-        if !self.listing.is_empty() {
-            for (name, description) in &self.listing {
-                let _ = writeln!(out, "{name:<12} {description}");
-            }
-            return out;
+        if let Some(listing) = &self.listing {
+            return listing.clone();
         }
+        // S1's table (`s1…`, `custom:…`) keeps its columns; other scenarios add makespan over
+        // bound, 429s per job and the p99 time to result.
+        let s1 = self.scenario.starts_with("s1") || self.scenario.starts_with("custom:");
+        let ttr = !s1 || self.workload != "Batch";
         let _ = writeln!(out, "scenario {}  seed {}", self.scenario, self.seed);
         let _ = writeln!(
             out,
@@ -122,6 +128,10 @@ impl CompareReport {
             "exp",
             "lost"
         );
+        if ttr {
+            out.pop();
+            let _ = writeln!(out, " {:>8} {:>8} {:>8}", "mk/bound", "429/job", "ttr p99");
+        }
         for r in &self.results {
             let oracle = self
                 .oracle_lag_at(r.polls_per_job)
@@ -142,6 +152,15 @@ impl CompareReport {
                 r.expired,
                 r.lost
             );
+            if ttr {
+                out.pop();
+                let ratio = r.makespan_s / r.makespan_lower_bound_s.max(1e-9);
+                let _ = writeln!(
+                    out,
+                    " {:>8.3} {:>8.3} {:>8.1}",
+                    ratio, r.rate_limited_per_job, r.p99_time_to_result_s
+                );
+            }
         }
         out
     }
@@ -156,6 +175,7 @@ mod tests {
         let report = CompareReport {
             scenario: "s".into(),
             seed: 1,
+            workload: "Batch".into(),
             results: vec![],
             oracle: vec![
                 OraclePoint {
@@ -169,7 +189,7 @@ mod tests {
                     mean_lag_s: 0.5,
                 },
             ],
-            listing: vec![],
+            listing: None,
         };
         assert_eq!(report.oracle_lag_at(3.0), Some(0.75));
         assert_eq!(report.oracle_lag_at(5.0), None);

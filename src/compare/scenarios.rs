@@ -1,89 +1,81 @@
-//! Named scenarios of `bfl compare` (BENCHMARKS.md's S1: one model, an idle server).
+//! The scenarios of `bfl compare`: bfl-sim's one registry ([`bfl_sim::scenarios`]), with the
+//! oracle's duration distribution derived where the scenario's is known.
 
+use super::MODEL;
 use bfl_core::strategy::oracle::DurationDist;
+use bfl_sim::scenarios::Workload;
 use bfl_sim::{DurationModel, SimConfig};
 
-/// A scenario: the simulator's configuration and the duration distribution the oracle uses.
+/// A scenario: the simulator's configuration, how jobs arrive, and the distribution the oracle
+/// uses.
 #[derive(Debug, Clone)]
 pub struct Scenario {
     /// Its name on the command line.
     pub name: String,
     /// One line for `--list`.
     pub description: String,
-    /// The submit-to-ready distribution, when the oracle can be computed for it.
+    /// The server's side.
+    pub config: SimConfig,
+    /// How jobs reach the server.
+    pub workload: Workload,
+    /// The submit-to-ready distribution, when the oracle can be computed for it: a lognormal
+    /// or fixed generation time with no queueing in front of it.
     pub oracle_dist: Option<DurationDist>,
-    /// The simulator's generation time model.
-    pub durations: DurationModel,
 }
 
-/// `(name, description, duration spec)` of every named scenario.
-const NAMED: &[(&str, &str, &str)] = &[
-    (
-        "s1",
-        "S1 idle server, lognormal(6 s, 0.5) — the BENCHMARKS.md reference",
-        "lognormal:6,0.5",
-    ),
-    (
-        "s1-20s",
-        "S1 idle server, lognormal(20 s, 0.8)",
-        "lognormal:20,0.8",
-    ),
-    (
-        "s1-2s",
-        "S1 idle server, lognormal(2 s, 0.3)",
-        "lognormal:2,0.3",
-    ),
-    ("s1-fixed5", "S1 idle server, every job 5 s", "fixed:5"),
-    (
-        "s1-tail",
-        "S1 idle server, lognormal(6 s, 0.5) with 1 % of jobs 10× longer (no oracle)",
-        "bimodal:0.01,6,0.5,60,0.5",
-    ),
-];
-
-/// Every named scenario.
-pub fn all() -> Vec<Scenario> {
-    NAMED
-        .iter()
-        .filter_map(|(name, description, spec)| {
-            Some(Scenario {
-                name: (*name).to_owned(),
-                description: (*description).to_owned(),
-                oracle_dist: spec.parse().ok(),
-                durations: spec.parse().ok()?,
-            })
-        })
-        .collect()
+/// The distribution of submit-to-ready times under `cfg`, if the oracle knows it.
+pub fn oracle_of(cfg: &SimConfig) -> Option<DurationDist> {
+    let no_queue = cfg.queue_delay == DurationModel::Fixed(0.0) && cfg.capacity.is_none();
+    no_queue
+        .then(|| cfg.duration_model(MODEL).to_string().parse().ok())
+        .flatten()
 }
 
-/// The named scenario, if any.
+/// The built-in scenario `name`, if any.
 pub fn by_name(name: &str) -> Option<Scenario> {
-    all().into_iter().find(|s| s.name == name)
-}
-
-/// A scenario from a `--duration` distribution.
-pub fn from_dist(dist: &DurationDist) -> Option<Scenario> {
+    let s = bfl_sim::scenarios::find(name)?;
+    let config = s.config();
     Some(Scenario {
-        name: format!("custom:{dist}"),
-        description: format!("S1 idle server, {dist}"),
-        oracle_dist: Some(dist.clone()),
-        durations: dist.to_string().parse().ok()?,
+        name: s.name.to_owned(),
+        description: s.description.to_owned(),
+        oracle_dist: oracle_of(&config),
+        workload: s.workload,
+        config,
     })
 }
 
+/// A scenario from a `--duration` distribution: S1 (one batch, an idle server) with it.
+pub fn from_dist(dist: &DurationDist) -> Option<Scenario> {
+    let mut s = by_name("s1")?;
+    s.config
+        .durations
+        .insert("*".into(), dist.to_string().parse().ok()?);
+    s.name = format!("custom:{dist}");
+    s.description = format!("S1 idle server, {dist}");
+    s.oracle_dist = Some(dist.clone());
+    Some(s)
+}
+
 impl Scenario {
-    /// The simulator's configuration: this scenario's durations for every model, no queueing,
-    /// no latency, no faults (so the oracle's schedule-only figures apply), `progress` as asked.
+    /// The simulator's configuration for one run: the scenario's, with this seed and
+    /// `progress` as asked, and no request log (the figures come from the task truth).
     pub fn sim_config(&self, seed: u64, progress: bool) -> SimConfig {
-        let mut cfg = SimConfig {
+        SimConfig {
             seed,
             progress,
-            queue_delay: DurationModel::Fixed(0.0),
             record_requests: false,
-            ..SimConfig::default()
-        };
-        cfg.durations.insert("*".into(), self.durations.clone());
-        cfg
+            ..self.config.clone()
+        }
+    }
+
+    /// The key's active-task limit for the compared model.
+    pub fn key_limit(&self) -> usize {
+        self.config.limits.for_model(MODEL, 0.0).1
+    }
+
+    /// The mean generation time of the compared model, seconds.
+    pub fn mean_duration(&self) -> f64 {
+        self.config.duration_model(MODEL).mean()
     }
 }
 
@@ -92,8 +84,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_named_scenario_parses_and_s1_has_its_oracle() {
-        assert_eq!(all().len(), NAMED.len());
+    fn every_scenario_resolves_and_the_oracle_is_derived_where_known() {
+        for s in bfl_sim::scenarios::BUILTIN {
+            assert!(by_name(s.name).is_some(), "{}", s.name);
+        }
         let s1 = by_name("s1").unwrap();
         assert_eq!(
             s1.oracle_dist,
@@ -102,7 +96,17 @@ mod tests {
                 sigma: 0.5
             })
         );
-        assert!(by_name("s1-tail").unwrap().oracle_dist.is_none());
+        assert!(by_name("s1-tail").unwrap().oracle_dist.is_none(), "bimodal");
+        assert!(
+            by_name("s2-burst").unwrap().oracle_dist.is_none(),
+            "0.2 s queue"
+        );
+        assert!(by_name("s3-rho-0.9").unwrap().oracle_dist.is_some());
+        assert!(
+            by_name("s3-capacity").unwrap().oracle_dist.is_none(),
+            "queueing"
+        );
+        assert_eq!(by_name("s4-shared-16").unwrap().workload.clients(), 16);
         assert!(by_name("nope").is_none());
     }
 }

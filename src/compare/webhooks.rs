@@ -76,12 +76,17 @@ impl WebhookRow {
         cfg.webhooks = self.profile.config();
     }
 
-    /// Wires the simulator's deliveries to a receiver the client listens on.
-    pub fn attach(&self, sim: &VirtualSim, builder: ClientBuilder) -> ClientBuilder {
+    /// The run's receiver: the simulator's deliveries go to it, in-process.
+    pub fn receiver(&self, sim: &VirtualSim) -> WebhookRouter {
         let router = WebhookRouter::new();
         sim.set_webhook_sink(Arc::new(router.clone()));
+        router
+    }
+
+    /// Gives a client of the run its webhooks, routed by `router`.
+    pub fn apply(&self, router: &WebhookRouter, builder: ClientBuilder) -> ClientBuilder {
         builder
-            .webhooks(router, "https://hooks.compare.invalid")
+            .webhooks(router.clone(), "https://hooks.compare.invalid")
             .webhook_fallback(Arc::new(self.fallback))
     }
 }

@@ -2,7 +2,7 @@
 //! allowed; never anywhere near a hostile polling URL.
 
 use crate::common::*;
-use bfl_core::{ErrorKind, GenerationRequest};
+use bfl_core::GenerationRequest;
 use bfl_sim::stats::RequestKind;
 use bfl_sim::PollingHost;
 
@@ -12,13 +12,22 @@ async fn a_regional_polling_host_gets_the_key_only_when_allowed() {
     config.polling_host = PollingHost::Regional;
     let server = start(config).await;
 
-    // Not allowed: refused before any poll is sent.
-    let err = within_deadline(client(&server).generate(GenerationRequest::new("flux-2-pro", "x")))
+    // Not allowed: the key never goes there; the paid task is polled by id at the API host.
+    let out = within_deadline(client(&server).generate(GenerationRequest::new("flux-2-pro", "x")))
         .await
-        .unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::ForeignPollingUrl, "{err}");
+        .unwrap();
+    assert!(!out.image.is_empty());
     let stats = server.stats();
-    assert_eq!(count(&stats, RequestKind::Poll), 0);
+    assert!(stats
+        .requests
+        .iter()
+        .all(|r| r.host != server.regional_authority()));
+    assert!(count(&stats, RequestKind::Poll) > 0);
+    assert!(stats
+        .requests
+        .iter()
+        .filter(|r| r.kind == RequestKind::Poll)
+        .all(|r| server.base_url().ends_with(r.host.as_str())));
 
     // Allowed: polled there with the key, downloaded without it.
     let client = builder(&server)
@@ -43,17 +52,15 @@ async fn a_regional_polling_host_gets_the_key_only_when_allowed() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_hostile_polling_url_is_refused_before_any_request_reaches_it() {
+async fn a_hostile_polling_url_never_sees_a_request_and_the_paid_task_still_arrives() {
     let mut config = scenario();
     config.polling_host = PollingHost::Hostile;
     let server = start(config).await;
-    let err = within_deadline(client(&server).generate(GenerationRequest::new("flux-2-pro", "x")))
+    let out = within_deadline(client(&server).generate(GenerationRequest::new("flux-2-pro", "x")))
         .await
-        .unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::ForeignPollingUrl, "{err}");
-    // The task id is kept (paid work is not forgotten), the key is not in the message.
-    assert!(err.task().is_some() || err.to_string().contains("get_result"));
-    assert!(!err.to_string().contains(KEY));
+        .unwrap();
+    assert!(!out.image.is_empty(), "a paid image was abandoned");
+    assert!(out.ready.task.polling_url.starts_with(&server.base_url()));
     let stats = server.stats();
     assert!(
         stats
@@ -63,5 +70,6 @@ async fn a_hostile_polling_url_is_refused_before_any_request_reaches_it() {
         "a request reached the hostile host"
     );
     assert_eq!(stats.counters.keys_sent_to_hostile, 0);
+    assert_eq!(stats.counters.accepted, 1, "paid once");
     server.shutdown().await;
 }

@@ -6,9 +6,10 @@
 //! the others; a failure that no job of the key can get past (401/403, 402) stops new submits at
 //! once — jobs already submitted still run to the end, since they are paid for.
 
-use crate::client::{task_seed, Client, Hooks};
+use crate::client::{task_seed, Client};
 use crate::error::TaskError;
 use crate::machine::{Job, TaskEvent};
+use crate::observe::{Hooks, RecordError, TaskObserver};
 use crate::task::TaskOutcome;
 use futures_core::Stream;
 use futures_util::StreamExt;
@@ -26,22 +27,61 @@ pub struct BatchItem {
 
 /// Sees every job's events as they happen — the hook for a durable journal and progress bars.
 ///
-/// Called on the task's own thread before its next request goes out: in particular,
-/// [`TaskEvent::Submitted`] arrives before the first poll, so an implementation that writes it to
-/// disk and flushes before returning guarantees that no paid task is ever forgotten.
+/// Each call is awaited before the job goes on: [`TaskEvent::Submitting`] before its submit is
+/// sent, [`TaskEvent::Submitted`] before its first poll. An implementation that returns once the
+/// record is on disk guarantees that no submit leaves before its intent is durable and no paid task
+/// is ever forgotten; one that fails stops the batch's new submits (see [`RecordError`]).
+#[async_trait::async_trait]
 pub trait BatchObserver: Send + Sync {
     /// An event of job `index`.
-    fn on_event(&self, index: usize, event: &TaskEvent);
-    /// Job `index` finished (also delivered as a stream item).
-    fn on_finished(&self, _index: usize, _outcome: &TaskOutcome) {}
+    async fn on_event(&self, index: usize, event: &TaskEvent) -> Result<(), RecordError>;
+    /// Job `index` finished (also delivered as a stream item, after this returns).
+    async fn on_finished(&self, _index: usize, _outcome: &TaskOutcome) {}
 }
 
 /// An observer that does nothing.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct NoObserver;
 
+#[async_trait::async_trait]
 impl BatchObserver for NoObserver {
-    fn on_event(&self, _index: usize, _event: &TaskEvent) {}
+    async fn on_event(&self, _index: usize, _event: &TaskEvent) -> Result<(), RecordError> {
+        Ok(())
+    }
+}
+
+/// Stops a batch's new submits from outside (an interrupt, a full disk): jobs not yet submitted
+/// end `NotSubmitted` with the reason given; jobs already submitted run to the end, since they
+/// are paid for. Cheap to clone.
+#[derive(Debug, Clone, Default)]
+pub struct StopHandle {
+    flag: Arc<AtomicBool>,
+    reason: Arc<std::sync::Mutex<Option<String>>>,
+}
+
+impl StopHandle {
+    /// A handle that has not stopped anything yet.
+    pub fn new() -> StopHandle {
+        StopHandle::default()
+    }
+
+    /// Stops new submits, for `reason` (the first reason given is kept).
+    pub fn stop(&self, reason: impl Into<String>) {
+        if let Ok(mut r) = self.reason.lock() {
+            r.get_or_insert_with(|| reason.into());
+        }
+        self.flag.store(true, Ordering::Release);
+    }
+
+    /// Whether new submits are stopped.
+    pub fn is_stopped(&self) -> bool {
+        self.flag.load(Ordering::Acquire)
+    }
+
+    /// Why, once stopped.
+    pub fn reason(&self) -> Option<String> {
+        self.reason.lock().ok().and_then(|r| r.clone())
+    }
 }
 
 impl Client {
@@ -54,38 +94,59 @@ impl Client {
         I: IntoIterator<Item = Job>,
         I::IntoIter: Send + 'static,
     {
-        self.batch_with(jobs.into_iter().enumerate(), Arc::new(NoObserver))
+        self.batch_with(
+            jobs.into_iter().enumerate(),
+            Arc::new(NoObserver),
+            StopHandle::new(),
+        )
     }
 
-    /// Like [`Client::batch`], with explicit indices (a resumed batch keeps its original ones)
-    /// and an observer.
+    /// Like [`Client::batch`], with explicit indices (a resumed batch keeps its original ones),
+    /// an observer, and a handle that stops new submits.
     pub fn batch_with<I>(
         &self,
         jobs: I,
         observer: Arc<dyn BatchObserver>,
+        stop: StopHandle,
     ) -> impl Stream<Item = BatchItem> + Send + 'static
     where
         I: IntoIterator<Item = (usize, Job)>,
         I::IntoIter: Send + 'static,
     {
         let client = self.clone();
-        let halted: Arc<std::sync::Mutex<Option<Arc<TaskError>>>> = Arc::default();
-        let stop = Arc::new(AtomicBool::new(false));
         // Enough jobs in progress to keep every slot busy while finished ones download.
         let width = 2 * self.max_active_hint();
         futures_util::stream::iter(jobs)
             .map(move |(index, job)| {
                 let client = client.clone();
                 let observer = Arc::clone(&observer);
-                let halted = Arc::clone(&halted);
-                let stop = Arc::clone(&stop);
+                let stop = stop.clone();
                 async move {
-                    let outcome = run_item(&client, index, job, &*observer, &halted, &stop).await;
-                    observer.on_finished(index, &outcome);
+                    let outcome = run_item(&client, index, job, &*observer, &stop).await;
+                    observer.on_finished(index, &outcome).await;
                     BatchItem { index, outcome }
                 }
             })
             .buffer_unordered(width.max(2))
+    }
+}
+
+/// Job `index`'s events, for its observer.
+struct ItemObserver<'a> {
+    index: usize,
+    inner: &'a dyn BatchObserver,
+    stop: &'a StopHandle,
+}
+
+#[async_trait::async_trait]
+impl TaskObserver for ItemObserver<'_> {
+    async fn on_event(&self, event: &TaskEvent) -> Result<(), RecordError> {
+        let recorded = self.inner.on_event(self.index, event).await;
+        if let Err(e) = &recorded {
+            self.stop
+                .stop(format!("an event could not be recorded: {e}"));
+        }
+        recorded
     }
 }
 
@@ -94,27 +155,28 @@ async fn run_item(
     index: usize,
     job: Job,
     observer: &dyn BatchObserver,
-    halted: &std::sync::Mutex<Option<Arc<TaskError>>>,
-    stop: &AtomicBool,
+    stop: &StopHandle,
 ) -> TaskOutcome {
     let seed = task_seed(client.seed(), index as u64);
-    let mut on_event = |e: &TaskEvent| observer.on_event(index, e);
+    let observer = ItemObserver {
+        index,
+        inner: observer,
+        stop,
+    };
     let hooks = Hooks {
-        halt: Some(stop),
-        on_event: &mut on_event,
+        halt: Some(&stop.flag),
+        observer: &observer,
     };
     let mut outcome = client.run_hooked(job, seed, hooks).await;
-    if let Err(TaskError::NotSubmitted { reason }) = &mut outcome.result {
-        if let Some(cause) = halted.lock().ok().and_then(|h| h.clone()) {
-            *reason = format!("the batch stopped after: {cause}");
+    if let Err(e) = &outcome.result {
+        if (e.is_fatal_for_batch() || e.is_local_write_failure()) && !stop.is_stopped() {
+            tracing::error!(error = %e, "stopping the batch: no further job can succeed");
+            stop.stop(e.to_string());
         }
     }
-    if let Err(e) = &outcome.result {
-        if e.is_fatal_for_batch() && !stop.swap(true, Ordering::AcqRel) {
-            tracing::error!(error = %e, "stopping the batch: no further job can succeed");
-            if let Ok(mut h) = halted.lock() {
-                *h = Some(Arc::new(e.clone()));
-            }
+    if let Err(TaskError::NotSubmitted { reason }) = &mut outcome.result {
+        if let Some(cause) = stop.reason() {
+            *reason = format!("the batch stopped after: {cause}");
         }
     }
     outcome

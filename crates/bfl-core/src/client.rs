@@ -6,6 +6,8 @@ use crate::auth::{ApiKey, InvalidKey, KeyPolicy};
 use crate::error::{Phase, TaskError, TaskRef};
 use crate::limiter::{ActiveLimiter, Slot};
 use crate::machine::{Action, EngineConfig, Job, Start, StopAfter, TaskEvent, TaskMachine};
+pub use crate::observe::Hooks;
+use crate::observe::RecordError;
 use crate::retry::{RetryBudget, RetryPolicy};
 use crate::rt::{Now, Runtime};
 use crate::strategy::{default_strategy, StrategyFactory};
@@ -14,7 +16,7 @@ use crate::transport::{DownloadDest, RequestKind, RequestMeta, Transport};
 use crate::webhook::{self, HintInbox, WebhookRouter, Webhooks};
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tracing::Instrument;
@@ -22,26 +24,13 @@ use tracing::Instrument;
 /// The default API base.
 pub const DEFAULT_BASE_URL: &str = "https://api.bfl.ai";
 
-/// What a caller may attach to a task's run.
-pub struct Hooks<'a> {
-    /// When set (by another task's 402/403), submits are not sent: the task ends `NotSubmitted`.
-    pub halt: Option<&'a AtomicBool>,
-    /// Sees every [`TaskEvent`] before the next request goes out — the place to journal a
-    /// submitted task.
-    pub on_event: &'a mut (dyn FnMut(&TaskEvent) + Send),
-}
-
-impl std::fmt::Debug for Hooks<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Hooks").field("halt", &self.halt).finish()
-    }
-}
-
 /// Runs one machine to its end.
 ///
 /// `slots`, when given, is the active-task limiter: a slot is taken before each submit (unless
 /// `slot` already holds one) and held until the task is terminal; a 429 on submit gives it back
-/// (shrinking the limit).
+/// (shrinking the limit). Every event goes to `hooks.observer`, awaited: the submit is not sent
+/// until its [`TaskEvent::Submitting`] is recorded, nor the first poll until
+/// [`TaskEvent::Submitted`] is.
 pub async fn drive(
     machine: &mut TaskMachine,
     transport: &dyn Transport,
@@ -64,8 +53,7 @@ pub async fn drive_with_hints(
     hooks: Hooks<'_>,
     mut hints: Option<&mut HintInbox>,
 ) -> TaskOutcome {
-    let Hooks { halt, on_event } = hooks;
-    let halted = || halt.is_some_and(|h| h.load(Ordering::Acquire));
+    let halted = || hooks.halt.is_some_and(|h| h.load(Ordering::Acquire));
     let mut slot = slot;
     loop {
         // While this task holds a slot others wait for, its detection lag delays them too.
@@ -80,16 +68,18 @@ pub async fn drive_with_hints(
                     }
                 }
                 if is_submit && halted() {
-                    return TaskOutcome {
-                        result: Err(TaskError::NotSubmitted {
-                            reason: "the batch was stopped by a failure no job can get past".into(),
-                        }),
-                        report: machine.report().clone(),
-                    };
+                    return not_submitted(machine, HALTED.into());
                 }
                 // `Submitting` comes with the submit's `Send`: the caller sees it once a slot is
                 // held and just before the POST leaves, so a journal can mark the ambiguous window.
-                drain_events(machine, &mut slot, on_event);
+                if let Err(e) = drain_events(machine, &mut slot, hooks).await {
+                    if is_submit {
+                        return not_submitted(
+                            machine,
+                            format!("not sent, as it could not be recorded: {e}"),
+                        );
+                    }
+                }
                 let answer = match req.extensions().get::<DownloadDest>().cloned() {
                     Some(DownloadDest(path)) => transport.download_to(req, &path).await,
                     None => transport.send(req).await,
@@ -106,16 +96,31 @@ pub async fn drive_with_hints(
             },
             Action::Done(outcome) => return outcome,
         }
-        drain_events(machine, &mut slot, on_event);
+        // A failed record after the submit leaves a paid task: it is driven on regardless (the
+        // halt flag, raised, keeps other tasks from paying).
+        let _ = drain_events(machine, &mut slot, hooks).await;
     }
 }
 
-/// Hands the machine's pending events to the caller, keeping the active-task slot in step.
-fn drain_events(
+/// Why a halted batch sends no more submits.
+const HALTED: &str = "the batch was stopped before this job was submitted";
+
+fn not_submitted(machine: &TaskMachine, reason: String) -> TaskOutcome {
+    TaskOutcome {
+        result: Err(TaskError::NotSubmitted { reason }),
+        report: machine.report().clone(),
+    }
+}
+
+/// Hands the machine's pending events to the observer, in order and awaited, keeping the
+/// active-task slot in step. Every event is delivered; the first record failure is returned (and
+/// raises the halt flag).
+async fn drain_events(
     machine: &mut TaskMachine,
     slot: &mut Option<Slot>,
-    on_event: &mut (dyn FnMut(&TaskEvent) + Send),
-) {
+    hooks: Hooks<'_>,
+) -> Result<(), RecordError> {
+    let mut first_failure = None;
     while let Some(event) = machine.poll_event() {
         trace_event(&event);
         match &event {
@@ -136,8 +141,15 @@ fn drain_events(
             TaskEvent::Terminal(_) => *slot = None,
             _ => {}
         }
-        on_event(&event);
+        if let Err(e) = hooks.observer.on_event(&event).await {
+            tracing::error!(error = %e, "an event could not be recorded: no further submits");
+            if let Some(h) = hooks.halt {
+                h.store(true, Ordering::Release);
+            }
+            first_failure.get_or_insert(e);
+        }
     }
+    first_failure.map_or(Ok(()), Err)
 }
 
 fn trace_event(event: &TaskEvent) {
@@ -450,10 +462,13 @@ impl Client {
     pub async fn run_hooked(&self, job: Job, seed: u64, hooks: Hooks<'_>) -> TaskOutcome {
         let inner = &self.inner;
         let model = job.model().to_owned();
+        // A resumed task is as active on the server as a new one: it holds its slot too, so a
+        // resume never submits beside tasks still running.
         let limiter = match job.start {
-            Start::Submit(_) => Some(self.limiter(&model)),
-            _ => None,
+            Start::Submit(_) | Start::Poll { .. } => Some(self.limiter(&model)),
+            Start::Download(_) => None,
         };
+        let resumed = matches!(job.start, Start::Poll { .. });
         let (job, mut inbox) = webhook::attach(self.webhooks(), job);
         let factory = match (&inbox, self.webhooks()) {
             (Some(_), Some(w)) => w.fallback(),
@@ -465,7 +480,13 @@ impl Client {
             // The task's deadline starts once it holds a slot: waiting for one, behind the rest
             // of a batch, is not the task taking long.
             let slot = match &limiter {
-                Some(l) => Some(l.acquire().await),
+                Some(l) => {
+                    let slot = l.acquire().await;
+                    if resumed {
+                        slot.accepted(); // the server holds it already
+                    }
+                    Some(slot)
+                }
                 None => None,
             };
             let mut machine = TaskMachine::new(
@@ -502,11 +523,7 @@ impl Client {
     /// Runs a job to its end (the next seed of the client's sequence).
     pub async fn run(&self, job: Job) -> TaskOutcome {
         let n = self.inner.next_task.fetch_add(1, Ordering::Relaxed);
-        let hooks = Hooks {
-            halt: None,
-            on_event: &mut |_| {},
-        };
-        self.run_hooked(job, task_seed(self.inner.seed, n), hooks)
+        self.run_hooked(job, task_seed(self.inner.seed, n), Hooks::none())
             .await
     }
 

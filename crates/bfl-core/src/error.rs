@@ -375,6 +375,31 @@ impl TaskError {
         }
     }
 
+    /// Whether the image could not be written locally (a full disk, a lost directory): the task
+    /// is paid and `Ready` — poll it again once the disk is fixed — and no other job of a batch
+    /// should pay for an image it cannot write either.
+    pub fn is_local_write_failure(&self) -> bool {
+        matches!(
+            self,
+            TaskError::Transport {
+                phase: Phase::Download,
+                source: TransportError::Io(_),
+                ..
+            }
+        )
+    }
+
+    /// Whether the key may have been charged for this task: it was accepted (its id is known) and
+    /// not moderated (BFL charges no moderated task), or its submit may have been accepted without
+    /// an answer ([`TaskError::may_have_been_accepted`]). `false` means the server definitely did
+    /// not take the job.
+    pub fn may_have_been_charged(&self) -> bool {
+        match self.kind() {
+            ErrorKind::RequestModerated | ErrorKind::ContentModerated => false,
+            _ => self.task().is_some() || self.may_have_been_accepted(),
+        }
+    }
+
     /// Whether no other task of the same key can succeed either (401/403, 402): a batch stops
     /// submitting at once.
     pub fn is_fatal_for_batch(&self) -> bool {

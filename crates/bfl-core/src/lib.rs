@@ -11,7 +11,8 @@
 //!   `learned`, which polls near the [`strategy::oracle`] schedule of durations it learns);
 //! - [`machine`]: the sans-IO task machine (`Send` / `Wait` / `Done`);
 //! - [`retry`], [`auth`], [`error`]: answer classification, retry budget, key-host policy, outcomes;
-//! - [`transport`], [`rt`]: the two traits a runtime provides;
+//! - [`transport`], [`rt`]: the two traits a runtime provides; [`image`]: is a downloaded body
+//!   the image (magic bytes, length)?
 //! - [`client`]: the only async code — a short driver loop, and [`Client`];
 //! - [`limiter`], [`batch`]: many tasks under the key's active-task limit;
 //! - [`webhook`]: deliveries as hints that wake a task for one confirming poll.
@@ -42,8 +43,10 @@ pub mod auth;
 pub mod batch;
 pub mod client;
 pub mod error;
+pub mod image;
 pub mod limiter;
 pub mod machine;
+pub mod observe;
 pub mod retry;
 pub mod rt;
 pub mod strategy;
@@ -52,8 +55,9 @@ pub mod transport;
 pub mod webhook;
 
 pub use api::{GenerationRequest, OutputFormat, Status};
-pub use batch::{BatchItem, BatchObserver};
+pub use batch::{BatchItem, BatchObserver, StopHandle};
 pub use client::{Client, ClientBuilder};
 pub use error::{ErrorKind, TaskError, TaskRef};
 pub use machine::{Action, EngineConfig, Job, TaskEvent, TaskMachine};
+pub use observe::{Hooks, RecordError, TaskObserver};
 pub use task::{Finished, Image, TaskOutcome, TaskOutput, TaskReport};

@@ -21,9 +21,12 @@
 //! before the next `next_action`; events must be drained before the next `next_action`, because
 //! [`TaskEvent::Submitted`] is the moment to record the task durably, before its first poll.
 
-use crate::api::{ErrorBody, GenerationRequest, PollResponse, Status, SubmitResponse};
+use crate::api::{
+    ErrorBody, GenerationRequest, OutputFormat, PollResponse, Status, SubmitResponse,
+};
 use crate::auth::{ApiKey, KeyPolicy, KEY_HEADER};
 use crate::error::{Phase, TaskError, TaskRef};
+use crate::image::{check_image, declared_length, BadImage};
 use crate::retry::{classify, retry_after, RetryBudget, RetryPolicy, Verdict};
 use crate::rt::Now;
 use crate::strategy::{PollContext, PollStrategy, TaskObservation};
@@ -89,6 +92,11 @@ impl EngineConfig {
         format!("{}/v1/{}", base.trim_end_matches('/'), path)
     }
 
+    /// `{base}/v1/get_result?id={id}`: where a task is polled by id at the configured API host.
+    pub fn polling_url_by_id(&self, id: &str) -> String {
+        self.api_url(&format!("get_result?id={}", query_escape(id)))
+    }
+
     /// A GET of an API path, with the key (e.g. `credits`).
     pub fn api_get(
         &self,
@@ -103,6 +111,19 @@ impl EngineConfig {
         req.extensions_mut().insert(RequestMeta { kind, timeout });
         req
     }
+}
+
+/// Percent-encodes everything but RFC 3986's unreserved characters (a task id is server text).
+fn query_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 /// Drops a trailing `/` and `/v1` so `https://api.bfl.ai/v1` and `https://api.bfl.ai` mean the same.
@@ -281,6 +302,8 @@ pub struct TaskMachine {
     last_pending_after: Option<Duration>,
     contended: bool,
     observation: Option<TaskObservation>,
+    /// The format the submitted request asked for (or its model's default), to note a difference.
+    expected_format: Option<OutputFormat>,
 }
 
 /// The attempt number whose backoff a paid task waits when the shared retry budget is empty
@@ -341,8 +364,12 @@ impl TaskMachine {
             last_pending_after: None,
             contended: false,
             observation: None,
+            expected_format: None,
             cfg,
         };
+        if let Start::Submit(req) = &job.start {
+            m.expected_format = Some(req.effective_output_format());
+        }
         m.state = match job.start {
             Start::Submit(req) => match check_model_id(req.model()) {
                 Ok(()) => State::Submit(req),
@@ -354,8 +381,8 @@ impl TaskMachine {
                     model,
                     cost: None,
                 };
-                match m.admit_polling_url(&submitted) {
-                    Ok(()) => match m.schedule_poll(now) {
+                match m.admit_polling_url(submitted) {
+                    Ok(submitted) => match m.schedule_poll(now) {
                         Some(_) => State::Poll(submitted),
                         None => State::Finished(Err(TaskError::GaveUp {
                             task: submitted.task,
@@ -651,7 +678,7 @@ impl TaskMachine {
             .polling_url
             .clone()
             // The webhook form carries no polling URL; the id still polls at the API host.
-            .unwrap_or_else(|| self.cfg.api_url(&format!("get_result?id={}", parsed.id)));
+            .unwrap_or_else(|| self.cfg.polling_url_by_id(&parsed.id));
         let submitted = SubmittedTask {
             task: TaskRef {
                 id: parsed.id,
@@ -664,9 +691,11 @@ impl TaskMachine {
         self.submitted_wall = now.wall;
         self.saw_submit = true;
         self.reset_failures();
-        if let Err(e) = self.admit_polling_url(&submitted) {
-            return State::Finished(Err(e));
-        }
+        // The task is paid for: whatever its polling URL, it is recorded and polled.
+        let submitted = match self.admit_polling_url(submitted) {
+            Ok(t) => t,
+            Err(e) => return State::Finished(Err(e)),
+        };
         self.events
             .push_back(TaskEvent::Submitted(submitted.clone()));
         if self.stop_after == StopAfter::Submitted {
@@ -753,8 +782,11 @@ impl TaskMachine {
                 }));
             }
         };
-        self.cfg.budget.on_success();
-        self.reset_failures();
+        // A Ready without its sample is no success: it counts toward the failure cap.
+        if !is_ready_without_sample(&parsed) {
+            self.cfg.budget.on_success();
+            self.reset_failures();
+        }
         self.report.last_status = Some(parsed.status.as_str().to_owned());
         match parsed.status.clone() {
             Status::Ready => self.on_ready(now, task, parsed, body),
@@ -823,7 +855,10 @@ impl TaskMachine {
             return State::Finished(Err(TaskError::MalformedResponse {
                 task: Some(task.task),
                 phase: Phase::Poll,
-                reason: "status Ready without result.sample".into(),
+                reason: format!(
+                    "status Ready without result.sample in {} answers in a row",
+                    self.failures
+                ),
                 raw: body,
             }));
         };
@@ -879,22 +914,7 @@ impl TaskMachine {
     fn on_download_answer(&mut self, now: Now, ready: ReadyTask, resp: Response<Bytes>) -> State {
         let status = resp.status();
         match classify(status) {
-            Verdict::Success => {
-                let (parts, body) = resp.into_parts();
-                let image = match parts.extensions.get::<DownloadedFile>() {
-                    Some(f) => Image::File(f.clone()),
-                    None => Image::Memory(body),
-                };
-                if image.is_empty() {
-                    return State::Finished(Err(TaskError::MalformedResponse {
-                        task: Some(ready.task),
-                        phase: Phase::Download,
-                        reason: "empty image".into(),
-                        raw: Bytes::new(),
-                    }));
-                }
-                State::Finished(Ok(Finished::Downloaded(TaskOutput { ready, image })))
-            }
+            Verdict::Success => self.on_downloaded(now, ready, resp),
             Verdict::RateLimited | Verdict::ServerFault => {
                 let max = self.cfg.retry.max_consecutive_failures;
                 let hint = retry_after(resp.headers(), now.wall);
@@ -932,6 +952,41 @@ impl TaskMachine {
                         raw: resp.into_body(),
                     }))
                 }
+            }
+        }
+    }
+
+    /// A `200` to the download: the image if its body is one, else a retry (or, past the cap, a
+    /// retryable failure that still names the task).
+    fn on_downloaded(&mut self, now: Now, ready: ReadyTask, resp: Response<Bytes>) -> State {
+        let (parts, body) = resp.into_parts();
+        let checked = match parts.extensions.get::<DownloadedFile>() {
+            // The transport checked the bytes before the file got its name.
+            Some(f) if f.len == 0 => Err(BadImage::Empty),
+            Some(f) => Ok((Image::File(f.clone()), f.format)),
+            None => check_image(&body, body.len() as u64, declared_length(&parts.headers))
+                .map(|format| (Image::Memory(body), Some(format))),
+        };
+        match checked {
+            Ok((image, format)) => {
+                if let (Some(got), Some(asked)) = (format, self.expected_format) {
+                    if got != asked {
+                        tracing::info!(id = %ready.task.id, %asked, %got, "the image is not in the requested format; kept as delivered");
+                    }
+                }
+                State::Finished(Ok(Finished::Downloaded(TaskOutput { ready, image })))
+            }
+            Err(bad) => {
+                let max = self.cfg.retry.max_consecutive_failures;
+                if self.try_retry(now, None, Phase::Download, max, bad.to_string()) {
+                    return State::Download(ready);
+                }
+                State::Finished(Err(TaskError::Transport {
+                    task: Some(ready.task),
+                    phase: Phase::Download,
+                    attempts: self.failures,
+                    source: TransportError::BadImage(bad),
+                }))
             }
         }
     }
@@ -1081,22 +1136,33 @@ impl TaskMachine {
         self.state = State::Finished(result);
     }
 
-    fn admit_polling_url(&self, task: &SubmittedTask) -> Result<(), TaskError> {
+    /// The task with a polling URL the key may go to: its own, or — when its host is not one of
+    /// the configured API hosts (a proxy, a new BFL host, another spelling of the base) — the task
+    /// polled by id at the configured API host. A paid task is never abandoned for its polling
+    /// host, and the key never follows a foreign URL.
+    fn admit_polling_url(&self, mut task: SubmittedTask) -> Result<SubmittedTask, TaskError> {
         let url = &task.task.polling_url;
-        let uri: Uri = url.parse().map_err(|_| TaskError::MalformedResponse {
-            task: Some(task.task.clone()),
-            phase: Phase::Submit,
-            reason: format!("unparseable polling_url {url:?}"),
-            raw: Bytes::new(),
-        })?;
-        if self.cfg.key_policy.allows(&uri) {
-            Ok(())
-        } else {
-            Err(TaskError::ForeignPollingUrl {
-                id: task.task.id.clone(),
-                url: url.clone(),
-            })
+        let allowed = url
+            .parse::<Uri>()
+            .is_ok_and(|uri| self.cfg.key_policy.allows(&uri));
+        if allowed {
+            return Ok(task);
         }
+        if task.task.id.is_empty() {
+            return Err(TaskError::MalformedResponse {
+                task: Some(task.task.clone()),
+                phase: Phase::Submit,
+                reason: "a task without an id, on a polling host the key may not go to".into(),
+                raw: Bytes::new(),
+            });
+        }
+        tracing::warn!(
+            id = ?task.task.id,
+            polling_url = ?url,
+            "the polling URL's host may not receive the key: polling the task by id at the API host"
+        );
+        task.task.polling_url = self.cfg.polling_url_by_id(&task.task.id);
+        Ok(task)
     }
 
     fn deadline_error(&self) -> TaskError {
@@ -1130,6 +1196,11 @@ impl TaskMachine {
             _ => None,
         }
     }
+}
+
+/// A `Ready` answer with no `result.sample` to download.
+fn is_ready_without_sample(parsed: &PollResponse) -> bool {
+    parsed.status == Status::Ready && parsed.result.as_ref().is_none_or(|r| r.sample.is_none())
 }
 
 fn clamp_to(now: Instant, wait: Duration, deadline: Instant) -> Instant {

@@ -5,6 +5,8 @@
 //! it is for (so a transport can pick a body-size cap) and how long it may take at most (the
 //! smaller of the transport's own timeout and the task's remaining deadline).
 
+use crate::api::OutputFormat;
+use crate::image::{check_image, declared_length, BadImage};
 use async_trait::async_trait;
 use bytes::Bytes;
 use std::path::{Path, PathBuf};
@@ -61,6 +63,8 @@ pub struct DownloadedFile {
     pub path: PathBuf,
     /// Bytes written.
     pub len: u64,
+    /// The image format its magic bytes name (see [`crate::image::sniff`]).
+    pub format: Option<OutputFormat>,
 }
 
 /// Why a request got no HTTP answer.
@@ -88,6 +92,10 @@ pub enum TransportError {
     /// Writing a downloaded body to disk failed.
     #[error("writing the download failed: {0}")]
     Io(String),
+    /// A `200` download whose body is not the image (empty, an HTML page, short of its
+    /// `Content-Length`); nothing was written under the destination's name.
+    #[error("{0}")]
+    BadImage(#[from] BadImage),
 }
 
 impl TransportError {
@@ -95,7 +103,10 @@ impl TransportError {
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
-            TransportError::Timeout(_) | TransportError::Connect(_) | TransportError::Protocol(_)
+            TransportError::Timeout(_)
+                | TransportError::Connect(_)
+                | TransportError::Protocol(_)
+                | TransportError::BadImage(_)
         )
     }
 }
@@ -116,9 +127,12 @@ pub trait Transport: Send + Sync {
     /// with an empty body and a [`DownloadedFile`] extension. Non-2xx answers come back with their
     /// body, and nothing is written.
     ///
-    /// The default buffers the body in memory, then writes a temporary file beside `dest` and
-    /// renames it, so a crash never leaves a partial image under the final name. Transports that
-    /// can stream override it.
+    /// A `200` whose body is not the image ([`crate::image::check_image`]) is
+    /// [`TransportError::BadImage`], and `dest` is left as it was.
+    ///
+    /// The default buffers the body in memory, checks it, then writes a temporary file beside
+    /// `dest` and renames it, so a crash never leaves a partial image under the final name.
+    /// Transports that can stream override it.
     async fn download_to(
         &self,
         req: http::Request<Bytes>,
@@ -130,10 +144,12 @@ pub trait Transport: Send + Sync {
         }
         let (mut parts, body) = resp.into_parts();
         let len = body.len() as u64;
+        let format = check_image(&body, len, declared_length(&parts.headers))?;
         write_atomically(dest, &body).map_err(|e| TransportError::Io(e.to_string()))?;
         parts.extensions.insert(DownloadedFile {
             path: dest.to_path_buf(),
             len,
+            format: Some(format),
         });
         Ok(http::Response::from_parts(parts, Bytes::new()))
     }

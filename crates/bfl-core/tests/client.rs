@@ -144,6 +144,37 @@ fn run_reports_polls_and_time_to_ready() {
 }
 
 #[test]
+fn a_ready_without_a_sample_ends_after_the_failure_cap_naming_the_task() {
+    let sampleless = Answer::http(200, r#"{"id":"r","status":"Ready","result":{}}"#);
+    let mut script = vec![(
+        RequestKind::Submit,
+        arb::accepted("r", "https://api.eu1.bfl.ai"),
+    )];
+    script.extend(std::iter::repeat_n((RequestKind::Poll, sampleless), 3_000));
+    let t = Scripted::new(script);
+    let c = client(Arc::clone(&t), JumpClock::new());
+    let outcome = block_on(c.run(Job::generate(GenerationRequest::new("flux-2-pro", "x"))));
+    let err = outcome.result.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::MalformedResponse);
+    assert_eq!(
+        err.task_id(),
+        Some("r"),
+        "the paid task must stay resumable"
+    );
+    assert!(
+        err.to_string().contains("Ready without result.sample"),
+        "{err}"
+    );
+    let polls = t
+        .log()
+        .iter()
+        .filter(|(k, _, _)| *k == RequestKind::Poll)
+        .count();
+    assert_eq!((polls, outcome.report.polls), (13, 13));
+    assert_eq!(outcome.report.downloads, 0);
+}
+
+#[test]
 fn server_detail_reaches_final_errors() {
     for (status, kind) in [
         (402, ErrorKind::InsufficientCredits),
@@ -257,32 +288,95 @@ fn builder_errors_are_clear() {
     assert!(!format!("{c:?}").contains("bfl_secret"));
 }
 
-#[test]
-fn journal_hooks_see_submitting_before_the_post_and_submitted_before_the_first_poll() {
-    use bfl_core::client::Hooks;
-    use bfl_core::TaskEvent;
+/// Records which money events it saw and how many requests the server had seen by then; fails
+/// the event named `fail_on`, as a journal on a full disk would.
+struct Recording<'a> {
+    server: &'a Scripted,
+    seen: Mutex<Vec<(&'static str, usize)>>,
+    fail_on: Option<&'static str>,
+}
+
+#[async_trait::async_trait]
+impl bfl_core::TaskObserver for Recording<'_> {
+    async fn on_event(&self, e: &bfl_core::TaskEvent) -> Result<(), bfl_core::RecordError> {
+        let name = match e {
+            bfl_core::TaskEvent::Submitting => "submitting",
+            bfl_core::TaskEvent::Submitted(_) => "submitted",
+            _ => return Ok(()),
+        };
+        self.seen
+            .lock()
+            .unwrap()
+            .push((name, self.server.log().len()));
+        match self.fail_on {
+            Some(n) if n == name => Err(bfl_core::RecordError("disk full".into())),
+            _ => Ok(()),
+        }
+    }
+}
+
+fn run_recorded(
+    fail_on: Option<&'static str>,
+) -> (
+    bfl_core::TaskOutcome,
+    Vec<(&'static str, usize)>,
+    bool,
+    usize,
+) {
     let t = Scripted::new(happy_script("a"));
     let c = client(Arc::clone(&t), JumpClock::new());
-    let seen: Mutex<Vec<(String, usize)>> = Mutex::default();
-    let mut on_event = |e: &TaskEvent| {
-        let name = match e {
-            TaskEvent::Submitting => "submitting",
-            TaskEvent::Submitted(_) => "submitted",
-            _ => return,
-        };
-        // How many requests the server had seen when the hook ran.
-        seen.lock().unwrap().push((name.to_owned(), t.log().len()));
+    let observer = Recording {
+        server: &t,
+        seen: Mutex::default(),
+        fail_on,
+    };
+    let halt = std::sync::atomic::AtomicBool::new(false);
+    let hooks = bfl_core::Hooks {
+        halt: Some(&halt),
+        observer: &observer,
     };
     let job = Job::generate(GenerationRequest::new("flux-2-pro", "fox"));
-    let hooks = Hooks {
-        halt: None,
-        on_event: &mut on_event,
-    };
     let outcome = block_on(c.run_hooked(job, 1, hooks));
+    let halted = halt.load(std::sync::atomic::Ordering::Acquire);
+    (
+        outcome,
+        observer.seen.into_inner().unwrap(),
+        halted,
+        t.log().len(),
+    )
+}
+
+#[test]
+fn journal_hooks_see_submitting_before_the_post_and_submitted_before_the_first_poll() {
+    let (outcome, seen, halted, _) = run_recorded(None);
     assert!(outcome.result.is_ok());
+    assert_eq!(seen, vec![("submitting", 0), ("submitted", 1)]);
+    assert!(!halted);
+}
+
+#[test]
+fn a_submit_whose_intent_cannot_be_recorded_is_never_sent_and_halts_the_batch() {
+    let (outcome, seen, halted, requests) = run_recorded(Some("submitting"));
     assert_eq!(
-        seen.into_inner().unwrap(),
-        vec![("submitting".to_owned(), 0), ("submitted".to_owned(), 1)]
+        requests, 0,
+        "the POST left although its intent was not durable"
+    );
+    assert_eq!(seen, vec![("submitting", 0)]);
+    let e = outcome.result.unwrap_err();
+    assert_eq!(e.kind(), bfl_core::ErrorKind::NotSubmitted);
+    assert!(!e.may_have_been_charged());
+    assert!(e.to_string().contains("disk full"), "{e}");
+    assert!(halted);
+}
+
+#[test]
+fn a_paid_task_whose_id_cannot_be_recorded_is_still_finished() {
+    let (outcome, _, halted, requests) = run_recorded(Some("submitted"));
+    assert!(outcome.result.is_ok(), "{:?}", outcome.result);
+    assert!(requests >= 3, "submit, poll and download all happened");
+    assert!(
+        halted,
+        "no other job may pay while the journal cannot record"
     );
 }
 

@@ -131,7 +131,8 @@ fn run(strategy: &str, seed: u64, deadline: Duration, answers: &[Answer], rtt: D
 }
 
 /// Whether a poll answer carries one of the spec's terminal statuses (judged here from the
-/// wire, independently of the machine's own notion).
+/// wire, independently of the machine's own notion). A `Ready` without a `result.sample` has
+/// nothing to download: it is asked again (a bounded number of times), so it does not count.
 fn answers_terminal_status(answer: &Answer) -> bool {
     const TERMINAL: [&str; 5] = [
         "Ready",
@@ -147,6 +148,7 @@ fn answers_terminal_status(answer: &Answer) -> bool {
             ..
         } => serde_json::from_slice::<serde_json::Value>(body)
             .ok()
+            .filter(|v| v["status"] != "Ready" || v["result"]["sample"].is_string())
             .and_then(|v| v.get("status").and_then(|s| s.as_str()).map(str::to_owned))
             .is_some_and(|s| TERMINAL.contains(&s.as_str())),
         _ => false,
@@ -221,7 +223,7 @@ fn ready_script() -> Vec<Answer> {
         arb::polled("Pending", None, 0.0),
         arb::polled("Pending", Some(0.5), 0.0),
         arb::polled("Ready", None, 1.0e9 + 5.0),
-        Answer::http(200, &b"\x89PNG image"[..]),
+        Answer::http(200, &b"\x89PNG\r\n\x1a\n image"[..]),
     ]
 }
 
@@ -286,7 +288,7 @@ fn happy_path_submits_once_polls_the_returned_url_with_the_key_and_downloads_wit
 }
 
 #[test]
-fn a_foreign_polling_url_is_refused_before_any_request_reaches_it() {
+fn a_foreign_polling_url_never_gets_the_key_and_the_paid_task_is_polled_by_id_at_the_api_host() {
     let r = run(
         "fixed-2s",
         1,
@@ -294,6 +296,95 @@ fn a_foreign_polling_url_is_refused_before_any_request_reaches_it() {
         &[arb::accepted("t", "https://evil.example")],
         Duration::ZERO,
     );
-    assert_eq!(r.steps.len(), 2, "{:?}", r.steps);
-    assert_eq!(r.steps[1], Step::Done("foreign_polling_url".into()));
+    let polls: Vec<_> = r
+        .steps
+        .iter()
+        .filter_map(|s| match s {
+            Step::Send(RequestKind::Poll, url, keyed) => Some((url.as_str(), *keyed)),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        !polls.is_empty(),
+        "the paid task was abandoned: {:?}",
+        r.steps
+    );
+    for (url, _) in &polls {
+        assert_eq!(*url, "https://api.bfl.ai/v1/get_result?id=t");
+    }
+    assert!(r
+        .steps
+        .iter()
+        .all(|s| !matches!(s, Step::Send(_, url, _) if url.contains("evil.example"))));
+}
+
+fn sends_of(r: &Run, kind: RequestKind) -> usize {
+    r.steps
+        .iter()
+        .filter(|s| matches!(s, Step::Send(k, _, _) if *k == kind))
+        .count()
+}
+
+#[test]
+fn a_ready_without_a_sample_is_polled_up_to_the_failure_cap_with_backoff_then_fails() {
+    let sampleless = Answer::http(200, r#"{"id":"t","status":"Ready","result":{"seed":1}}"#);
+    let mut answers = vec![arb::accepted("t", "https://api.eu1.bfl.ai")];
+    answers.extend(std::iter::repeat_n(sampleless, 1_000));
+    let r = run(
+        "fixed-2s",
+        1,
+        Duration::from_secs(600),
+        &answers,
+        Duration::ZERO,
+    );
+    // The first answer and 12 retries (the consecutive-failure cap), not ~2 400 polls.
+    assert_eq!(sends_of(&r, RequestKind::Poll), 13);
+    assert_eq!(
+        r.steps.last(),
+        Some(&Step::Done("malformed_response".into()))
+    );
+    // Backoff, not the 2 s recipe: the retries reach the 10 s cap (equal jitter: >= 5 s).
+    let longest = r
+        .steps
+        .iter()
+        .filter_map(|s| match s {
+            Step::Wait(w) => Some(*w),
+            _ => None,
+        })
+        .max();
+    assert!(longest >= Some(Duration::from_secs(5)), "{:?}", r.steps);
+}
+
+#[test]
+fn bodies_that_are_not_the_image_are_downloaded_again_until_the_image_comes() {
+    let mut answers = ready_script();
+    let image = answers.pop().unwrap();
+    answers.extend([
+        Answer::http(200, ""),
+        Answer::http(200, "<html><body>Access Denied</body></html>"),
+        Answer::http(200, r#"{"detail":"Not Found"}"#),
+        image,
+    ]);
+    let r = run(
+        "fixed-2s",
+        1,
+        Duration::from_secs(60),
+        &answers,
+        Duration::ZERO,
+    );
+    assert_eq!(sends_of(&r, RequestKind::Download), 4);
+    assert_eq!(r.steps.last(), Some(&Step::Done("ok".into())));
+    // Past the cap, the task fails as a retryable transport failure of the download.
+    let mut answers = ready_script();
+    answers.pop();
+    answers.extend(std::iter::repeat_n(Answer::http(200, "<html></html>"), 100));
+    let r = run(
+        "fixed-2s",
+        1,
+        Duration::from_secs(600),
+        &answers,
+        Duration::ZERO,
+    );
+    assert_eq!(sends_of(&r, RequestKind::Download), 13);
+    assert_eq!(r.steps.last(), Some(&Step::Done("transport".into())));
 }

@@ -1,21 +1,11 @@
 //! Reading a response body under a size cap, frame by frame, so a huge or endless body becomes
 //! [`TransportError::BodyTooLarge`] without a large allocation.
 
+use bfl_core::image::declared_length as content_length;
 use bfl_core::transport::TransportError;
 use bytes::{Bytes, BytesMut};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
-
-/// The body's declared length, if its `Content-Length` header is present and valid.
-pub(crate) fn content_length(headers: &http::HeaderMap) -> Option<u64> {
-    headers
-        .get(http::header::CONTENT_LENGTH)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse()
-        .ok()
-}
 
 /// Fails early when the declared length alone exceeds `cap`.
 pub(crate) fn check_declared(headers: &http::HeaderMap, cap: u64) -> Result<(), TransportError> {

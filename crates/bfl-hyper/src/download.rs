@@ -1,8 +1,11 @@
 //! Streaming a result image to disk: frames go to a temporary file beside the destination, which
-//! is synced and renamed into place only when the whole body arrived. On any failure — including
-//! the request being dropped by its timeout — the temporary file is removed.
+//! is synced and renamed into place only when the whole body arrived and is an image
+//! ([`bfl_core::image::check_image`]). On any failure — a body that is not the image, or the
+//! request being dropped by its timeout — the temporary file is removed, so an existing file of
+//! that name is never replaced by a bad body.
 
-use crate::body::{body_error, check_declared, content_length};
+use crate::body::{body_error, check_declared};
+use bfl_core::image::{check_image, declared_length, Head};
 use bfl_core::transport::{temp_path_for, DownloadedFile, TransportError};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
@@ -28,7 +31,8 @@ fn io_error(what: &str, path: &Path, err: std::io::Error) -> TransportError {
     TransportError::Io(format!("{what} {}: {err}", path.display()))
 }
 
-/// Writes the body to `dest` through a temporary file, enforcing `cap` and `Content-Length`.
+/// Writes the body to `dest` through a temporary file, enforcing `cap`, `Content-Length` and the
+/// image check.
 pub(crate) async fn stream_to_file(
     headers: &http::HeaderMap,
     mut body: Incoming,
@@ -36,7 +40,7 @@ pub(crate) async fn stream_to_file(
     cap: u64,
 ) -> Result<DownloadedFile, TransportError> {
     check_declared(headers, cap)?;
-    let declared = content_length(headers);
+    let declared = declared_length(headers);
     let mut tmp = TempFile {
         path: temp_path_for(dest),
         armed: true,
@@ -51,10 +55,12 @@ pub(crate) async fn stream_to_file(
         .await
         .map_err(|e| io_error("creating", &tmp.path, e))?;
     let mut written: u64 = 0;
+    let mut head = Head::default();
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(body_error)?;
         if let Ok(data) = frame.into_data() {
             written += data.len() as u64;
+            head.push(&data);
             if written > cap {
                 return Err(TransportError::BodyTooLarge { limit: cap });
             }
@@ -63,13 +69,7 @@ pub(crate) async fn stream_to_file(
                 .map_err(|e| io_error("writing", &tmp.path, e))?;
         }
     }
-    if let Some(expected) = declared {
-        if written != expected {
-            return Err(TransportError::Protocol(format!(
-                "body ended after {written} of the {expected} bytes its Content-Length announced"
-            )));
-        }
-    }
+    let format = check_image(head.as_bytes(), written, declared)?;
     file.flush()
         .await
         .map_err(|e| io_error("flushing", &tmp.path, e))?;
@@ -84,5 +84,6 @@ pub(crate) async fn stream_to_file(
     Ok(DownloadedFile {
         path: dest.to_path_buf(),
         len: written,
+        format: Some(format),
     })
 }

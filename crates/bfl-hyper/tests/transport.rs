@@ -2,9 +2,11 @@
 //! downloads, connection errors.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use bfl_core::image::BadImage;
 use bfl_core::transport::{
     temp_path_for, DownloadedFile, RequestKind, RequestMeta, Transport, TransportError,
 };
+use bfl_core::OutputFormat;
 use bfl_hyper::HyperTransport;
 use bytes::Bytes;
 use std::future::Future;
@@ -91,8 +93,12 @@ fn entries(dir: &PathBuf) -> Vec<String> {
     names
 }
 
+/// `len` bytes that start like a JPEG (so a download accepts them as an image).
 fn pattern(len: usize) -> Vec<u8> {
-    (0..len).map(|i| (i * 31 % 251) as u8).collect()
+    const JPEG: [u8; 3] = [0xFF, 0xD8, 0xFF];
+    (0..len)
+        .map(|i| JPEG.get(i).copied().unwrap_or((i * 31 % 251) as u8))
+        .collect()
 }
 
 /// Bounds a test step so a regression shows as a failure, not a hung test run.
@@ -248,7 +254,8 @@ async fn streaming_download_writes_the_exact_bytes_and_no_temp_file() {
         resp.extensions().get::<DownloadedFile>(),
         Some(&DownloadedFile {
             path: dest.clone(),
-            len: len as u64
+            len: len as u64,
+            format: Some(OutputFormat::Jpeg),
         })
     );
     assert_eq!(std::fs::read(&dest).unwrap(), pattern(len));
@@ -259,7 +266,7 @@ async fn streaming_download_writes_the_exact_bytes_and_no_temp_file() {
 async fn a_download_creates_the_missing_directories_of_its_destination() {
     let (addr, _) = serve(move |mut s| async move {
         let _ = s
-            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nimage")
+            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 8\r\n\r\n\xff\xd8\xffimage")
             .await;
     })
     .await;
@@ -267,7 +274,7 @@ async fn a_download_creates_the_missing_directories_of_its_destination() {
     bounded(transport().download_to(request(addr, RequestKind::Download, None), &dest))
         .await
         .unwrap();
-    assert_eq!(std::fs::read(&dest).unwrap(), b"image");
+    assert_eq!(std::fs::read(&dest).unwrap(), b"\xff\xd8\xffimage");
 }
 
 /// Runs a failing download and checks nothing is left under the final or the temporary name.
@@ -328,6 +335,43 @@ async fn failed_downloads_leave_no_file() {
     })
     .await;
     assert_eq!(huge, TransportError::BodyTooLarge { limit: 1024 * 1024 });
+}
+
+/// A server answering every request `200` with `body` under an honest `Content-Length`.
+async fn serve_ok(body: &'static [u8]) -> SocketAddr {
+    let (addr, _) = serve(move |mut s| async move {
+        let head = format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n", body.len());
+        let _ = s.write_all(head.as_bytes()).await;
+        let _ = s.write_all(body).await;
+    })
+    .await;
+    addr
+}
+
+#[tokio::test]
+async fn a_200_that_is_not_an_image_never_replaces_the_existing_file() {
+    let dir = scratch_dir("not-an-image");
+    let dest = dir.join("sample.jpeg");
+    std::fs::write(&dest, b"the image paid for yesterday").unwrap();
+    let html = serve_ok(b"<html><body>Access Denied</body></html>").await;
+    let err = bounded(transport().download_to(request(html, RequestKind::Download, None), &dest))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        r#"result body is not an image (starts with "<html><body>Access Denie…")"#
+    );
+    assert!(err.is_retryable());
+    let empty = serve_ok(b"").await;
+    let err = bounded(transport().download_to(request(empty, RequestKind::Download, None), &dest))
+        .await
+        .unwrap_err();
+    assert_eq!(err, TransportError::BadImage(BadImage::Empty));
+    assert_eq!(
+        std::fs::read(&dest).unwrap(),
+        b"the image paid for yesterday"
+    );
+    assert_eq!(entries(&dir), vec!["sample.jpeg".to_owned()]);
 }
 
 #[tokio::test]

@@ -29,7 +29,7 @@ fn main() -> std::io::Result<()> {
         let Some(strategy) = bfl_core::strategy::preset(name) else {
             continue;
         };
-        let Some(config) = bfl_sim::scenarios::builtin("s1-lognormal-6") else {
+        let Some(config) = bfl_sim::scenarios::builtin("s1") else {
             return Ok(());
         };
         let rt = VirtualSim::tokio_runtime()?;

@@ -1,10 +1,45 @@
 //! The command line of the simulator, reusable by the root CLI (`bfl sim`): flatten
 //! [`SimArgs`] into a clap command and call [`run`].
 
-use crate::config::{PollingHost, RetryAfter, SimConfig};
+use crate::config::{Delivery, PollingHost, RetryAfter, SimConfig};
 use crate::durations::DurationModel;
-use crate::http::{ServerOptions, SimServer};
+use crate::http::{Bounds, ServerOptions, SimServer};
 use std::net::IpAddr;
+use std::time::Duration;
+
+/// A probability flag: a number from 0 to 1.
+fn probability(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(p) if (0.0..=1.0).contains(&p) => Ok(p),
+        _ => Err(format!("{s:?} is not a probability (a number from 0 to 1)")),
+    }
+}
+
+/// A time or amount flag: a finite number ≥ 0.
+fn non_negative(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(x) if x.is_finite() && x >= 0.0 => Ok(x),
+        _ => Err(format!("{s:?} is not a number ≥ 0")),
+    }
+}
+
+/// A count flag: a whole number ≥ 1.
+fn at_least_one(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!("{s:?} is not a whole number ≥ 1")),
+    }
+}
+
+/// A timeout flag: seconds, more than 0.
+fn timeout(s: &str) -> Result<Duration, String> {
+    match s.trim().parse::<f64>() {
+        Ok(x) if x.is_finite() && x > 0.0 && x <= 86_400.0 => Ok(Duration::from_secs_f64(x)),
+        _ => Err(format!(
+            "{s:?} is not a number of seconds between 0 and 86400"
+        )),
+    }
+}
 
 /// Flags of `bfl-sim` / `bfl sim`. Flags override the scenario file.
 #[derive(Debug, Clone, clap::Args)]
@@ -22,7 +57,7 @@ pub struct SimArgs {
     #[arg(long, default_value_t = 0)]
     pub regional_port: u16,
     /// A scenario: a JSON file of `SimConfig` (fields not named keep their defaults), or the
-    /// name of a built-in one (`s1-lognormal-6`, `s5-brownout`, … see `--list-scenarios`).
+    /// name of a built-in one (`s1`, `s5-brownout`, … see `--list-scenarios`).
     #[arg(long, value_name = "FILE|NAME")]
     pub scenario: Option<String>,
     /// List the built-in scenarios and exit.
@@ -39,10 +74,10 @@ pub struct SimArgs {
     #[arg(long, value_name = "SPEC")]
     pub queue: Option<DurationModel>,
     /// Generation slots of the whole server (default unlimited): load then adds queueing.
-    #[arg(long)]
+    #[arg(long, value_parser = at_least_one)]
     pub capacity: Option<usize>,
     /// Extra seconds of every successful download (slow consumer).
-    #[arg(long)]
+    #[arg(long, value_parser = non_negative)]
     pub download_extra: Option<f64>,
     /// Active-task limit per key (default 24; `flux-kontext-max` keeps 6).
     #[arg(long)]
@@ -54,43 +89,43 @@ pub struct SimArgs {
     #[arg(long)]
     pub retry_after: Option<RetryAfter>,
     /// Probability of `Error`.
-    #[arg(long)]
+    #[arg(long, value_parser = probability)]
     pub error_rate: Option<f64>,
     /// Probability of `Request Moderated`.
-    #[arg(long)]
+    #[arg(long, value_parser = probability)]
     pub request_moderated_rate: Option<f64>,
     /// Probability of `Content Moderated`.
-    #[arg(long)]
+    #[arg(long, value_parser = probability)]
     pub content_moderated_rate: Option<f64>,
     /// Probability of a 5xx on submits.
-    #[arg(long)]
+    #[arg(long, value_parser = probability)]
     pub submit_5xx: Option<f64>,
     /// Probability of a 5xx on polls.
-    #[arg(long)]
+    #[arg(long, value_parser = probability)]
     pub poll_5xx: Option<f64>,
     /// Probability of a 5xx on downloads.
-    #[arg(long)]
+    #[arg(long, value_parser = probability)]
     pub download_5xx: Option<f64>,
     /// A brownout (every API request 503) `FROM-TO` in seconds after start, repeatable.
     #[arg(long = "brownout", value_name = "FROM-TO")]
     pub brownouts: Vec<String>,
     /// Base latency of every answer, seconds.
-    #[arg(long)]
+    #[arg(long, value_parser = non_negative)]
     pub latency: Option<f64>,
     /// Extra uniform latency, seconds.
-    #[arg(long)]
+    #[arg(long, value_parser = non_negative)]
     pub jitter: Option<f64>,
     /// Probability that a poll hangs (never answered).
-    #[arg(long)]
+    #[arg(long, value_parser = probability)]
     pub hang_rate: Option<f64>,
     /// Probability that a submit is processed but its answer lost (the connection hangs).
-    #[arg(long)]
+    #[arg(long, value_parser = probability)]
     pub lost_submit_rate: Option<f64>,
     /// Probability that a poll answer is malformed.
-    #[arg(long)]
+    #[arg(long, value_parser = probability)]
     pub malformed_rate: Option<f64>,
     /// Probability that a poll answer is truncated.
-    #[arg(long)]
+    #[arg(long, value_parser = probability)]
     pub truncated_rate: Option<f64>,
     /// Where `polling_url` points: `same`, `regional` or `hostile`.
     #[arg(long)]
@@ -99,20 +134,38 @@ pub struct SimArgs {
     #[arg(long = "key")]
     pub keys: Vec<String>,
     /// Credits of each key (default unlimited).
-    #[arg(long)]
+    #[arg(long, value_parser = non_negative)]
     pub credits: Option<f64>,
     /// Lifetime of result URLs after `end_time`, seconds.
-    #[arg(long)]
+    #[arg(long, value_parser = non_negative)]
     pub result_ttl: Option<f64>,
     /// Answer 202 while pending.
     #[arg(long)]
     pub quirk_202: bool,
     /// Answer 404 for this many seconds after submit.
-    #[arg(long)]
+    #[arg(long, value_parser = non_negative)]
     pub quirk_404_secs: Option<f64>,
     /// No `progress` while pending.
     #[arg(long)]
     pub no_progress: bool,
+    /// Where result URLs point: `separate` (a delivery host of its own, as BFL does) or
+    /// `same-origin` (`/results/…` on the API host). The default is `separate`; clients that
+    /// download only from their base URL's origin need `same-origin` — the Vercel AI SDK does
+    /// (its SSRF guard refuses any other private address).
+    #[arg(long, value_name = "MODE")]
+    pub delivery: Option<Delivery>,
+    /// Most requests the ground-truth log keeps (a ring; default 50000).
+    #[arg(long, value_parser = at_least_one)]
+    pub request_log_cap: Option<usize>,
+    /// Most connections open at once; more are closed at accept.
+    #[arg(long, value_parser = at_least_one, default_value_t = Bounds::default().max_connections)]
+    pub max_connections: usize,
+    /// Seconds a client has to send a request's headers (also the keep-alive idle limit).
+    #[arg(long, value_name = "SECS", value_parser = timeout, default_value = "30")]
+    pub header_read_timeout: Duration,
+    /// Most bytes of request bodies held at once, over all requests (503 beyond).
+    #[arg(long, value_name = "BYTES", value_parser = at_least_one, default_value_t = Bounds::default().body_budget)]
+    pub body_budget: usize,
 }
 
 /// Why the simulator could not run.
@@ -217,6 +270,13 @@ impl SimArgs {
         if self.no_progress {
             c.progress = false;
         }
+        if let Some(d) = self.delivery {
+            c.delivery = d;
+        }
+        if let Some(n) = self.request_log_cap {
+            c.request_log_cap = n;
+        }
+        c.check().map_err(CliError::Flag)?;
         Ok(c)
     }
 
@@ -228,6 +288,12 @@ impl SimArgs {
             delivery_port: self.delivery_port,
             regional_port: self.regional_port,
             hostile_port: 0,
+            bounds: Bounds {
+                max_connections: self.max_connections,
+                header_read_timeout: self.header_read_timeout,
+                body_budget: self.body_budget,
+                ..Bounds::default()
+            },
         }
     }
 }
@@ -235,22 +301,43 @@ impl SimArgs {
 /// Runs the simulator until Ctrl-C, printing its base URL first. Needs a tokio runtime.
 pub async fn run(args: SimArgs) -> Result<(), CliError> {
     if args.list_scenarios {
-        for (name, description, _) in crate::scenarios::BUILTIN {
-            println!("{name:26} {description}");
-        }
+        print!("{}", crate::scenarios::listing());
         return Ok(());
     }
     let config = args.config()?;
+    let delivery = config.delivery;
     let server = SimServer::start_with(config, args.server_options()).await?;
-    println!("bfl-sim listening on {}", server.base_url());
-    println!("  delivery host: http://{}", server.delivery_authority());
-    println!("  regional host: http://{}", server.regional_authority());
-    println!("  ground truth:  {}/__sim/stats", server.base_url());
+    print!("{}", banner(&server, delivery));
     tokio::signal::ctrl_c().await?;
     let c = server.stats().counters;
     tracing::info!(requests = c.requests, tasks = c.accepted, "shutting down");
     server.shutdown().await;
     Ok(())
+}
+
+/// What the simulator prints at start: where it listens and how to point clients at it.
+fn banner(server: &SimServer, delivery: Delivery) -> String {
+    let base = server.base_url();
+    let results = match delivery {
+        Delivery::Separate => format!(
+            "separate, on http://{} (the default, as BFL does)\n  \
+             Vercel AI SDK users: pass --delivery same-origin (its SSRF guard downloads only \
+             from the base URL's origin) and baseURL {base}/v1",
+            server.delivery_authority()
+        ),
+        Delivery::SameOrigin => format!(
+            "same-origin, /results/... on {base} (keys sent there are counted as \
+             keys_sent_to_results, expected of same-origin clients)"
+        ),
+    };
+    format!(
+        "bfl-sim listening on {base}\n  \
+         results:       {results}\n  \
+         regional host: http://{}\n  \
+         ground truth:  {base}/__sim/stats, {base}/__sim/summary\n  \
+         live knobs:    {base}/__sim/config (GET; PATCH a JSON merge patch)\n",
+        server.regional_authority()
+    )
 }
 
 #[cfg(test)]
@@ -313,5 +400,37 @@ mod tests {
             .sim
             .config()
             .is_err());
+    }
+
+    #[test]
+    fn flag_values_are_checked_with_clear_errors() {
+        let err = |args: &[&str]| {
+            let mut all = vec!["bfl-sim"];
+            all.extend_from_slice(args);
+            match Cli::try_parse_from(all) {
+                Err(e) => e.to_string(),
+                Ok(cli) => cli
+                    .sim
+                    .config()
+                    .err()
+                    .map(|e| e.to_string())
+                    .unwrap_or_default(),
+            }
+        };
+        assert!(err(&["--error-rate", "1.5"]).contains("not a probability"));
+        assert!(err(&["--latency=-1"]).contains("not a number ≥ 0"));
+        assert!(err(&["--max-connections", "0"]).contains("≥ 1"));
+        assert!(err(&["--delivery", "cdn"]).contains("same-origin or separate"));
+        assert!(err(&["--brownout", "40-10"]).contains("FROM ≤ TO"));
+        assert!(
+            err(&["--error-rate", "0.6", "--content-moderated-rate", "0.6"])
+                .contains("sum of the outcome rates")
+        );
+        let ok = Cli::try_parse_from(["bfl-sim", "--delivery", "same-origin", "--error-rate", "1"])
+            .unwrap();
+        let c = ok.sim.config().unwrap();
+        assert_eq!((c.delivery, c.outcomes.error), (Delivery::SameOrigin, 1.0));
+        let bounds = ok.sim.server_options().bounds;
+        assert_eq!(bounds, Bounds::default());
     }
 }

@@ -51,12 +51,21 @@ pub struct SimConfig {
     pub costs: BTreeMap<String, f64>,
     /// Cost of a model absent from `costs`.
     pub default_cost: f64,
-    /// Largest side of the images served, in pixels (the requested aspect ratio is kept).
+    /// Largest side of the images served, in pixels: larger requests are scaled down, keeping
+    /// their aspect ratio (4096: every size the spec allows is served as requested).
     pub image_max_side: u32,
     /// Whether every request is kept in the ground-truth log (counters are always kept).
     pub record_requests: bool,
     /// How webhook deliveries behave (for submits that carry a `webhook_url`).
     pub webhooks: crate::webhooks::WebhookConfig,
+    /// Most requests the ground-truth log keeps: a ring, the oldest dropped first (the stats show
+    /// the cap and how many were dropped; counters always count everything).
+    pub request_log_cap: usize,
+    /// Where result URLs point: the API's own origin, or a separate delivery host as BFL does.
+    pub delivery: Delivery,
+    /// Model ids accepted beside the spec's (any JSON body, no schema). Every other path under
+    /// `/v1/` answers 404, as BFL does.
+    pub extra_models: Vec<String>,
 }
 
 impl Default for SimConfig {
@@ -80,9 +89,12 @@ impl Default for SimConfig {
             credits: None,
             costs: BTreeMap::new(),
             default_cost: 3.0,
-            image_max_side: 64,
+            image_max_side: 4096,
             record_requests: true,
             webhooks: Default::default(),
+            request_log_cap: 50_000,
+            delivery: Delivery::Separate,
+            extra_models: vec!["flux-pro".to_owned()],
         }
     }
 }
@@ -102,14 +114,27 @@ impl SimConfig {
         self.costs.get(model).copied().unwrap_or(self.default_cost)
     }
 
-    /// Reads a scenario from JSON text.
+    /// Reads a scenario from JSON text (not yet checked: see [`SimConfig::check`]).
     pub fn from_json(text: &str) -> Result<SimConfig, serde_json::Error> {
         serde_json::from_str(text)
+    }
+
+    /// Whether `model` is served: the spec's models and [`SimConfig::extra_models`].
+    pub fn serves_model(&self, model: &str) -> bool {
+        crate::validate::is_known_model(model) || self.extra_models.iter().any(|m| m == model)
+    }
+
+    /// Refuses values no scenario can mean: probabilities outside 0..=1, negative or non-finite
+    /// times, costs or credits. The one check behind flags, scenario files and `/__sim/config`.
+    pub fn check(&self) -> Result<(), String> {
+        crate::config_check::check(self)
     }
 }
 
 /// Probabilities of the non-`Ready` outcomes (the rest is `Ready`). A prompt containing
-/// `sim:error`, `sim:request-moderated` or `sim:content-moderated` forces that outcome.
+/// `sim:error`, `sim:request-moderated` or `sim:content-moderated` forces that outcome; one
+/// containing `sim:download-empty`, `sim:download-html` or `sim:download-truncated` (optionally
+/// `:N`) gets a bad `200` body on its first download (or `N` downloads) before the image.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct OutcomeMix {
@@ -291,6 +316,32 @@ pub struct Quirks {
     pub accepted_while_pending: bool,
     /// For this many seconds after submit, `get_result` answers 404.
     pub not_found_after_submit_secs: f64,
+}
+
+/// Where the `sample` URL of a `Ready` task points.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Delivery {
+    /// A separate delivery host (its own listener), as BFL serves results from
+    /// `delivery-*.bfl.ai`: a client that sends its key there is counted as leaking it.
+    #[default]
+    Separate,
+    /// The API's own origin (`/results/…` on the host polled). For clients that download only
+    /// from the base URL's origin (the Vercel AI SDK's SSRF guard refuses a private address on
+    /// any other); such clients send their key there, which is expected and counted apart
+    /// (`keys_sent_to_results`), never as a leak to the delivery host.
+    SameOrigin,
+}
+
+impl FromStr for Delivery {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "separate" => Ok(Delivery::Separate),
+            "same-origin" => Ok(Delivery::SameOrigin),
+            _ => Err(format!("invalid delivery {s:?}: same-origin or separate")),
+        }
+    }
 }
 
 /// Which host the `polling_url` of a submit answer names.

@@ -90,6 +90,27 @@ impl DurationModel {
         }
     }
 
+    /// The mean duration, seconds (what sets a key's capacity: active limit / mean).
+    pub fn mean(&self) -> f64 {
+        let ln_mean = |median: f64, sigma: f64| median * (sigma * sigma / 2.0).exp();
+        match self {
+            DurationModel::Fixed(s) => *s,
+            DurationModel::LogNormal { median, sigma } => ln_mean(*median, *sigma),
+            DurationModel::Uniform { low, high } => (low + high) / 2.0,
+            DurationModel::Bimodal {
+                p_slow,
+                fast_median,
+                fast_sigma,
+                slow_median,
+                slow_sigma,
+            } => {
+                p_slow * ln_mean(*slow_median, *slow_sigma)
+                    + (1.0 - p_slow) * ln_mean(*fast_median, *fast_sigma)
+            }
+            DurationModel::Samples(v) => v.iter().sum::<f64>() / v.len().max(1) as f64,
+        }
+    }
+
     /// The default generation time of a model family (`bfl-api.md`, "Generation times").
     pub fn default_for_model(model: &str) -> DurationModel {
         let (median, sigma) = if model.starts_with("flux-2-klein") {

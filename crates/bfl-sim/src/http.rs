@@ -2,18 +2,21 @@
 //!
 //! Four listeners, each its own host for the client: the API, a regional API host, the delivery
 //! host of result images and a hostile host (outside any key policy). The scenario's
-//! `polling_host` picks which one `polling_url` names. `GET /__sim/stats` on any of them answers
-//! the ground truth as JSON, `GET /__sim/summary` its figures (neither counted as a request).
+//! `polling_host` picks which one `polling_url` names, its `delivery` where result URLs point.
+//! On any of them, `GET /__sim/stats` answers the ground truth as JSON, `GET /__sim/summary` its
+//! figures and `/__sim/config` reads or changes the scenario ([`crate::control`]); none of them
+//! is counted as a request. Bounded under abuse by [`Bounds`].
 
 use crate::config::SimConfig;
 use crate::core::{Hosts, Role, Sim, SimRequest, SimResponse};
+use crate::guards::{BodyRefusal, Guards};
 use crate::stats::Stats;
+use crate::wire_body::WireBody;
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
@@ -22,8 +25,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-/// Largest request body read (submits carry base64 input images).
-const MAX_BODY: usize = 64 << 20;
+pub use crate::guards::Bounds;
 
 /// Where the HTTP face listens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,6 +40,8 @@ pub struct ServerOptions {
     pub regional_port: u16,
     /// The hostile polling port (0: any).
     pub hostile_port: u16,
+    /// Limits under abuse.
+    pub bounds: Bounds,
 }
 
 impl Default for ServerOptions {
@@ -48,6 +52,7 @@ impl Default for ServerOptions {
             delivery_port: 0,
             regional_port: 0,
             hostile_port: 0,
+            bounds: Bounds::default(),
         }
     }
 }
@@ -83,6 +88,7 @@ struct Shared {
     sim: Mutex<Sim>,
     clock: WallClock,
     webhooks: crate::webhooks::send::HttpSender,
+    guards: Guards,
 }
 
 /// POSTs the deliveries the core scheduled, each at its time, and records the answers.
@@ -108,6 +114,13 @@ fn spawn_deliveries(shared: &Arc<Shared>) {
 impl Shared {
     fn lock(&self) -> std::sync::MutexGuard<'_, Sim> {
         self.sim.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn stats(&self) -> Stats {
+        let now = self.clock.now();
+        let mut stats = self.lock().stats(now);
+        stats.http = Some(self.guards.load());
+        stats
     }
 }
 
@@ -169,6 +182,7 @@ impl SimServer {
             sim: Mutex::new(Sim::new(config, hosts.clone())),
             clock,
             webhooks: crate::webhooks::send::http_sender(),
+            guards: Guards::new(opts.bounds),
         });
         let (stop, _) = watch::channel(false);
         let tasks = [
@@ -219,10 +233,9 @@ impl SimServer {
         self.shared.clock.now()
     }
 
-    /// A snapshot of the ground truth.
+    /// A snapshot of the ground truth, the HTTP face's load included.
     pub fn stats(&self) -> Stats {
-        let now = self.now();
-        self.shared.lock().stats(now)
+        self.shared.stats()
     }
 
     /// Runs `f` on the core (locked) with the current sim time.
@@ -259,16 +272,30 @@ async fn accept_loop(
                 continue;
             }
         };
+        // Over the limit, the connection is closed at once: nothing of it is held.
+        let Some(permit) = shared.guards.admit() else {
+            tracing::debug!("connection refused: at the connection limit");
+            continue;
+        };
         let _ = stream.set_nodelay(true);
         let shared = Arc::clone(&shared);
         let mut stop = stop.clone();
         tokio::spawn(async move {
-            let service = service_fn(move |req| serve(Arc::clone(&shared), role, req));
+            let _permit = permit;
+            let conn_shared = Arc::clone(&shared);
+            let service = service_fn(move |req| serve(Arc::clone(&conn_shared), role, req));
             let conn = http1::Builder::new()
                 .keep_alive(true)
+                .timer(TokioTimer::new())
+                .header_read_timeout(shared.guards.bounds.header_read_timeout)
                 .serve_connection(TokioIo::new(stream), service);
             tokio::select! {
-                r = conn => if let Err(e) = r { tracing::debug!(error = %e, "connection ended") },
+                r = conn => if let Err(e) = r {
+                    if e.is_timeout() {
+                        shared.guards.header_timed_out();
+                    }
+                    tracing::debug!(error = %e, "connection ended");
+                },
                 _ = stop.changed() => {}
             }
         });
@@ -287,32 +314,34 @@ async fn serve(
     shared: Arc<Shared>,
     role: Role,
     req: http::Request<Incoming>,
-) -> Result<http::Response<Full<Bytes>>, HungUp> {
+) -> Result<http::Response<WireBody>, HungUp> {
     let (parts, body) = req.into_parts();
-    let body = match Limited::new(body, MAX_BODY).collect().await {
-        Ok(b) => b.to_bytes(),
-        Err(_) => {
+    let declared = parts
+        .headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse().ok());
+    let body = match shared.guards.read(declared, body).await {
+        Ok(b) => b,
+        Err(BodyRefusal::Busy) => {
+            let mut r = plain(
+                503,
+                r#"{"detail":"Server busy: too many request bytes in flight"}"#,
+            );
+            r.headers_mut().insert(
+                http::header::RETRY_AFTER,
+                http::HeaderValue::from_static("1"),
+            );
+            return Ok(r);
+        }
+        Err(BodyRefusal::TooLarge | BodyRefusal::Broken) => {
             return Ok(plain(
                 413,
                 r#"{"detail":"Request body too large or broken"}"#,
             ));
         }
     };
-    if matches!(parts.uri.path(), "/__sim/stats" | "/__sim/summary") {
-        let now = shared.clock.now();
-        let json = if parts.uri.path() == "/__sim/stats" {
-            serde_json::to_vec(&shared.lock().stats(now))
-        } else {
-            serde_json::to_vec(&shared.lock().summary(now))
-        }
-        .unwrap_or_default();
-        return Ok(to_hyper(&SimResponse {
-            status: 200,
-            headers: vec![("content-type", "application/json".into())],
-            body: crate::core::SimBody::Bytes(Bytes::from(json)),
-            delay: 0.0,
-            hang: false,
-        }));
+    if let Some(resp) = sim_endpoint(&shared, &parts, &body.bytes) {
+        return Ok(to_hyper(&resp));
     }
     let key = parts
         .headers
@@ -324,11 +353,12 @@ async fn serve(
         path: parts.uri.path(),
         query: parts.uri.query(),
         key: key.as_deref(),
-        body: &body,
+        body: &body.bytes,
     };
     let now = shared.clock.now();
     let resp = shared.lock().handle(now, &sim_req);
     spawn_deliveries(&shared);
+    drop(body);
     tracing::debug!(role = ?role, method = %parts.method, uri = %parts.uri, status = resp.status, delay = resp.delay, hang = resp.hang, "request");
     if resp.hang {
         // Held until the client gives up or the server shuts down; after HANG_LIMIT the
@@ -342,13 +372,32 @@ async fn serve(
     Ok(to_hyper(&resp))
 }
 
-fn plain(status: u16, body: &'static str) -> http::Response<Full<Bytes>> {
-    let mut r = http::Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+/// The simulator's own endpoints (`/__sim/…`), not counted as requests.
+fn sim_endpoint(shared: &Shared, parts: &http::request::Parts, body: &[u8]) -> Option<SimResponse> {
+    let json = |v: serde_json::Result<Vec<u8>>| SimResponse::json(200, v.unwrap_or_default());
+    let now = shared.clock.now();
+    Some(match parts.uri.path() {
+        "/__sim/stats" => json(serde_json::to_vec(&shared.stats())),
+        "/__sim/summary" => json(serde_json::to_vec(&shared.lock().summary(now))),
+        "/__sim/config" => {
+            crate::control::answer(&mut shared.lock(), now, parts.method.as_str(), body)
+        }
+        _ => return None,
+    })
+}
+
+fn plain(status: u16, body: &'static str) -> http::Response<WireBody> {
+    let mut r = http::Response::new(WireBody::exact(Bytes::from_static(body.as_bytes())));
     *r.status_mut() = http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::BAD_REQUEST);
     r
 }
 
-fn to_hyper(resp: &SimResponse) -> http::Response<Full<Bytes>> {
+fn to_hyper(resp: &SimResponse) -> http::Response<WireBody> {
     let (parts, body) = resp.to_http().into_parts();
-    http::Response::from_parts(parts, Full::new(body))
+    let body = if parts.headers.contains_key(http::header::CONTENT_LENGTH) {
+        WireBody::announced(body)
+    } else {
+        WireBody::exact(body)
+    };
+    http::Response::from_parts(parts, body)
 }

@@ -10,13 +10,19 @@ use image::ImageEncoder;
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
 
-/// How many colourings exist per size and format.
+/// Most colourings a size and format has (thumbnails; large images have fewer).
 pub const VARIANTS: u64 = 256;
 
-/// Most images kept encoded.
-const CACHE_CAP: usize = 4096;
+/// Most bytes of encoded images kept.
+const CACHE_BYTES: usize = 64 << 20;
 
-static CACHE: OnceLock<Mutex<HashMap<ImageSpec, Bytes>>> = OnceLock::new();
+#[derive(Default)]
+struct Cache {
+    images: HashMap<ImageSpec, Bytes>,
+    bytes: usize,
+}
+
+static CACHE: OnceLock<Mutex<Cache>> = OnceLock::new();
 
 /// What to draw.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -27,7 +33,7 @@ pub struct ImageSpec {
     pub height: u32,
     /// Encoding.
     pub format: OutputFormat,
-    /// Picks the colours (taken modulo [`VARIANTS`]).
+    /// Picks the colours (taken modulo the size's number of variants, at most [`VARIANTS`]).
     pub tint: u64,
 }
 
@@ -45,43 +51,61 @@ pub(crate) fn fnv1a(parts: &[&[u8]]) -> u64 {
     h
 }
 
-/// Picks the served size: the requested one (or one from an `aspect_ratio` like `"16:9"`,
-/// else square) scaled down so its larger side is at most `max_side`.
+/// The side BFL uses when a request names no size.
+const DEFAULT_SIDE: f64 = 1024.0;
+
+/// Picks the served size, as BFL sizes its outputs: the requested `width`×`height` (a missing
+/// side is 1024), else about one megapixel in the requested `aspect_ratio` (sides multiples of
+/// 16, like `"16:9"` → 1360×768), else 1024×1024; scaled down only if a side exceeds `max_side`.
 pub fn served_size(
     width: Option<u64>,
     height: Option<u64>,
     aspect: Option<&str>,
     max_side: u32,
 ) -> (u32, u32) {
-    let (w, h) = match (width, height) {
-        (Some(w), Some(h)) if w > 0 && h > 0 => (w as f64, h as f64),
-        _ => aspect
-            .and_then(|a| a.split_once(':'))
-            .and_then(|(a, b)| Some((a.trim().parse::<f64>().ok()?, b.trim().parse::<f64>().ok()?)))
-            .filter(|(a, b)| *a > 0.0 && *b > 0.0 && a.is_finite() && b.is_finite())
-            .unwrap_or((1.0, 1.0)),
+    let ratio = aspect
+        .and_then(|a| a.split_once(':'))
+        .and_then(|(a, b)| Some((a.trim().parse::<f64>().ok()?, b.trim().parse::<f64>().ok()?)))
+        .filter(|(a, b)| *a > 0.0 && *b > 0.0 && a.is_finite() && b.is_finite());
+    let (w, h) = match (width.filter(|w| *w > 0), height.filter(|h| *h > 0), ratio) {
+        (None, None, Some((a, b))) => {
+            let scale = (DEFAULT_SIDE * DEFAULT_SIDE / (a * b)).sqrt();
+            let snap = |x: f64| ((x * scale / 16.0).round() * 16.0).max(16.0);
+            (snap(a), snap(b))
+        }
+        (w, h, _) => (
+            w.map_or(DEFAULT_SIDE, |w| w as f64),
+            h.map_or(DEFAULT_SIDE, |h| h as f64),
+        ),
     };
     let max_side = f64::from(max_side.max(1));
-    let scale = max_side / w.max(h);
+    let scale = (max_side / w.max(h)).min(1.0);
     let side = |x: f64| ((x * scale).round() as u32).clamp(1, max_side as u32);
     (side(w), side(h))
+}
+
+/// How many colourings a size gets: 256 for thumbnails, fewer as images grow (one at a
+/// megapixel), so encoding stays a one-off cost per size and format.
+fn variants(width: u32, height: u32) -> u64 {
+    let pixels = u64::from(width.max(1)) * u64::from(height.max(1));
+    (VARIANTS * 4096 / pixels).clamp(1, VARIANTS)
 }
 
 impl ImageSpec {
     /// The encoded image, from the cache when it was made before.
     pub fn bytes(&self) -> Bytes {
         let key = ImageSpec {
-            tint: self.tint % VARIANTS,
+            tint: self.tint % variants(self.width, self.height),
             ..self.clone()
         };
         let cache = CACHE.get_or_init(Mutex::default);
-        if let Some(b) = cache.lock().ok().and_then(|c| c.get(&key).cloned()) {
+        if let Some(b) = cache.lock().ok().and_then(|c| c.images.get(&key).cloned()) {
             return b;
         }
         let b = Bytes::from(key.render());
         if let Ok(mut c) = cache.lock() {
-            if c.len() < CACHE_CAP {
-                c.insert(key, b.clone());
+            if c.bytes + b.len() <= CACHE_BYTES && c.images.insert(key, b.clone()).is_none() {
+                c.bytes += b.len();
             }
         }
         b
@@ -91,7 +115,7 @@ impl ImageSpec {
     /// empty body rather than a panic.
     pub fn render(&self) -> Vec<u8> {
         let (w, h) = (self.width.max(1), self.height.max(1));
-        let t = (self.tint % VARIANTS)
+        let t = (self.tint % variants(w, h))
             .wrapping_mul(0x9e37_79b9_7f4a_7c15)
             .to_le_bytes();
         let mut pixels = Vec::with_capacity((w * h * 3) as usize);
@@ -159,10 +183,18 @@ mod tests {
     }
 
     #[test]
-    fn sizes_keep_the_aspect_ratio() {
+    fn sizes_are_the_requested_ones() {
+        assert_eq!(served_size(Some(512), Some(384), None, 4096), (512, 384));
+        assert_eq!(
+            served_size(Some(512), Some(384), Some("1:1"), 4096),
+            (512, 384)
+        );
+        assert_eq!(served_size(None, None, Some("16:9"), 4096), (1360, 768));
+        assert_eq!(served_size(None, None, Some("x:0"), 4096), (1024, 1024));
+        assert_eq!(served_size(Some(640), None, None, 4096), (640, 1024));
+        // The cap scales down, keeping the aspect ratio.
         assert_eq!(served_size(Some(1024), Some(768), None, 64), (64, 48));
-        assert_eq!(served_size(None, None, Some("16:9"), 64), (64, 36));
-        assert_eq!(served_size(None, None, Some("x:0"), 64), (64, 64));
         assert_eq!(served_size(Some(1), Some(100_000), None, 64), (1, 64));
+        assert_eq!((variants(64, 64), variants(1024, 1024)), (256, 1));
     }
 }

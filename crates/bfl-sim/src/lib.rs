@@ -19,7 +19,11 @@
 //!
 //! Standalone: `cargo run -p bfl-sim -- --port 8787 --scenario s5-brownout` (or a JSON file of
 //! [`SimConfig`]; `--list-scenarios`, `--help` for every knob), then point any client's base URL
-//! at `http://127.0.0.1:8787` and read `GET /__sim/summary` or `/__sim/stats` afterwards.
+//! at `http://127.0.0.1:8787` and read `GET /__sim/summary` or `/__sim/stats` afterwards;
+//! change knobs mid-run through `/__sim/config` ([`control`]). Clients that download only from
+//! their base URL's origin (the Vercel AI SDK) need `--delivery same-origin` ([`Delivery`]).
+//! Only the spec's endpoints exist; bodies are checked against the embedded OpenAPI document;
+//! images are placeholders (gradients) of the requested size.
 //!
 //! ```
 //! use bfl_sim::{Hosts, Role, Sim, SimConfig, SimRequest};
@@ -39,10 +43,13 @@
 
 pub mod cli;
 pub mod config;
+mod config_check;
+pub mod control;
 pub mod core;
 pub mod durations;
 pub mod exchange;
 mod faults;
+mod guards;
 pub mod http;
 pub mod images;
 pub mod scenarios;
@@ -51,13 +58,15 @@ pub mod summary;
 pub mod validate;
 pub mod vtime;
 pub mod webhooks;
+mod wire_body;
 
 pub use crate::config::{
-    EndpointRates, Faults, Latency, Limits, OutcomeMix, PollingHost, Quirks, RetryAfter, SimConfig,
+    Delivery, EndpointRates, Faults, Latency, Limits, OutcomeMix, PollingHost, Quirks, RetryAfter,
+    SimConfig,
 };
 pub use crate::core::{Hosts, Role, Sim, SimBody, SimRequest, SimResponse};
 pub use crate::durations::DurationModel;
 pub use crate::http::SimServer;
-pub use crate::stats::{Counters, Outcome, RequestRecord, Stats, TaskTruth};
+pub use crate::stats::{Counters, HttpLoad, Outcome, RequestLog, RequestRecord, Stats, TaskTruth};
 pub use crate::summary::{Spread, Summary};
 pub use crate::vtime::{SimTransport, VirtualRuntime, VirtualSim};

@@ -142,6 +142,10 @@ pub struct Counters {
     pub keys_sent_to_delivery: u64,
     /// Requests to the hostile polling host that carried the key (must stay 0).
     pub keys_sent_to_hostile: u64,
+    /// Downloads of a result URL that carried the key, on any host. With separate delivery it
+    /// equals `keys_sent_to_delivery`; with same-origin delivery, clients that trust their base
+    /// URL's origin (the Vercel AI SDK) send it to `/results/…` on the API host, as expected.
+    pub keys_sent_to_results: u64,
     /// Polls of a task after one had already seen it terminal.
     pub polls_after_terminal: u64,
 }
@@ -157,8 +161,46 @@ pub struct Stats {
     pub counters: Counters,
     /// Every task, in submit order.
     pub tasks: Vec<TaskTruth>,
-    /// Every request, in arrival order (empty when `record_requests` is off).
+    /// The HTTP face's bounds and what they refused (absent in virtual time).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http: Option<HttpLoad>,
+    /// The request log's cap and how much of the run it holds.
+    pub request_log: RequestLog,
+    /// The last [`RequestLog::cap`] requests, in arrival order (empty when `record_requests` is
+    /// off).
     pub requests: Vec<RequestRecord>,
     /// Every webhook delivery, sent or dropped, in scheduling order.
     pub webhooks: Vec<crate::webhooks::WebhookRecord>,
+}
+
+/// The request log is a bounded ring: its cap, what it holds, what it dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct RequestLog {
+    /// Most records kept (`SimConfig::request_log_cap`).
+    pub cap: usize,
+    /// Records held now.
+    pub kept: usize,
+    /// Oldest records dropped to stay under the cap.
+    pub dropped: u64,
+}
+
+/// The HTTP face under load: its bounds and what they turned away.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
+pub struct HttpLoad {
+    /// Connections open now (every listener).
+    pub open_connections: usize,
+    /// Most connections held at once; more are closed at accept.
+    pub max_connections: usize,
+    /// Connections closed at accept because `max_connections` were open.
+    pub connections_refused: u64,
+    /// Seconds a client has to send a request's headers (also the keep-alive idle limit).
+    pub header_read_timeout_secs: f64,
+    /// Connections closed because their headers did not arrive in time.
+    pub header_timeouts: u64,
+    /// Bytes of request bodies held at once, over all requests.
+    pub body_budget: usize,
+    /// Bytes of request bodies held now.
+    pub body_bytes_in_flight: usize,
+    /// Requests answered 503 because their body would exceed the budget.
+    pub bodies_refused: u64,
 }

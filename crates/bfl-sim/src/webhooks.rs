@@ -5,7 +5,7 @@
 //! secret claiming `Ready` while the task is still generating) and a receiver that does not answer
 //! within [`WebhookConfig::timeout_secs`].
 //!
-//! The core only schedules ([`Outbox`]): every delivery's fate is drawn at submit from the task's
+//! The core only schedules: every delivery's fate is drawn at submit from the task's
 //! own seeded stream, so a run is reproducible whatever the receiver does. A face takes the
 //! scheduled deliveries ([`crate::Sim::take_webhooks`]), sends them at their time — over HTTP
 //! ([`send::post`]) or to an in-process [`WebhookSink`] under virtual time — and reports each

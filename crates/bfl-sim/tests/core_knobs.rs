@@ -269,26 +269,27 @@ fn auth_validation_and_credits() {
     for item in items {
         assert!(item["loc"].is_array() && item["msg"].is_string() && item["type"].is_string());
     }
-    // Unknown models take any object; unknown fields are tolerated.
-    assert_eq!(
-        submit_as(
-            &mut s,
-            0.0,
-            "flux-9-future",
-            r#"{"anything": [1]}"#,
-            Some(KEY)
-        )
-        .0,
-        200
+    // Only the spec's models exist: an unknown one is 404, as BFL answers.
+    let (status, v, _) = submit_as(
+        &mut s,
+        0.0,
+        "flux-9-future",
+        r#"{"prompt": "x"}"#,
+        Some(KEY),
     );
+    assert_eq!(
+        (status, v),
+        (404, serde_json::json!({"detail": "Not Found"}))
+    );
+    assert_eq!((s.counters().submits, s.counters().other), (4, 1));
     assert_eq!(submit(&mut s, 0.0).0, 200);
-    // 3 + 3 pending, none charged yet: 7 credits left, a third submit is allowed.
+    // The first submit holds its 3 credits at once: 4 left, a second fits, a third does not.
     assert_eq!(submit(&mut s, 0.0).0, 200);
-    // After they are Ready, 9 are charged: 7 - 9 < 3 → 402.
-    assert_eq!(submit(&mut s, 6.0).0, 402);
+    assert_eq!(submit(&mut s, 0.0).0, 402);
+    assert_eq!(s.counters().payment_required, 1);
     let r = get(&mut s, 6.0, "https://api.sim.invalid/v1/credits", Some(KEY));
     let credits: Value = serde_json::from_slice(&r.body_bytes()).unwrap();
-    assert_eq!(credits["credits"], -2.0);
+    assert_eq!(credits["credits"], 1.0);
 }
 
 #[test]

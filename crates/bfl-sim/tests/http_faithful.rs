@@ -10,71 +10,9 @@ use bfl_sim::{DurationModel, PollingHost, SimConfig, SimServer};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
-struct Answer {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl Answer {
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", String::from_utf8_lossy(&self.body)))
-    }
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-/// One request on a fresh connection: `url` is absolute (`http://host:port/path?query`).
-async fn raw(method: &str, url: &str, key: Option<&str>, body: &str) -> Answer {
-    let rest = url.strip_prefix("http://").unwrap();
-    let (authority, path) = rest.split_at(rest.find('/').unwrap());
-    let mut stream = TcpStream::connect(authority).await.unwrap();
-    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n");
-    if let Some(k) = key {
-        req.push_str(&format!("x-key: {k}\r\n"));
-    }
-    if !body.is_empty() {
-        req.push_str(&format!(
-            "Content-Type: application/json\r\nContent-Length: {}\r\n",
-            body.len()
-        ));
-    }
-    req.push_str("\r\n");
-    req.push_str(body);
-    stream.write_all(req.as_bytes()).await.unwrap();
-    let mut buf = Vec::new();
-    stream.read_to_end(&mut buf).await.unwrap();
-    let split = buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
-    let head = String::from_utf8(buf[..split].to_vec()).unwrap();
-    let mut lines = head.split("\r\n");
-    let status = lines
-        .next()
-        .unwrap()
-        .split(' ')
-        .nth(1)
-        .unwrap()
-        .parse()
-        .unwrap();
-    let headers = lines
-        .map(|l| {
-            let (k, v) = l.split_once(':').unwrap();
-            (k.trim().to_owned(), v.trim().to_owned())
-        })
-        .collect();
-    Answer {
-        status,
-        headers,
-        body: buf[split + 4..].to_vec(),
-    }
-}
+mod common;
+use common::raw;
 
 fn keys(v: &Value) -> BTreeSet<&str> {
     v.as_object().unwrap().keys().map(String::as_str).collect()
@@ -131,8 +69,10 @@ async fn submit_poll_download_shapes_match_the_api() {
     let ready = raw("GET", polling_url, Some("bfl_k"), "").await.json();
     assert_eq!(
         keys(&ready),
-        BTreeSet::from(["id", "status", "result", "progress", "details", "preview"])
+        BTreeSet::from(["id", "status", "result", "progress", "details", "preview", "cost"])
     );
+    // The settled cost, as the newer spec's `SettledCostResultResponse` carries it.
+    assert_eq!(ready["cost"], s["cost"]);
     assert_eq!(ready["status"], "Ready");
     assert!(ready["progress"].is_null());
     let r = &ready["result"];
@@ -172,8 +112,19 @@ async fn submit_poll_download_shapes_match_the_api() {
 
     tokio::time::sleep(Duration::from_millis(1600)).await;
     let expired = raw("GET", sample, None, "").await;
+    // An expired SAS URL, as Azure Blob Storage refuses it.
     assert_eq!(expired.status, 403);
-    assert!(String::from_utf8_lossy(&expired.body).contains("AuthenticationFailed"));
+    assert_eq!(expired.header("content-type"), Some("application/xml"));
+    assert_eq!(
+        expired.header("x-ms-error-code"),
+        Some("AuthenticationFailed")
+    );
+    let xml = String::from_utf8_lossy(&expired.body);
+    assert!(xml.starts_with("<?xml") && xml.contains("<Code>AuthenticationFailed</Code>"));
+    assert!(
+        xml.contains("Signature not valid in the specified time frame"),
+        "{xml}"
+    );
 
     let stats = raw("GET", &format!("{base}/__sim/stats"), None, "")
         .await
@@ -285,4 +236,245 @@ async fn regional_polling_url_and_hung_requests() {
     tokio::time::timeout(Duration::from_secs(5), server.shutdown())
         .await
         .unwrap();
+}
+
+#[tokio::test]
+async fn parallel_submits_cannot_overspend_and_the_settled_cost_is_reported() {
+    let mut cfg = quick();
+    cfg.credits = Some(30.0);
+    cfg.default_cost = 3.0;
+    let server = SimServer::start(cfg).await.unwrap();
+    let url = format!("{}/v1/flux-2-pro", server.base_url());
+    let submits = (0..20).map(|i| {
+        let url = url.clone();
+        tokio::spawn(async move {
+            let body = format!(r#"{{"prompt": "fox {i}"}}"#);
+            raw("POST", &url, Some("bfl_k"), &body).await.status
+        })
+    });
+    let mut statuses = Vec::new();
+    for s in submits {
+        statuses.push(s.await.unwrap());
+    }
+    statuses.sort_unstable();
+    assert_eq!(statuses, [[200; 10], [402; 10]].concat());
+    let credits_url = format!("{}/v1/credits", server.base_url());
+    let left = raw("GET", &credits_url, Some("bfl_k"), "").await.json();
+    assert_eq!(left["credits"], 0.0);
+    let stats = server.stats();
+    assert_eq!(
+        (stats.counters.accepted, stats.counters.payment_required),
+        (10, 10)
+    );
+
+    // A task that fails is not charged: its hold comes back, and its settled cost is 0.
+    let cfg2 = {
+        let mut c = quick();
+        c.credits = Some(3.0);
+        c
+    };
+    let server2 = SimServer::start(cfg2).await.unwrap();
+    let url2 = format!("{}/v1/flux-2-pro", server2.base_url());
+    let failed = raw("POST", &url2, Some("bfl_k"), r#"{"prompt": "sim:error"}"#)
+        .await
+        .json();
+    assert_eq!(failed["cost"], 3.0, "the estimate");
+    let again = raw("POST", &url2, Some("bfl_k"), r#"{"prompt": "x"}"#).await;
+    assert_eq!(
+        again.status, 402,
+        "the estimate is held while the task runs"
+    );
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let done = raw(
+        "GET",
+        failed["polling_url"].as_str().unwrap(),
+        Some("bfl_k"),
+        "",
+    )
+    .await
+    .json();
+    assert_eq!(
+        (&done["status"], &done["cost"]),
+        (&"Error".into(), &0.0.into())
+    );
+    let credits2 = format!("{}/v1/credits", server2.base_url());
+    assert_eq!(
+        raw("GET", &credits2, Some("bfl_k"), "").await.json()["credits"],
+        3.0
+    );
+    server.shutdown().await;
+    server2.shutdown().await;
+}
+
+#[tokio::test]
+async fn only_the_spec_endpoints_and_limits_exist() {
+    let server = SimServer::start(quick()).await.unwrap();
+    let base = server.base_url();
+    let typo = raw(
+        "POST",
+        &format!("{base}/v1/flux-nope"),
+        Some("bfl_k"),
+        r#"{"prompt": "x"}"#,
+    )
+    .await;
+    assert_eq!(
+        (typo.status, typo.json()),
+        (404, serde_json::json!({"detail": "Not Found"}))
+    );
+    let huge = raw(
+        "POST",
+        &format!("{base}/v1/flux-2-pro"),
+        Some("bfl_k"),
+        r#"{"prompt": "x", "width": 99999, "height": 99999}"#,
+    )
+    .await;
+    assert_eq!(huge.status, 422);
+    let item = &huge.json()["detail"][0];
+    assert_eq!(
+        (&item["type"], &item["loc"]),
+        (&"value_error".into(), &serde_json::json!(["body"]))
+    );
+    let stats = server.stats();
+    assert_eq!(
+        (
+            stats.counters.accepted,
+            stats.counters.other,
+            stats.counters.validation_errors
+        ),
+        (0, 1, 1)
+    );
+    server.shutdown().await;
+}
+
+/// Submits `body` and polls until terminal; the last poll answer.
+async fn run_task(base: &str, body: &str) -> Value {
+    let sub = raw(
+        "POST",
+        &format!("{base}/v1/flux-2-pro"),
+        Some("bfl_k"),
+        body,
+    )
+    .await
+    .json();
+    let url = sub["polling_url"].as_str().unwrap().to_owned();
+    loop {
+        let p = raw("GET", &url, Some("bfl_k"), "").await.json();
+        if p["status"] != "Pending" {
+            return p;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn same_origin_delivery_serves_images_of_the_requested_size_on_the_api_host() {
+    let cfg = SimConfig {
+        delivery: bfl_sim::Delivery::SameOrigin,
+        ..quick()
+    };
+    let server = SimServer::start(cfg).await.unwrap();
+    let base = server.base_url();
+    let ready = run_task(
+        &base,
+        r#"{"prompt": "x", "width": 640, "height": 352, "output_format": "png"}"#,
+    )
+    .await;
+    let sample = ready["result"]["sample"].as_str().unwrap();
+    assert!(sample.starts_with(&format!("{base}/results/")), "{sample}");
+    let img = raw("GET", sample, Some("bfl_k"), "").await;
+    assert_eq!(img.status, 200);
+    let decoded = image::load_from_memory(&img.body).unwrap();
+    assert_eq!((decoded.width(), decoded.height()), (640, 352));
+    let c = server.stats().counters;
+    // The key went to the result path of the API's own origin: counted, and not a leak to
+    // the delivery host.
+    assert_eq!(
+        (c.downloads, c.keys_sent_to_results, c.keys_sent_to_delivery),
+        (1, 1, 0)
+    );
+    server.shutdown().await;
+
+    // With separate delivery (the default) the API host has no result paths.
+    let server = SimServer::start(quick()).await.unwrap();
+    let base = server.base_url();
+    let ready = run_task(&base, r#"{"prompt": "x"}"#).await;
+    let sample = ready["result"]["sample"].as_str().unwrap();
+    let on_api = sample.replace(server.delivery_authority(), server.api_authority());
+    assert_eq!(raw("GET", &on_api, None, "").await.status, 404);
+    let img = raw("GET", sample, None, "").await;
+    let decoded = image::load_from_memory(&img.body).unwrap();
+    assert_eq!(
+        (decoded.width(), decoded.height()),
+        (1024, 1024),
+        "BFL's default size"
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn sim_config_changes_knobs_mid_run() {
+    let server = SimServer::start(quick()).await.unwrap();
+    let base = server.base_url();
+    let config_url = format!("{base}/__sim/config");
+    let got = raw("GET", &config_url, None, "").await.json();
+    assert_eq!(got["config"]["outcomes"]["error"], 0.0);
+    assert!(got["now"].is_f64());
+    assert_eq!(
+        run_task(&base, r#"{"prompt": "a"}"#).await["status"],
+        "Ready"
+    );
+
+    let patched = raw(
+        "PATCH",
+        &config_url,
+        None,
+        r#"{"outcomes": {"error": 1.0}}"#,
+    )
+    .await;
+    assert_eq!(patched.status, 200);
+    assert_eq!(patched.json()["config"]["outcomes"]["error"], 1.0);
+    assert_eq!(
+        run_task(&base, r#"{"prompt": "b"}"#).await["status"],
+        "Error"
+    );
+
+    // A brownout from now on: every API request answers 503.
+    let now = raw("GET", &config_url, None, "").await.json()["now"]
+        .as_f64()
+        .unwrap();
+    let brownout = format!(
+        r#"{{"faults": {{"brownouts": [[{now}, {}]]}}}}"#,
+        now + 60.0
+    );
+    assert_eq!(raw("POST", &config_url, None, &brownout).await.status, 200);
+    let sub = raw(
+        "POST",
+        &format!("{base}/v1/flux-2-pro"),
+        Some("bfl_k"),
+        r#"{"prompt": "c"}"#,
+    )
+    .await;
+    assert_eq!(sub.status, 503);
+
+    // A nonsense value is refused and changes nothing.
+    let bad = raw(
+        "PATCH",
+        &config_url,
+        None,
+        r#"{"outcomes": {"error": 1.5}}"#,
+    )
+    .await;
+    assert_eq!(bad.status, 422);
+    assert!(bad.json()["detail"]
+        .as_str()
+        .unwrap()
+        .contains("outcomes.error"));
+    let after = server.with_sim(|s, _| s.config().clone());
+    assert_eq!(
+        (after.outcomes.error, after.faults.brownouts.len()),
+        (1.0, 1)
+    );
+    // Control requests are not part of the ground truth.
+    assert_eq!(server.stats().counters.server_errors, 1);
+    server.shutdown().await;
 }

@@ -12,8 +12,9 @@ use futures_util::StreamExt;
 
 #[test]
 fn every_builtin_scenario_runs() {
-    for (name, _, _) in BUILTIN {
-        let config = builtin(name).unwrap();
+    for scenario in BUILTIN {
+        let name = &scenario.name;
+        let config = scenario.config();
         let rt = VirtualSim::tokio_runtime().unwrap();
         let (ok, stats) = rt.block_on(async {
             let sim = VirtualSim::new(config);
@@ -42,7 +43,11 @@ fn every_builtin_scenario_runs() {
 fn s5_faults_lose_nothing_whatever_the_strategy() {
     use bfl_core::strategy::{preset, PRESET_NAMES};
     use std::collections::HashSet;
-    for (name, _, _) in BUILTIN.iter().filter(|(n, _, _)| n.starts_with("s5-")) {
+    for name in BUILTIN
+        .iter()
+        .map(|s| s.name)
+        .filter(|n| n.starts_with("s5-"))
+    {
         for strategy in PRESET_NAMES {
             let config = builtin(name).unwrap();
             let rt = VirtualSim::tokio_runtime().unwrap();

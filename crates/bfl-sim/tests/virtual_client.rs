@@ -122,3 +122,54 @@ fn several_clients_share_one_key_and_meet_its_limit() {
     assert!(stats.counters.rate_limited > 0, "4 clients x 24 slots > 24");
     assert_eq!(stats.counters.accepted, 160);
 }
+
+/// One job with `prompt` in virtual time, streamed to a file when `dest` is given: its result
+/// and the simulator's download count.
+fn one_job(prompt: &str, dest: Option<&std::path::Path>) -> (Result<bfl_core::Image, String>, u32) {
+    let rt = VirtualSim::tokio_runtime().unwrap();
+    rt.block_on(async {
+        let sim = VirtualSim::new(SimConfig::default());
+        let client = sim.client_builder("bfl_virtual").build().unwrap();
+        let mut job = Job::generate(GenerationRequest::new("flux-2-pro", prompt));
+        job.download_to = dest.map(|d| d.to_path_buf());
+        let outcome = client.run(job).await;
+        let result = outcome
+            .result
+            .map_err(|e| e.to_string())
+            .and_then(|f| match f {
+                bfl_core::Finished::Downloaded(out) => Ok(out.image),
+                other => Err(format!("{other:?}")),
+            });
+        (result, sim.stats().tasks[0].downloads)
+    })
+}
+
+#[test]
+fn a_truncated_body_is_downloaded_again_in_virtual_time_to_memory_and_to_a_file() {
+    let (image, downloads) = one_job("fox sim:download-truncated:2", None);
+    match image.unwrap() {
+        bfl_core::Image::Memory(b) => assert!(bfl_core::image::sniff(&b).is_some()),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(downloads, 3);
+    let dir = std::env::temp_dir().join(format!("bfl-sim-vt-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let dest = dir.join("fox.jpeg");
+    std::fs::write(&dest, b"old").unwrap();
+    let (image, downloads) = one_job("fox sim:download-truncated:1000", Some(&dest));
+    let err = image.unwrap_err();
+    assert!(
+        err.contains("ended after") && err.contains("Content-Length"),
+        "{err}"
+    );
+    assert_eq!(downloads, 13, "the first try and 12 retries");
+    assert_eq!(
+        std::fs::read(&dest).unwrap(),
+        b"old",
+        "the old file was replaced"
+    );
+    let (image, _) = one_job("fox sim:download-empty", Some(&dest));
+    assert!(matches!(image.unwrap(), bfl_core::Image::File(_)));
+    assert!(bfl_core::image::sniff(&std::fs::read(&dest).unwrap()).is_some());
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -2,18 +2,20 @@
 //! takes `now`, in sim seconds since the scenario's epoch. Both faces (HTTP, virtual time) feed
 //! it requests and carry its answers back, applying the latency it asks for.
 
-use crate::config::{RetryAfter, SimConfig};
+use crate::config::{Delivery, RetryAfter, SimConfig};
 use crate::faults::FaultDice;
-use crate::stats::{Counters, Outcome, RequestKind, RequestRecord, Stats, TaskTruth};
+use crate::stats::{Counters, Outcome, RequestKind, RequestLog, RequestRecord, Stats, TaskTruth};
 use accounts::{At, KeyState};
 use bfl_core::api::OutputFormat;
 use rand::rngs::SmallRng;
 use rand::Rng;
 use serde_json::json;
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BinaryHeap, HashMap, VecDeque};
 
 mod accounts;
+mod bad_download;
+mod blob;
 mod delivery;
 mod poll;
 mod submit;
@@ -32,6 +34,8 @@ struct Task {
     finished: f64,
     outcome: Outcome,
     image: (u32, u32, OutputFormat),
+    /// The estimate answered at submit, charged if `Ready`.
+    cost: f64,
     first_terminal_poll: Option<f64>,
     first_ready_poll: Option<f64>,
     polls: u32,
@@ -66,7 +70,10 @@ pub struct Sim {
     by_id: HashMap<String, u32>,
     keys: HashMap<String, KeyState>,
     counters: Counters,
-    log: Vec<Rec>,
+    /// The request log: a ring of at most `request_log_cap` records.
+    log: VecDeque<Rec>,
+    /// Records dropped from the ring.
+    log_dropped: u64,
     secret: [u8; 8],
     /// When each busy generation slot frees (with `capacity`).
     slots: BinaryHeap<Reverse<At>>,
@@ -123,7 +130,8 @@ impl Sim {
             by_id: HashMap::new(),
             keys: HashMap::new(),
             counters: Counters::default(),
-            log: Vec::new(),
+            log: VecDeque::new(),
+            log_dropped: 0,
             secret,
             slots: BinaryHeap::new(),
             seen: HashMap::new(),
@@ -184,7 +192,16 @@ impl Sim {
         }
     }
 
-    /// The request log so far.
+    /// The request log's size, cap and losses.
+    pub fn request_log(&self) -> RequestLog {
+        RequestLog {
+            cap: self.cfg.request_log_cap,
+            kept: self.log.len(),
+            dropped: self.log_dropped,
+        }
+    }
+
+    /// The request log: the last `request_log_cap` requests.
     pub fn requests(&self) -> Vec<RequestRecord> {
         self.log
             .iter()
@@ -214,6 +231,8 @@ impl Sim {
             now,
             counters: self.counters.clone(),
             tasks: self.tasks(now),
+            http: None,
+            request_log: self.request_log(),
             requests: self.requests(),
             webhooks: self.webhooks.records().to_vec(),
         }
@@ -221,7 +240,7 @@ impl Sim {
 
     /// Answers one request arriving at `now` (sim seconds).
     pub fn handle(&mut self, now: f64, req: &SimRequest<'_>) -> SimResponse {
-        let kind = route(req);
+        let kind = route(&self.cfg, req);
         let key_sent = req.key.is_some();
         self.counters.requests += 1;
         match kind {
@@ -236,6 +255,9 @@ impl Sim {
         }
         if key_sent && req.role == Role::Hostile {
             self.counters.keys_sent_to_hostile += 1;
+        }
+        if key_sent && kind == RequestKind::Download {
+            self.counters.keys_sent_to_results += 1;
         }
         let mut resp = self.answer(now, kind, req);
         match resp.status {
@@ -255,21 +277,30 @@ impl Sim {
             }
         }
         if self.cfg.record_requests {
-            let path = match req.query {
-                Some(q) => format!("{}?{q}", req.path),
-                None => req.path.to_owned(),
-            };
-            self.log.push(Rec {
-                time: now,
-                role: req.role,
-                post: req.method.eq_ignore_ascii_case("POST"),
-                path: path.into_boxed_str(),
-                status: if resp.hang { 0 } else { resp.status },
-                key_sent,
-                kind,
-            });
+            self.record(now, req, kind, &resp);
         }
         resp
+    }
+
+    /// Appends to the request log, dropping the oldest records past the cap.
+    fn record(&mut self, now: f64, req: &SimRequest<'_>, kind: RequestKind, resp: &SimResponse) {
+        while self.log.len() >= self.cfg.request_log_cap.max(1) {
+            self.log.pop_front();
+            self.log_dropped += 1;
+        }
+        let path = match req.query {
+            Some(q) => format!("{}?{q}", req.path),
+            None => req.path.to_owned(),
+        };
+        self.log.push_back(Rec {
+            time: now,
+            role: req.role,
+            post: req.method.eq_ignore_ascii_case("POST"),
+            path: path.into_boxed_str(),
+            status: if resp.hang { 0 } else { resp.status },
+            key_sent: req.key.is_some(),
+            kind,
+        });
     }
 
     fn answer(&mut self, now: f64, kind: RequestKind, req: &SimRequest<'_>) -> SimResponse {
@@ -371,7 +402,7 @@ impl Sim {
         let initial = self.cfg.credits?;
         let state = self.keys.entry(key.to_owned()).or_default();
         state.settle(now);
-        Some(initial - state.spent)
+        Some(initial - state.committed())
     }
 
     fn credits(&mut self, now: f64, req: &SimRequest<'_>) -> SimResponse {
@@ -384,22 +415,23 @@ impl Sim {
     }
 }
 
-fn route(req: &SimRequest<'_>) -> RequestKind {
+/// What a request is for. Only the spec's endpoints exist: a `POST` to a model the scenario
+/// does not serve is `Other` (404, as BFL answers); result paths exist on the delivery host, and
+/// on the API hosts too with same-origin delivery.
+fn route(cfg: &SimConfig, req: &SimRequest<'_>) -> RequestKind {
     let get = req.method.eq_ignore_ascii_case("GET");
+    let results_here = req.role == Role::Delivery || cfg.delivery == Delivery::SameOrigin;
+    if get && results_here && req.path.starts_with("/results/") {
+        return RequestKind::Download;
+    }
     if req.role == Role::Delivery {
-        return if get && req.path.starts_with("/results/") {
-            RequestKind::Download
-        } else {
-            RequestKind::Other
-        };
+        return RequestKind::Other;
     }
     match req.path {
         "/v1/get_result" if get => RequestKind::Poll,
         "/v1/credits" if get => RequestKind::Credits,
         p if req.method.eq_ignore_ascii_case("POST") => match p.strip_prefix("/v1/") {
-            Some(m) if !m.is_empty() && !m.contains('/') && m != "get_result" && m != "credits" => {
-                RequestKind::Submit
-            }
+            Some(m) if cfg.serves_model(m) => RequestKind::Submit,
             _ => RequestKind::Other,
         },
         _ => RequestKind::Other,

@@ -1,6 +1,7 @@
 //! `GET /v1/get_result?id=…`: the task's status as of `now`, in the exact wire shape.
 
 use super::{query_param, round_to, Sim, Task};
+use crate::config::Delivery;
 use crate::exchange::{Role, SimRequest, SimResponse, NOT_AUTHENTICATED};
 use crate::stats::Outcome;
 use serde::Serialize;
@@ -14,6 +15,10 @@ struct PollBody<'a> {
     progress: Option<f64>,
     details: Option<Value>,
     preview: Option<Value>,
+    /// The settled cost of a terminal task (the newer spec's `SettledCostResultResponse`):
+    /// what `Ready` charged, 0 for the other outcomes. Absent while pending.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cost: Option<f64>,
 }
 
 #[derive(Serialize)]
@@ -27,14 +32,20 @@ pub(super) struct ResultBody<'a> {
 }
 
 impl Sim {
-    /// The `result` of a `Ready` task (also the body of its webhook delivery).
-    pub(super) fn ready_result<'a>(&self, task: &'a Task) -> ResultBody<'a> {
+    /// The `result` of a `Ready` task polled at `polled` (also the body of its webhook
+    /// delivery).
+    pub(super) fn ready_result<'a>(&self, task: &'a Task, polled: Role) -> ResultBody<'a> {
         let se = (self.cfg.epoch_unix + task.finished + self.cfg.result_ttl_secs).floor() as i64;
         let sig = self.sign(&task.id, se);
+        // Same-origin delivery serves results from the host polled.
+        let host = match self.cfg.delivery {
+            Delivery::Separate => Role::Delivery,
+            Delivery::SameOrigin => polled,
+        };
         let sample = format!(
             "{}://{}/results/{}/sample.{}?se={se}&sig={sig}",
             self.hosts.scheme,
-            self.hosts.delivery,
+            self.hosts.authority(host),
             task.id,
             task.image.2.extension()
         );
@@ -70,6 +81,7 @@ impl Sim {
                 progress: None,
                 details: None,
                 preview: None,
+                cost: None,
             };
             SimResponse::json(200, serde_json::to_vec(&body).unwrap_or_default())
         };
@@ -107,7 +119,7 @@ impl Sim {
             ("Pending", None, None)
         } else {
             match task.outcome {
-                Outcome::Ready => ("Ready", Some(self.ready_result(task)), None),
+                Outcome::Ready => ("Ready", Some(self.ready_result(task, req.role)), None),
                 Outcome::Error => (
                     "Error",
                     None,
@@ -132,6 +144,13 @@ impl Sim {
             progress,
             details,
             preview: None,
+            cost: terminal.then(|| {
+                if task.outcome == Outcome::Ready {
+                    task.cost
+                } else {
+                    0.0
+                }
+            }),
         };
         let code = if !terminal && self.cfg.quirks.accepted_while_pending {
             202

@@ -1,6 +1,6 @@
 //! `POST /v1/{model}`: auth, validation, credits, the active-task limit, then a new task.
 
-use super::accounts::{Active, At};
+use super::accounts::{milli, Active, At};
 use super::{mix, task_id, Sim, Task};
 use crate::config::PollingHost;
 use crate::exchange::{Role, SimRequest, SimResponse, NOT_AUTHENTICATED};
@@ -100,8 +100,10 @@ impl Sim {
             let charge = if outcome == Outcome::Ready { cost } else { 0.0 };
             pool.push(Reverse(Active {
                 end: At(finished),
-                charge_milli: (charge * 1000.0).round().max(0.0) as u64,
+                held_milli: milli(cost),
+                charge_milli: milli(charge),
             }));
+            state.held_milli += milli(cost);
         }
         let (w, h) = served_size(
             body.get("width").and_then(Value::as_u64),
@@ -134,6 +136,7 @@ impl Sim {
             finished,
             outcome,
             image: (w, h, format),
+            cost,
             first_terminal_poll: None,
             first_ready_poll: None,
             polls: 0,

@@ -1,7 +1,7 @@
 //! The core's side of webhook deliveries: schedule them at submit, hand them to a face, record
 //! what the receiver answered. What a delivery is and how it is sent: [`crate::webhooks`].
 
-use super::{mix, Sim};
+use super::{mix, Role, Sim};
 use crate::images::fnv1a;
 use crate::stats::Outcome;
 use crate::webhooks::{Ended, WebhookDelivery, WebhookRecord};
@@ -13,7 +13,7 @@ impl Sim {
             return;
         };
         let result = (task.outcome == Outcome::Ready)
-            .then(|| serde_json::to_value(self.ready_result(task)).ok())
+            .then(|| serde_json::to_value(self.ready_result(task, Role::Api)).ok())
             .flatten();
         let ended = Ended {
             id: &task.id,

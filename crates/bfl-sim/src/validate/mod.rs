@@ -63,10 +63,35 @@ pub fn validate(model: &str, body: &[u8]) -> Result<Map<String, Value>, Vec<Valu
         }
     }
     if errors.is_empty() {
+        errors.extend(megapixel_limit(model, &obj));
+    }
+    if errors.is_empty() {
         Ok(obj)
     } else {
         Err(errors)
     }
+}
+
+/// Most pixels of a FLUX.2 output (4 MP): the per-field bounds of the spec let each side grow
+/// without limit, but BFL refuses a larger product.
+pub const FLUX2_MAX_PIXELS: u64 = 4 * 1024 * 1024;
+
+/// The FLUX.2 rule over both sides (a side not given is 1024), in pydantic's `value_error` shape.
+fn megapixel_limit(model: &str, obj: &Map<String, Value>) -> Option<Value> {
+    if !model.starts_with("flux-2") {
+        return None;
+    }
+    let side = |k: &str| obj.get(k).and_then(Value::as_u64).unwrap_or(1024);
+    let pixels = side("width").saturating_mul(side("height"));
+    (pixels > FLUX2_MAX_PIXELS).then(|| {
+        json!({
+            "type": "value_error",
+            "loc": ["body"],
+            "msg": format!("Value error, width * height must be at most {FLUX2_MAX_PIXELS} pixels (4 MP), got {pixels}"),
+            "input": Value::Object(obj.clone()),
+            "ctx": {"error": {}},
+        })
+    })
 }
 
 /// A bound, the test that the input breaks it, pydantic's error type and its wording.
@@ -208,6 +233,30 @@ mod tests {
         assert_eq!(e[0]["loc"], json!(["body", "prompt"]));
         assert_eq!(e[1]["msg"], "Input should be greater than or equal to 64");
         assert!(validate("flux-2-pro", br#"{"prompt": "a", "novel": true}"#).is_ok());
+    }
+
+    #[test]
+    fn flux2_outputs_stop_at_four_megapixels() {
+        let e = validate(
+            "flux-2-pro",
+            br#"{"prompt": "a", "width": 99999, "height": 99999}"#,
+        )
+        .unwrap_err();
+        assert_eq!(
+            (&e[0]["type"], &e[0]["loc"]),
+            (&json!("value_error"), &json!(["body"]))
+        );
+        assert!(validate(
+            "flux-2-pro",
+            br#"{"prompt": "a", "width": 2048, "height": 2048}"#
+        )
+        .is_ok());
+        assert!(validate("flux-2-pro", br#"{"prompt": "a", "width": 4160}"#).is_err());
+        assert!(validate(
+            "flux-dev",
+            br#"{"prompt": "a", "width": 1440, "height": 1440}"#
+        )
+        .is_ok());
     }
 
     #[test]

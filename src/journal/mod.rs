@@ -1,31 +1,37 @@
-//! The durable journal of `bfl batch`: append-only JSON lines, each flushed to disk (`fsync`)
-//! before the engine goes on.
+//! The durable journal of `bfl batch`: append-only JSON lines, each on disk (`fsync`) before the
+//! engine goes on.
 //!
 //! Why JSON lines and not SQLite: the journal is written in order and read once, on resume; an
 //! append plus `fsync` is the whole durability story, a torn last line is the only possible damage
 //! (and is cut off on open), a person can read it with `less`, and it costs no C dependency.
 //!
 //! The records that matter for money:
-//! - `submitting` is written (and synced) just before a submit leaves, and `submitted` (id and
-//!   polling URL) as soon as its answer arrives — before the first poll. A `submitting` with no
-//!   `submitted` after it is the one **ambiguous** window: the POST may have reached the server.
-//!   Resume reports it and never resubmits it silently.
+//! - `submitting` is on disk **before** a submit leaves (the driver awaits it), and `submitted`
+//!   (id and polling URL) as soon as its answer arrives — before the first poll. A `submitting`
+//!   with no answer after it is the one **ambiguous** window: the POST may have reached the
+//!   server. Resume reports it and never resubmits it silently.
+//! - `refused` records a definite "no" (a 429, a refusal): the job was not taken, nothing was
+//!   paid, and a resume simply submits it — it is never counted as "maybe".
 //! - `done` and `failed` close a job; a failure worth retrying (deadline, transport, 5xx…) is
 //!   retried on resume — by polling again if the task was submitted, never by paying twice.
+//!
+//! Every append goes through one writer thread ([`writer`]) that group-commits concurrent records
+//! and keeps disk space reserved ahead of them, so a full disk stops new submits while every paid
+//! task can still be recorded.
 //!
 //! ```
 //! use bfl::journal::{Header, ItemState, Journal, Record};
 //! let dir = std::env::temp_dir().join(format!("bfl-journal-doc-{}", std::process::id()));
 //! std::fs::create_dir_all(&dir).unwrap();
 //! let path = dir.join("journal.jsonl");
-//! let header = Header { input: "prompts.txt".into(), fingerprint: "f00d".into(), jobs: 2 };
+//! let header = Header { input: "prompts.txt".into(), fingerprint: "f00d".into(), jobs: 2, ..Header::default() };
 //! let journal = Journal::create(&path, &header).unwrap();
-//! journal.append(&Record::Submitting { index: 0 }).unwrap();
-//! journal.append(&Record::Submitted {
+//! journal.append_blocking(&Record::Submitting { index: 0 }).unwrap();
+//! journal.append_blocking(&Record::Submitted {
 //!     index: 0, id: "abc".into(), polling_url: "https://api.bfl.ai/v1/get_result?id=abc".into(),
 //!     model: "flux-2-pro".into(),
 //! }).unwrap();
-//! journal.append(&Record::Submitting { index: 1 }).unwrap();
+//! journal.append_blocking(&Record::Submitting { index: 1 }).unwrap();
 //! drop(journal);
 //! let (_journal, replay) = Journal::open(&path, &header).unwrap();
 //! assert!(matches!(replay.states[0], ItemState::Submitted(_)));
@@ -33,124 +39,21 @@
 //! # std::fs::remove_dir_all(&dir).unwrap();
 //! ```
 
-use serde::{Deserialize, Serialize};
+mod record;
+pub mod writer;
+
+use record::{header_of, replay, Untrusted};
+pub use record::{Header, ItemState, Record, SubmittedRef, JOURNAL_VERSION};
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
+use std::io::{BufRead, BufReader, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-
-/// The journal format's version.
-pub const JOURNAL_VERSION: u32 = 1;
-
-/// What a journal was written for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Header {
-    /// The input file, as given.
-    pub input: String,
-    /// The input's fingerprint ([`crate::input::fingerprint`]).
-    pub fingerprint: String,
-    /// The number of jobs in the input.
-    pub jobs: usize,
-}
-
-/// One line of the journal.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "event", rename_all = "snake_case")]
-pub enum Record {
-    /// The first line.
-    Batch {
-        /// [`JOURNAL_VERSION`].
-        version: u32,
-        /// The input file.
-        input: String,
-        /// The input's fingerprint.
-        fingerprint: String,
-        /// The number of jobs.
-        jobs: usize,
-    },
-    /// A submit is about to leave.
-    Submitting {
-        /// The job.
-        index: usize,
-    },
-    /// The server accepted the job: the task to poll, forever recoverable.
-    Submitted {
-        /// The job.
-        index: usize,
-        /// The task id.
-        id: String,
-        /// Where to poll it.
-        polling_url: String,
-        /// Its model.
-        model: String,
-    },
-    /// The image is on disk.
-    Done {
-        /// The job.
-        index: usize,
-        /// The image file.
-        path: PathBuf,
-        /// Its size.
-        bytes: u64,
-    },
-    /// The job ended without an image.
-    Failed {
-        /// The job.
-        index: usize,
-        /// The failure's kind (`bfl_core::ErrorKind` name).
-        kind: String,
-        /// The error, in words.
-        message: String,
-        /// Whether a resume should try again.
-        retry: bool,
-        /// Whether the submit may have reached the server without its answer (a timeout, an
-        /// unreadable answer): the job is then ambiguous, like a crash in that window.
-        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-        ambiguous: bool,
-    },
-}
-
-/// A submitted task as the journal knows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SubmittedRef {
-    /// The task id.
-    pub id: String,
-    /// Where to poll it.
-    pub polling_url: String,
-    /// Its model.
-    pub model: String,
-}
-
-/// Where a job stands after replaying the journal.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ItemState {
-    /// Never submitted.
-    New,
-    /// A submit left (or was about to) and its answer was never recorded.
-    Ambiguous,
-    /// Submitted; not finished.
-    Submitted(SubmittedRef),
-    /// The image is on disk.
-    Done {
-        /// The image file.
-        path: PathBuf,
-    },
-    /// Ended without an image.
-    Failed {
-        /// The failure's kind.
-        kind: String,
-        /// The error, in words.
-        message: String,
-        /// Whether a resume should try again.
-        retry: bool,
-        /// The task, if it was submitted.
-        submitted: Option<SubmittedRef>,
-    },
-}
+use writer::{WriteRefusal, Writer};
 
 /// What [`Journal::open`] found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Replay {
+    /// The header the journal was written with.
+    pub header: Header,
     /// One state per job.
     pub states: Vec<ItemState>,
     /// Whether a torn last line (a crash mid-write) was cut off.
@@ -173,14 +76,19 @@ pub enum JournalError {
         "journal {0} already exists: pass --resume to continue that batch, or choose another --journal"
     )]
     Exists(PathBuf),
-    /// A line in the middle cannot be read.
-    #[error("journal {path}, line {line}: unreadable record ({reason}); not resuming from a damaged journal")]
+    /// `--resume` found no journal.
+    #[error("no journal at {0}: nothing to resume (check --out / --journal; without --resume a new batch starts)")]
+    Missing(PathBuf),
+    /// A line cannot be read or trusted.
+    #[error(
+        "journal {path}, line {line}: {reason}; not resuming from a journal that cannot be trusted"
+    )]
     Corrupt {
         /// The journal.
         path: PathBuf,
         /// The 1-based line.
         line: usize,
-        /// What the parser said.
+        /// What is wrong.
         reason: String,
     },
     /// The journal belongs to another input.
@@ -195,18 +103,28 @@ pub enum JournalError {
         /// Its fingerprint.
         fingerprint: String,
     },
+    /// The disk is nearly full: no new spending is recorded (tasks already paid still are).
+    #[error("journal {0}: the disk is nearly full, so no new submit is recorded or sent (free some space, then resume)")]
+    LowSpace(PathBuf),
+    /// A write failed; the journal was cut back to its last whole record.
+    #[error("journal {path}: a write failed ({reason}); no new submit is sent")]
+    WriteFailed {
+        /// The journal.
+        path: PathBuf,
+        /// The cause.
+        reason: String,
+    },
+    /// The writer has stopped.
+    #[error("journal {0}: closed")]
+    Closed(PathBuf),
 }
 
-/// An open journal. Each record is on disk when [`Journal::append`] returns; appends that arrive
-/// together share one `fsync` (group commit), so a burst of submits does not queue behind a
-/// chain of syncs.
+/// An open journal. Each record is on disk when its append completes; appends that arrive
+/// together share one `fsync` (group commit, on the journal's own thread).
 #[derive(Debug)]
 pub struct Journal {
     path: PathBuf,
-    /// The file, and how many records have been written to it.
-    writer: Mutex<(File, u64)>,
-    /// A second handle to sync through, and how many records are known to be on disk.
-    syncer: Mutex<(File, u64)>,
+    writer: Writer,
 }
 
 impl Journal {
@@ -227,96 +145,101 @@ impl Journal {
                 std::io::ErrorKind::AlreadyExists => JournalError::Exists(path.to_owned()),
                 _ => io(e),
             })?;
-        let journal = Journal::over(path, file).map_err(io)?;
-        journal.append(&Record::Batch {
-            version: JOURNAL_VERSION,
-            input: header.input.clone(),
-            fingerprint: header.fingerprint.clone(),
-            jobs: header.jobs,
-        })?;
+        let journal = Journal::over(path, file, 0)?;
+        journal.append_blocking(&Record::header(header))?;
         sync_parent_dir(path);
         Ok(journal)
     }
 
-    /// Opens an existing journal for `header`'s input and replays it.
+    /// Opens an existing journal for `header`'s input and replays it. The header's base URL and
+    /// simulator flag are not compared here: [`Replay::header`] has the journal's own.
     pub fn open(path: &Path, header: &Header) -> Result<(Journal, Replay), JournalError> {
         let io = |source| JournalError::Io {
             path: path.to_owned(),
             source,
         };
-        let mut file = OpenOptions::new()
-            .read(true)
-            .append(true)
-            .open(path)
-            .map_err(io)?;
+        let mut file = match OpenOptions::new().read(true).append(true).open(path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(JournalError::Missing(path.to_owned()))
+            }
+            Err(e) => return Err(io(e)),
+        };
         let (records, valid_len, torn_tail) = read_records(&mut file, path)?;
-        match records.first() {
-            Some(Record::Batch {
-                input,
-                fingerprint,
-                jobs,
-                ..
-            }) if *fingerprint != header.fingerprint || *jobs != header.jobs => {
-                return Err(JournalError::Mismatch {
-                    path: path.to_owned(),
-                    input: input.clone(),
-                    jobs: *jobs,
-                    fingerprint: fingerprint.clone(),
-                })
-            }
-            Some(Record::Batch { .. }) => {}
-            _ => {
-                return Err(JournalError::Corrupt {
-                    path: path.to_owned(),
-                    line: 1,
-                    reason: "the first record is not the batch header".into(),
-                })
-            }
+        let untrusted = |u: Untrusted| JournalError::Corrupt {
+            path: path.to_owned(),
+            line: u.line,
+            reason: u.reason,
+        };
+        let written = header_of(&records).map_err(untrusted)?;
+        if written.fingerprint != header.fingerprint || written.jobs != header.jobs {
+            return Err(JournalError::Mismatch {
+                path: path.to_owned(),
+                input: written.input,
+                jobs: written.jobs,
+                fingerprint: written.fingerprint,
+            });
         }
+        let states = replay(&records, header.jobs).map_err(untrusted)?;
         if torn_tail {
             file.set_len(valid_len).map_err(io)?;
             file.sync_data().map_err(io)?;
         }
         file.seek(SeekFrom::End(0)).map_err(io)?;
-        let states = replay(&records, header.jobs);
-        Ok((
-            Journal::over(path, file).map_err(io)?,
-            Replay { states, torn_tail },
-        ))
+        let replay = Replay {
+            header: written,
+            states,
+            torn_tail,
+        };
+        Ok((Journal::over(path, file, valid_len)?, replay))
     }
 
-    fn over(path: &Path, file: File) -> std::io::Result<Journal> {
+    fn over(path: &Path, file: File, len: u64) -> Result<Journal, JournalError> {
+        let writer = Writer::start(file, len).map_err(|source| JournalError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
         Ok(Journal {
             path: path.to_owned(),
-            syncer: Mutex::new((file.try_clone()?, 0)),
-            writer: Mutex::new((file, 0)),
+            writer,
         })
     }
 
-    /// Appends one record; returns once it is on disk.
-    pub fn append(&self, record: &Record) -> Result<(), JournalError> {
-        let io = |source| JournalError::Io {
-            path: self.path.clone(),
-            source,
-        };
-        let mut line = serde_json::to_vec(record).map_err(|e| io(e.into()))?;
-        line.push(b'\n');
-        // A poisoned lock only means another writer panicked; the file itself is still fine.
-        let seq = {
-            let mut w = self.writer.lock().unwrap_or_else(|p| p.into_inner());
-            w.0.write_all(&line).map_err(io)?;
-            w.1 += 1;
-            w.1
-        };
-        let mut synced = self.syncer.lock().unwrap_or_else(|p| p.into_inner());
-        if synced.1 >= seq {
-            return Ok(()); // a sync that started after our write covered it
+    /// Appends one record; completes once it is on disk (or refused: see [`JournalError`]).
+    pub async fn append(&self, record: &Record) -> Result<(), JournalError> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.send(record, Box::new(move |r| drop(tx.send(r))));
+        let refusal = rx.await.unwrap_or(Err(WriteRefusal::Closed));
+        refusal.map_err(|r| self.refused(r))
+    }
+
+    /// [`Journal::append`] for synchronous code (not on an async runtime's thread).
+    pub fn append_blocking(&self, record: &Record) -> Result<(), JournalError> {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        self.send(record, Box::new(move |r| drop(tx.send(r))));
+        let refusal = rx.recv().unwrap_or(Err(WriteRefusal::Closed));
+        refusal.map_err(|r| self.refused(r))
+    }
+
+    fn send(&self, record: &Record, reply: Box<dyn FnOnce(Result<(), WriteRefusal>) + Send>) {
+        match serde_json::to_vec(record) {
+            Ok(mut line) => {
+                line.push(b'\n');
+                self.writer.append(line, record.is_new_spending(), reply);
+            }
+            Err(e) => reply(Err(WriteRefusal::Failed(e.to_string()))),
         }
-        // Everything written by now is covered by the sync about to start.
-        let covered = self.writer.lock().unwrap_or_else(|p| p.into_inner()).1;
-        synced.0.sync_data().map_err(io)?;
-        synced.1 = covered;
-        Ok(())
+    }
+
+    fn refused(&self, refusal: WriteRefusal) -> JournalError {
+        match refusal {
+            WriteRefusal::LowSpace => JournalError::LowSpace(self.path.clone()),
+            WriteRefusal::Failed(reason) => JournalError::WriteFailed {
+                path: self.path.clone(),
+                reason,
+            },
+            WriteRefusal::Closed => JournalError::Closed(self.path.clone()),
+        }
     }
 
     /// The journal's path.
@@ -351,70 +274,10 @@ fn read_records(file: &mut File, path: &Path) -> Result<(Vec<Record>, u64, bool)
         let record = serde_json::from_slice::<Record>(&buf).map_err(|e| JournalError::Corrupt {
             path: path.to_owned(),
             line: line_no,
-            reason: e.to_string(),
+            reason: format!("unreadable record ({e})"),
         })?;
         records.push(record);
         valid_len += n as u64;
-    }
-}
-
-/// Folds the records into one state per job.
-fn replay(records: &[Record], jobs: usize) -> Vec<ItemState> {
-    let mut states = vec![ItemState::New; jobs];
-    for record in records {
-        let index = match record {
-            Record::Batch { .. } => continue,
-            Record::Submitting { index }
-            | Record::Submitted { index, .. }
-            | Record::Done { index, .. }
-            | Record::Failed { index, .. } => *index,
-        };
-        if let Some(state) = states.get_mut(index) {
-            *state = apply(state, record);
-        }
-    }
-    states
-}
-
-/// A job's state after one of its records.
-fn apply(state: &ItemState, record: &Record) -> ItemState {
-    let submitted = match state {
-        ItemState::Submitted(task) => Some(task.clone()),
-        ItemState::Failed { submitted, .. } => submitted.clone(),
-        _ => None,
-    };
-    match record {
-        Record::Batch { .. } => state.clone(),
-        // A retried submit of a job that was never accepted reopens the ambiguous window.
-        Record::Submitting { .. } => match submitted {
-            Some(task) => ItemState::Submitted(task),
-            None => ItemState::Ambiguous,
-        },
-        Record::Submitted {
-            id,
-            polling_url,
-            model,
-            ..
-        } => ItemState::Submitted(SubmittedRef {
-            id: id.clone(),
-            polling_url: polling_url.clone(),
-            model: model.clone(),
-        }),
-        Record::Done { path, .. } => ItemState::Done { path: path.clone() },
-        Record::Failed {
-            ambiguous: true, ..
-        } if submitted.is_none() => ItemState::Ambiguous,
-        Record::Failed {
-            kind,
-            message,
-            retry,
-            ..
-        } => ItemState::Failed {
-            kind: kind.clone(),
-            message: message.clone(),
-            retry: *retry,
-            submitted,
-        },
     }
 }
 
@@ -433,12 +296,94 @@ fn sync_parent_dir(path: &Path) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Write;
+
+    fn lines(path: &Path, lines: &[&str]) {
+        let mut f = OpenOptions::new().append(true).open(path).unwrap();
+        for l in lines {
+            writeln!(f, "{l}").unwrap();
+        }
+    }
+
+    #[test]
+    fn a_refusal_is_a_definite_no_so_a_crash_while_waiting_out_a_429_is_not_ambiguous() {
+        let path = temp("refused");
+        let j = Journal::create(&path, &header()).unwrap();
+        for r in [
+            Record::Submitting { index: 0 },
+            Record::Refused {
+                index: 0,
+                reason: "429".into(),
+            },
+            Record::Submitting { index: 1 },
+            Record::Refused {
+                index: 1,
+                reason: "429".into(),
+            },
+            Record::Submitting { index: 1 },
+        ] {
+            j.append_blocking(&r).unwrap();
+        }
+        drop(j);
+        let (_, replay) = Journal::open(&path, &header()).unwrap();
+        assert_eq!(replay.states[0], ItemState::New);
+        assert_eq!(
+            replay.states[1],
+            ItemState::Ambiguous,
+            "the retry's POST may be out"
+        );
+    }
+
+    #[test]
+    fn journals_that_cannot_be_trusted_are_refused_with_the_line() {
+        let cases = [
+            (
+                r#"{"event":"batch","version":99,"input":"in.txt","fingerprint":"abc","jobs":4}"#,
+                "",
+                1,
+                "version 99",
+            ),
+            (
+                r#"{"event":"batch","version":2,"input":"in.txt","fingerprint":"abc","jobs":4}"#,
+                r#"{"event":"done","index":99999,"path":"x","bytes":1}"#,
+                2,
+                "job 99999 of a 4-job batch",
+            ),
+            (
+                r#"{"event":"batch","version":2,"input":"in.txt","fingerprint":"abc","jobs":4}"#,
+                r#"{"event":"batch","version":2,"input":"in.txt","fingerprint":"abc","jobs":4}"#,
+                2,
+                "second batch header",
+            ),
+        ];
+        for (n, (first, second, line, words)) in cases.into_iter().enumerate() {
+            let path = temp(&format!("untrusted-{n}"));
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, "").unwrap();
+            lines(&path, &[first]);
+            if !second.is_empty() {
+                lines(&path, &[second]);
+            }
+            match Journal::open(&path, &header()) {
+                Err(e @ JournalError::Corrupt { line: l, .. }) => {
+                    assert_eq!(l, line, "{e}");
+                    assert!(e.to_string().contains(words), "{e}");
+                }
+                other => panic!("case {n}: {other:?}"),
+            }
+        }
+        assert!(matches!(
+            Journal::open(&temp("none"), &header()),
+            Err(JournalError::Missing(_))
+        ));
+    }
 
     fn header() -> Header {
         Header {
             input: "in.txt".into(),
             fingerprint: "abc".into(),
             jobs: 4,
+            ..Header::default()
         }
     }
 
@@ -488,7 +433,7 @@ mod tests {
                 ambiguous: true,
             },
         ] {
-            j.append(&r).unwrap();
+            j.append_blocking(&r).unwrap();
         }
         drop(j);
         let (_, replay) = Journal::open(&path, &header()).unwrap();
@@ -496,7 +441,12 @@ mod tests {
         assert_eq!(
             replay.states[0],
             ItemState::Done {
-                path: "out/0.jpg".into()
+                path: "out/0.jpg".into(),
+                task: Some(SubmittedRef {
+                    id: "a".into(),
+                    polling_url: "http://127.0.0.1:1/v1/get_result?id=a".into(),
+                    model: "flux-2-pro".into(),
+                }),
             }
         );
         assert_eq!(replay.states[1], ItemState::Ambiguous);
@@ -516,7 +466,7 @@ mod tests {
     fn a_torn_last_line_is_cut_off_and_appends_go_on_cleanly() {
         let path = temp("torn");
         let j = Journal::create(&path, &header()).unwrap();
-        j.append(&submitted(0, "a")).unwrap();
+        j.append_blocking(&submitted(0, "a")).unwrap();
         drop(j);
         let mut f = OpenOptions::new().append(true).open(&path).unwrap();
         f.write_all(br#"{"event":"submitted","index":1,"id":"#)
@@ -525,7 +475,7 @@ mod tests {
         let (j, replay) = Journal::open(&path, &header()).unwrap();
         assert!(replay.torn_tail);
         assert_eq!(replay.states[1], ItemState::New);
-        j.append(&submitted(1, "b")).unwrap();
+        j.append_blocking(&submitted(1, "b")).unwrap();
         drop(j);
         let (_, replay) = Journal::open(&path, &header()).unwrap();
         assert!(!replay.torn_tail);
@@ -546,8 +496,8 @@ mod tests {
                 scope.spawn(move || {
                     for k in 0..25 {
                         let index = t * 25 + k;
-                        j.append(&Record::Submitting { index }).unwrap();
-                        j.append(&submitted(index, &format!("task-{index}")))
+                        j.append_blocking(&Record::Submitting { index }).unwrap();
+                        j.append_blocking(&submitted(index, &format!("task-{index}")))
                             .unwrap();
                     }
                 });
