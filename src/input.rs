@@ -62,13 +62,22 @@ pub enum InputError {
         /// The 1-based line.
         line: usize,
     },
+    /// The model's schema refuses the line (see [`crate::request_check`]).
+    #[error("line {line}: {reason}")]
+    Invalid {
+        /// The 1-based line.
+        line: usize,
+        /// What is wrong.
+        reason: String,
+    },
     /// Nothing to do.
     #[error("no prompts: the file is empty or holds only comments (lines starting with #)")]
     Empty,
 }
 
 /// Parses the input: blank lines and lines starting with `#` are skipped; a line starting with `{`
-/// is a JSON request; any other line is a prompt.
+/// is a JSON request; any other line is a prompt. Every request is checked against its model's
+/// schema ([`crate::request_check`]), so nothing is paid for a file the server would refuse.
 pub fn parse_jobs(text: &str, defaults: &Defaults) -> Result<Vec<InputJob>, InputError> {
     let mut jobs = Vec::new();
     for (i, raw) in text.lines().enumerate() {
@@ -85,6 +94,8 @@ pub fn parse_jobs(text: &str, defaults: &Defaults) -> Result<Vec<InputJob>, Inpu
                 defaults,
             )
         };
+        crate::request_check::check(&request)
+            .map_err(|reason| InputError::Invalid { line, reason })?;
         jobs.push(InputJob { line, request });
     }
     if jobs.is_empty() {
@@ -160,6 +171,21 @@ mod tests {
             jobs[1].request.effective_output_format(),
             OutputFormat::Webp
         );
+    }
+
+    #[test]
+    fn lines_the_schema_refuses_are_named() {
+        let d = Defaults::new("flux-2-pro");
+        let text = "a fox\n{\"prompt\": \"cat\", \"output_format\": \"gif\"}\n";
+        assert!(matches!(
+            parse_jobs(text, &d),
+            Err(InputError::Invalid { line: 2, reason }) if reason.contains("output_format")
+        ));
+        let text = "{\"prompt\": \"cat\", \"widht\": 512}";
+        assert!(matches!(
+            parse_jobs(text, &d),
+            Err(InputError::Invalid { line: 1, reason }) if reason.contains("did you mean \"width\"")
+        ));
     }
 
     #[test]

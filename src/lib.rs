@@ -8,6 +8,8 @@
 //! - [`hyper`] (`bfl-hyper`): the real transport and the tokio runtime;
 //! - [`sim`] (`bfl-sim`): the fake BFL server;
 //! - [`input`], [`journal`], [`batch`]: `bfl batch` — prompts file to images, durably, resumable;
+//! - [`image_input`]: reference images (files, URLs, base64) in a request;
+//! - [`request_check`]: requests checked against the API schema before anything is paid;
 //! - [`compare`]: `bfl compare` — strategies side by side on a seeded scenario, in virtual time;
 //! - [`cli`]: the `bfl` command line.
 
@@ -18,7 +20,9 @@ pub use bfl_sim as sim;
 pub mod batch;
 pub mod cli;
 pub mod compare;
+pub mod image_input;
 pub mod input;
 pub mod journal;
 pub mod progress;
+pub mod request_check;
 pub mod summary;

@@ -1,8 +1,13 @@
-//! Live counters of a batch, shown as a progress bar (on a terminal) and kept for the summary.
+//! Live counters of a batch, shown as a progress bar (on a terminal) or as a plain line every
+//! few seconds (CI logs, `--no-progress`), and kept for the summary.
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 use std::time::Duration;
+
+/// Seconds between plain progress lines (default 10), for logs without a terminal.
+pub const EVERY_VAR: &str = "BFL_PROGRESS_EVERY";
 
 /// Counts of a running batch.
 #[derive(Debug, Default)]
@@ -33,14 +38,17 @@ impl Counters {
     }
 }
 
-/// A progress bar over the counters; hidden when stderr is not a terminal or when asked.
+/// A progress bar over the counters on a terminal; otherwise (`visible` false) a plain line on
+/// stderr at most every [`EVERY_VAR`] seconds, so a CI log shows a long batch moving.
 #[derive(Debug)]
 pub struct Progress {
     bar: ProgressBar,
+    /// Plain lines: the interval, and the elapsed time of the last line.
+    plain: Option<(Duration, Mutex<Duration>)>,
 }
 
 impl Progress {
-    /// A bar over `jobs` jobs.
+    /// Progress over `jobs` jobs.
     pub fn new(jobs: u64, visible: bool) -> Progress {
         let bar = ProgressBar::with_draw_target(
             Some(jobs),
@@ -50,26 +58,49 @@ impl Progress {
                 ProgressDrawTarget::hidden()
             },
         );
+        // A short fixed bar and a message cut to the terminal's width: nothing wraps at 80 columns.
         if let Ok(style) = ProgressStyle::with_template(
-            "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} {msg} ETA {eta}",
+            "{spinner} {elapsed_precise} {bar:16} {pos}/{len} {wide_msg}",
         ) {
             bar.set_style(style);
         }
         bar.enable_steady_tick(Duration::from_millis(200));
-        Progress { bar }
+        let plain = (!visible).then(|| (plain_interval(), Mutex::new(Duration::ZERO)));
+        Progress { bar, plain }
     }
 
-    /// Redraws the message from the counters.
+    /// Redraws the message from the counters (or prints it, when its interval has passed).
     pub fn update(&self, c: &Counters) {
         let done = Counters::get(&c.done);
         let failed = Counters::get(&c.failed);
         self.bar.set_position(done + failed);
-        self.bar.set_message(format!(
-            "submitted {} · active {} · done {done} · failed {failed} · 429s {}",
+        // indicatif's estimate reads "0s" before anything finished: shown only once it means something.
+        let eta = if done + failed > 0 {
+            format!(" · ETA {}", indicatif::HumanDuration(self.bar.eta()))
+        } else {
+            String::new()
+        };
+        let message = format!(
+            "submitted {} · active {} · done {done} · failed {failed} · 429s {}{eta}",
             Counters::get(&c.submitted),
             c.active(),
             Counters::get(&c.rate_limited),
-        ));
+        );
+        if let Some((every, last)) = &self.plain {
+            let now = self.bar.elapsed();
+            if let Ok(mut last) = last.lock() {
+                if now.saturating_sub(*last) >= *every {
+                    *last = now;
+                    eprintln!(
+                        "[{:>5.0} s] {}/{} {message}",
+                        now.as_secs_f64(),
+                        done + failed,
+                        self.bar.length().unwrap_or(0)
+                    );
+                }
+            }
+        }
+        self.bar.set_message(message);
     }
 
     /// Prints a line above the bar (on stderr alone when the bar is hidden).
@@ -84,5 +115,75 @@ impl Progress {
     /// Removes the bar.
     pub fn finish(&self) {
         self.bar.finish_and_clear();
+    }
+}
+
+fn plain_interval() -> Duration {
+    std::env::var(EVERY_VAR)
+        .ok()
+        .and_then(|s| s.parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .map_or(Duration::from_secs(10), Duration::from_secs_f64)
+}
+
+/// One generation's status on stderr: a spinner line on a terminal; otherwise a plain line each
+/// time the status (or the server's progress, by tenths) changes.
+#[derive(Debug)]
+pub struct TaskStatus {
+    bar: Option<ProgressBar>,
+    last: String,
+}
+
+impl TaskStatus {
+    /// A status line; `bar` for a terminal, else plain lines.
+    pub fn new(bar: bool) -> TaskStatus {
+        let bar = bar.then(|| {
+            let b = ProgressBar::new_spinner();
+            if let Ok(style) = ProgressStyle::with_template("{spinner} {elapsed_precise} {msg}") {
+                b.set_style(style);
+            }
+            b.enable_steady_tick(Duration::from_millis(200));
+            b
+        });
+        TaskStatus {
+            bar,
+            last: String::new(),
+        }
+    }
+
+    /// Shows where the task stands.
+    pub fn show(&mut self, p: &bfl_core::progress::Progress) {
+        let id = p.task_id.as_deref().map(bfl_core::sanitize::server_text);
+        let status = p.status.as_ref().map_or("submitted", |s| s.as_str());
+        let pending = p.status.as_ref().is_none_or(|s| !s.is_terminal());
+        let progress = p
+            .progress
+            .filter(|_| pending)
+            .map(|f| format!(" {:.0}%", (f.clamp(0.0, 1.0) * 10.0).floor() * 10.0))
+            .unwrap_or_default();
+        let line = format!(
+            "task {}: {}{progress}",
+            id.as_deref().unwrap_or("?"),
+            bfl_core::sanitize::server_text(status)
+        );
+        match &self.bar {
+            Some(bar) => bar.set_message(format!("{line} · {} polls", p.polls)),
+            None if line != self.last => eprintln!("{line}"),
+            None => {}
+        }
+        self.last = line;
+    }
+
+    /// Removes the spinner.
+    pub fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+impl Drop for TaskStatus {
+    fn drop(&mut self) {
+        self.finish();
     }
 }

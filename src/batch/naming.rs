@@ -16,8 +16,8 @@ pub fn image_path(out_dir: &Path, index: usize, job: &InputJob) -> PathBuf {
     out_dir.join(name)
 }
 
-/// A file-name fragment from a request's prompt: lowercase ASCII letters and digits, other runs
-/// as one `-`, at most about 40 characters; empty without a prompt.
+/// A file-name fragment from a request's prompt: lowercase letters and digits (of any script, so
+/// `東京の夜` stays a name), other runs as one `-`, at most 40 characters; empty without a prompt.
 pub fn prompt_slug(req: &GenerationRequest) -> String {
     let prompt = req
         .body()
@@ -26,11 +26,11 @@ pub fn prompt_slug(req: &GenerationRequest) -> String {
         .unwrap_or("");
     let mut slug = String::new();
     for c in prompt.chars() {
-        if slug.len() >= 40 {
+        if slug.chars().count() >= 40 {
             break;
         }
-        if c.is_ascii_alphanumeric() {
-            slug.push(c.to_ascii_lowercase());
+        if c.is_alphanumeric() {
+            slug.extend(c.to_lowercase());
         } else if !slug.is_empty() && !slug.ends_with('-') {
             slug.push('-');
         }
@@ -53,11 +53,12 @@ mod tests {
         };
         let fox = job("  A red FOX, in snow!  ");
         assert_eq!(prompt_slug(&fox.request), "a-red-fox-in-snow");
+        assert_eq!(prompt_slug(&job("東京の夜, Été").request), "東京の夜-été");
         assert_eq!(
             image_path(Path::new("out"), 6, &fox),
             Path::new("out/0007-a-red-fox-in-snow.jpeg")
         );
-        let unnamed = job(r#"{"output_format": "png"}"#);
+        let unnamed = job(r#"{"model": "flux-pro-1.1", "output_format": "png"}"#);
         assert_eq!(prompt_slug(&unnamed.request), "");
         assert_eq!(
             image_path(Path::new("o"), 0, &unnamed),

@@ -1,7 +1,7 @@
 //! `bfl batch FILE`: prompts to images, journaled and resumable.
 
 use super::connect::connect;
-use super::output::fail;
+use super::output::{emit, emit_text, fail};
 use super::{
     EngineArgs, Global, EXIT_CONFIG, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_REFUSED, EXIT_USAGE,
 };
@@ -17,7 +17,8 @@ use std::path::PathBuf;
 #[derive(Debug, Clone, Args)]
 pub struct BatchArgs {
     /// One prompt per line, or one JSON request per line (`{"prompt": …, "model": …, …}`);
-    /// blank lines and lines starting with # are skipped.
+    /// blank lines and lines starting with # are skipped; `-` reads standard input. Image
+    /// fields (input_image, …) may name files, relative to this file.
     pub file: PathBuf,
     /// Where images go.
     #[arg(long, short, default_value = "out")]
@@ -61,18 +62,33 @@ pub struct BatchArgs {
 
 /// Runs the batch and prints its summary.
 pub async fn run(global: &Global, args: &BatchArgs) -> u8 {
-    let text = match std::fs::read_to_string(&args.file) {
+    let stdin = args.file.as_os_str() == "-";
+    let input = if stdin {
+        "standard input".to_owned()
+    } else {
+        args.file.display().to_string()
+    };
+    let read = if stdin {
+        std::io::read_to_string(std::io::stdin())
+    } else {
+        std::fs::read_to_string(&args.file)
+    };
+    let text = match read {
         Ok(t) => t,
-        Err(e) => {
-            let msg = format!("cannot read {}: {e}", args.file.display());
-            return fail(global, EXIT_USAGE, &msg);
-        }
+        Err(e) => return fail(global, EXIT_USAGE, &format!("cannot read {input}: {e}")),
     };
     let mut defaults = Defaults::new(args.model.clone());
     defaults.format = args.format;
-    let jobs = match parse_jobs(&text, &defaults) {
+    let base = match args.file.parent() {
+        Some(dir) if !stdin && !dir.as_os_str().is_empty() => dir.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    let jobs = match parse_jobs(&text, &defaults)
+        .map_err(|e| e.to_string())
+        .and_then(|jobs| with_image_files(jobs, &base))
+    {
         Ok(j) => j,
-        Err(e) => return fail(global, EXIT_USAGE, &format!("{}: {e}", args.file.display())),
+        Err(e) => return fail(global, EXIT_USAGE, &format!("{input}: {e}")),
     };
     let max_active = args.max_active.map(|n| n as usize);
     let conn = match connect(global, Some(&args.engine), max_active).await {
@@ -89,7 +105,6 @@ pub async fn run(global: &Global, args: &BatchArgs) -> u8 {
         sim: conn.sim.is_some(),
         progress: !args.no_progress && !global.json && std::io::stderr().is_terminal(),
     };
-    let input = args.file.display().to_string();
     let interrupts = Some(super::interrupts());
     let result = crate::batch::run(
         &conn.client,
@@ -110,14 +125,28 @@ pub async fn run(global: &Global, args: &BatchArgs) -> u8 {
     }
 }
 
+/// Each job with the image files its fields name read in (as base64).
+fn with_image_files(
+    jobs: Vec<crate::input::InputJob>,
+    base: &std::path::Path,
+) -> Result<Vec<crate::input::InputJob>, String> {
+    jobs.into_iter()
+        .map(|mut job| {
+            job.request = crate::image_input::resolve_request(job.request, base)
+                .map_err(|e| format!("line {}: {e}", job.line))?;
+            Ok(job)
+        })
+        .collect()
+}
+
 fn report(global: &Global, summary: &BatchSummary) -> u8 {
     if global.json {
         match serde_json::to_string(summary) {
-            Ok(s) => println!("{s}"),
+            Ok(s) => emit(s),
             Err(e) => eprintln!("error: cannot print the summary: {e}"),
         }
     } else {
-        print!("{summary}");
+        emit_text(&summary.to_string());
         for item in &summary.items {
             if let crate::summary::ItemResult::Failed { kind, message, .. } = &item.result {
                 eprintln!("  line {}: {kind}: {message}", item.line);

@@ -28,6 +28,9 @@ pub enum ConnectError {
     /// The client refused its settings.
     #[error(transparent)]
     Build(#[from] bfl_core::client::BuildError),
+    /// The base URL carries `user:password@`, which nothing uses and logs would show.
+    #[error("the base URL {0} carries a user name or password: bfl sends neither (the key comes from BFL_API_KEY), and it would reach logs; remove it")]
+    Userinfo(String),
     /// The embedded simulator could not start.
     #[error("cannot start the embedded simulator: {0}")]
     Sim(String),
@@ -63,13 +66,23 @@ pub async fn connect(
             .allow_key_host(server.regional_authority());
         (builder, Some(server))
     } else {
-        let base_url = global.base_url.clone();
+        let base_url = global
+            .base_url
+            .clone()
+            .or_else(|| std::env::var(bfl_hyper::BASE_URL_VAR).ok());
+        if let Some(url) = &base_url {
+            refuse_userinfo(url)?;
+        }
         let region = global.region.clone();
         let builder = bfl_hyper::builder_from_vars(|name| match name {
             bfl_hyper::BASE_URL_VAR => base_url.clone(),
-            bfl_hyper::REGION_VAR => region.clone(),
+            bfl_hyper::REGION_VAR => region.clone().or_else(|| std::env::var(name).ok()),
             other => std::env::var(other).ok(),
         })?;
+        let builder = global
+            .key_host
+            .iter()
+            .fold(builder, |b, host| b.allow_key_host(host.clone()));
         (builder, None)
     };
     let (builder, receiver) = match engine {
@@ -84,6 +97,18 @@ pub async fn connect(
         sim,
         receiver,
     })
+}
+
+/// A base URL with `user:password@` is refused, and shown with the userinfo masked.
+fn refuse_userinfo(url: &str) -> Result<(), ConnectError> {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return Ok(());
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    match authority.rsplit_once('@') {
+        Some((_, host)) => Err(ConnectError::Userinfo(format!("{scheme}://***@{host}"))),
+        None => Ok(()),
+    }
 }
 
 fn configure(

@@ -1,7 +1,7 @@
 //! `bfl credits`: the key's balance.
 
 use super::connect::connect;
-use super::output::{fail, task_failed};
+use super::output::{emit, fail, task_failed};
 use super::{Global, EXIT_CONFIG};
 
 /// Prints the balance.
@@ -12,11 +12,11 @@ pub async fn run(global: &Global) -> u8 {
     };
     let code = match conn.client.credits().await {
         Ok(credits) if global.json => {
-            println!("{}", serde_json::json!({ "credits": credits }));
+            emit(serde_json::json!({ "credits": credits }));
             0
         }
         Ok(credits) => {
-            println!("{credits} credits");
+            emit(format!("{credits} credits"));
             0
         }
         Err(e) => task_failed(global, &e),

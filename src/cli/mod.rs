@@ -11,6 +11,7 @@ mod credits;
 mod generate;
 mod output;
 mod resume;
+mod sim;
 mod webhooks;
 
 use clap::{Args, Parser, Subcommand};
@@ -53,7 +54,7 @@ The key is read from BFL_API_KEY (never from a flag, so it stays out of shell hi
 )]
 pub struct Cli {
     /// Settings every command shares.
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "Global options")]
     pub global: Global,
     /// The command.
     #[command(subcommand)]
@@ -69,12 +70,16 @@ pub struct Global {
     /// The embedded simulator's scenario (JSON of `bfl_sim::SimConfig`); implies --sim.
     #[arg(long, global = true, value_name = "FILE")]
     pub sim_scenario: Option<PathBuf>,
-    /// The API base URL (default: BFL_BASE_URL, else the region's).
-    #[arg(long, global = true, env = "BFL_BASE_URL", value_name = "URL")]
+    /// The API base URL (default: $BFL_BASE_URL, else the region's).
+    #[arg(long, global = true, value_name = "URL")]
     pub base_url: Option<String>,
-    /// The API region: global, eu or us.
-    #[arg(long, global = true, env = "BFL_REGION", value_parser = ["global", "eu", "us"])]
+    /// The API region: global, eu or us (default: $BFL_REGION, else global).
+    #[arg(long, global = true, value_parser = ["global", "eu", "us"])]
     pub region: Option<String>,
+    /// Also send the key to this HOST:PORT, e.g. the regional polling host `bfl sim
+    /// --polling-host regional` prints (repeatable; the key goes to no other host).
+    #[arg(long, global = true, value_name = "HOST:PORT")]
+    pub key_host: Vec<String>,
     /// Machine-readable output (JSON on stdout).
     #[arg(long, global = true)]
     pub json: bool,
@@ -104,8 +109,8 @@ pub enum Command {
 /// Settings of the polling engine shared by `generate` and `batch`.
 #[derive(Debug, Clone, Args)]
 pub struct EngineArgs {
-    /// The polling strategy (see the list in the error of a wrong name).
-    #[arg(long, value_parser = parse_strategy, default_value = "default")]
+    /// The polling strategy.
+    #[arg(long, value_parser = parse_strategy, default_value = "default", help = strategy_help())]
     pub strategy: String,
     /// The most one task may take, submit to image on disk, in seconds.
     #[arg(long, value_name = "SECS", value_parser = parse_secs, default_value = "600")]
@@ -116,6 +121,14 @@ pub struct EngineArgs {
     /// Webhooks.
     #[command(flatten)]
     pub webhooks: webhooks::WebhookArgs,
+}
+
+fn strategy_help() -> String {
+    format!(
+        "The polling strategy: default (learned, contention-aware), or one of {}, \
+         learned:lambda=X (a poll priced at X seconds of lag)",
+        bfl_core::strategy::PRESET_NAMES.join(", ")
+    )
 }
 
 fn parse_strategy(name: &str) -> Result<String, String> {
@@ -133,18 +146,18 @@ fn parse_secs(s: &str) -> Result<Duration, String> {
     match s.parse::<f64>() {
         Ok(v) if v.is_finite() && v > 0.0 && v <= 86_400.0 => Ok(Duration::from_secs_f64(v)),
         _ => Err(format!(
-            "{s:?} is not a number of seconds between 0 and 86400"
+            "{s:?} is not a timeout: give seconds, more than 0 and at most 86400 (a day)"
         )),
     }
 }
 
 /// Runs a parsed command line to its exit code.
 pub async fn run(cli: Cli) -> ExitCode {
+    if let Some(message) = meaningless_flag(&cli) {
+        return ExitCode::from(output::fail(&cli.global, EXIT_USAGE, &message));
+    }
     let code = match cli.command {
-        Command::Sim(args) => match bfl_sim::cli::run(*args).await {
-            Ok(()) => 0,
-            Err(e) => output::fail(&cli.global, EXIT_CONFIG, &e.to_string()),
-        },
+        Command::Sim(args) => sim::run(&cli.global, *args).await,
         Command::Credits => credits::run(&cli.global).await,
         Command::Generate(args) => generate::run(&cli.global, &args).await,
         Command::Batch(args) => batch::run(&cli.global, &args).await,
@@ -152,4 +165,25 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Compare(args) => compare::run(&cli.global, *args).await,
     };
     ExitCode::from(code)
+}
+
+/// A global flag given to a command it means nothing to (it would be silently ignored).
+fn meaningless_flag(cli: &Cli) -> Option<String> {
+    let name = match cli.command {
+        Command::Sim(_) => "sim",
+        Command::Compare(_) => "compare",
+        _ => return None,
+    };
+    let g = &cli.global;
+    let given = [
+        ("--sim", g.sim),
+        ("--sim-scenario", g.sim_scenario.is_some()),
+        ("--base-url", g.base_url.is_some()),
+        ("--region", g.region.is_some()),
+        ("--key-host", !g.key_host.is_empty()),
+    ];
+    let flag = given.iter().find(|(_, on)| *on)?.0;
+    Some(format!(
+        "{flag} means nothing to `bfl {name}`: it runs its own simulator and talks to no API"
+    ))
 }

@@ -1,15 +1,33 @@
-//! How the commands speak: plain text for people, JSON on stdout with `--json`.
+//! How the commands speak: plain text for people, JSON on stdout with `--json`. Whatever came
+//! from a server (task ids, polling URLs) is shown through [`shown`]; a closed stdout (`| head`)
+//! is not an error.
 
 use super::Global;
 use bfl_core::TaskError;
+use std::io::Write;
+
+/// Writes one line to stdout; a reader that went away (`bfl … | head -c 1`) is ignored.
+pub fn emit(line: impl std::fmt::Display) {
+    let mut out = std::io::stdout().lock();
+    // Only a closed pipe can fail here in practice, and nobody is left to tell.
+    let _ = writeln!(out, "{line}").and_then(|()| out.flush());
+}
+
+/// Writes text (its own line ends) to stdout, like [`emit`].
+pub fn emit_text(text: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+}
+
+/// Server text as it may be shown on a terminal (see [`bfl_core::sanitize::server_text`]).
+pub fn shown(text: &str) -> String {
+    bfl_core::sanitize::server_text(text)
+}
 
 /// Reports an error and returns `code`.
 pub fn fail(global: &Global, code: u8, message: &str) -> u8 {
     if global.json {
-        println!(
-            "{}",
-            serde_json::json!({ "error": message, "exit_code": code })
-        );
+        emit(serde_json::json!({ "error": message, "exit_code": code }));
     } else {
         eprintln!("error: {message}");
     }
@@ -29,18 +47,15 @@ pub fn exit_code_of(e: &TaskError) -> u8 {
 pub fn task_failed(global: &Global, e: &TaskError) -> u8 {
     let code = exit_code_of(e);
     if global.json {
-        println!(
-            "{}",
-            serde_json::json!({
-                "error": e.to_string(),
-                "kind": e.kind().as_str(),
-                "id": e.task().map(|t| t.id.clone()),
-                "polling_url": e.task().map(|t| t.polling_url.clone()),
-                "retryable": e.is_retryable(),
-                "may_have_been_charged": e.may_have_been_charged(),
-                "exit_code": code,
-            })
-        );
+        emit(serde_json::json!({
+            "error": e.to_string(),
+            "kind": e.kind().as_str(),
+            "id": e.task().map(|t| t.id.clone()),
+            "polling_url": e.task().map(|t| t.polling_url.clone()),
+            "retryable": e.is_retryable(),
+            "may_have_been_charged": e.may_have_been_charged(),
+            "exit_code": code,
+        }));
     } else {
         eprintln!("error ({}): {e}", e.kind());
         if e.may_have_been_accepted() {
@@ -49,11 +64,11 @@ pub fn task_failed(global: &Global, e: &TaskError) -> u8 {
             eprintln!("  nothing was charged for this job");
         }
         if let Some(t) = e.task() {
-            eprintln!("  task {} ({})", t.id, t.polling_url);
+            let (id, url) = (shown(&t.id), shown(&t.polling_url));
+            eprintln!("  task {id} ({url})");
             if e.is_retryable() {
                 eprintln!(
-                    "  it may still finish: bfl resume {} --polling-url '{}' --out FILE",
-                    t.id, t.polling_url
+                    "  it may still finish: bfl resume {id} --polling-url '{url}' --out FILE"
                 );
             }
         }

@@ -9,4 +9,5 @@ mod faults;
 mod happy;
 mod keys;
 mod outcomes;
+mod progress;
 mod webhooks;

@@ -1,4 +1,4 @@
-//! Wire types of the BFL API (`bfl-api.md`): requests, submit and poll answers, statuses, errors.
+//! Wire types of the BFL API (`docs/bfl-api.md` in the repository): requests, submit and poll answers, statuses, errors.
 //!
 //! Parsing is lenient by design: unknown fields are ignored (or kept in `extra`), an unknown status
 //! string becomes [`Status::Unknown`], and no input — however malformed — makes a parser panic.
@@ -412,8 +412,13 @@ impl ErrorBody {
         serde_json::from_slice(bytes).unwrap_or_default()
     }
 
-    /// A one-line human summary, e.g. `body.width: ensure this value is at least 64`.
+    /// A one-line human summary, e.g. `body.width: ensure this value is at least 64`, safe to
+    /// show ([`crate::sanitize::server_text`]: no escape sequences, no base64 runs, cut short).
     pub fn summary(&self) -> Option<String> {
+        self.raw_summary().map(|s| crate::sanitize::server_text(&s))
+    }
+
+    fn raw_summary(&self) -> Option<String> {
         let detail = match &self.detail {
             Some(ErrorDetail::Message(m)) => Some(m.clone()),
             Some(ErrorDetail::Items(items)) => Some(

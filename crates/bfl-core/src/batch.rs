@@ -88,11 +88,32 @@ impl Client {
     /// Runs `jobs` as a batch; results arrive as jobs finish, each with its input index.
     ///
     /// Job `i` uses the seed `task_seed(client_seed, i)`, so a batch's schedule does not depend on
-    /// which job finishes first.
-    pub fn batch<I>(&self, jobs: I) -> impl Stream<Item = BatchItem> + Send + 'static
+    /// which job finishes first. The iterator may borrow (the stream then lives as long as it
+    /// does). The stream is a [`futures_core::Stream`]: `.next().await` comes from
+    /// `futures::StreamExt` (or `futures_util::StreamExt`), and it must be pinned first.
+    ///
+    /// ```no_run
+    /// use futures_util::StreamExt; // or `futures::StreamExt`
+    /// use bfl_core::{GenerationRequest, Job};
+    ///
+    /// # async fn demo(client: bfl_core::Client) {
+    /// let prompts = vec!["a red fox in snow".to_owned(), "a cat on a roof".to_owned()];
+    /// let jobs = prompts
+    ///     .iter()
+    ///     .map(|p| Job::generate(GenerationRequest::new("flux-2-pro", p.as_str())));
+    /// let mut results = std::pin::pin!(client.batch(jobs));
+    /// while let Some(item) = results.next().await {
+    ///     match item.outcome.result {
+    ///         Ok(_) => println!("{}: done", prompts[item.index]),
+    ///         Err(e) => eprintln!("{}: {e}", prompts[item.index]),
+    ///     }
+    /// }
+    /// # }
+    /// ```
+    pub fn batch<'a, I>(&self, jobs: I) -> impl Stream<Item = BatchItem> + Send + 'a
     where
         I: IntoIterator<Item = Job>,
-        I::IntoIter: Send + 'static,
+        I::IntoIter: Send + 'a,
     {
         self.batch_with(
             jobs.into_iter().enumerate(),
@@ -103,15 +124,15 @@ impl Client {
 
     /// Like [`Client::batch`], with explicit indices (a resumed batch keeps its original ones),
     /// an observer, and a handle that stops new submits.
-    pub fn batch_with<I>(
+    pub fn batch_with<'a, I>(
         &self,
         jobs: I,
         observer: Arc<dyn BatchObserver>,
         stop: StopHandle,
-    ) -> impl Stream<Item = BatchItem> + Send + 'static
+    ) -> impl Stream<Item = BatchItem> + Send + 'a
     where
         I: IntoIterator<Item = (usize, Job)>,
-        I::IntoIter: Send + 'static,
+        I::IntoIter: Send + 'a,
     {
         let client = self.clone();
         // Enough jobs in progress to keep every slot busy while finished ones download.

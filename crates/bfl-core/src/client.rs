@@ -522,9 +522,14 @@ impl Client {
 
     /// Runs a job to its end (the next seed of the client's sequence).
     pub async fn run(&self, job: Job) -> TaskOutcome {
-        let n = self.inner.next_task.fetch_add(1, Ordering::Relaxed);
-        self.run_hooked(job, task_seed(self.inner.seed, n), Hooks::none())
+        self.run_hooked(job, self.next_task_seed(), Hooks::none())
             .await
+    }
+
+    /// The seed of the next task of the client's sequence.
+    pub(crate) fn next_task_seed(&self) -> u64 {
+        let n = self.inner.next_task.fetch_add(1, Ordering::Relaxed);
+        task_seed(self.inner.seed, n)
     }
 
     /// Submits a generation; returns once the server accepted it.
@@ -627,7 +632,7 @@ impl Client {
                 source,
             })?;
         let status = resp.status().as_u16();
-        let raw = resp.into_body();
+        let raw = crate::sanitize::redact_key(resp.into_body(), cfg.key.expose());
         match status {
             200..=299 => CreditsResponse::parse(&raw)
                 .map(|c| c.credits)
@@ -673,7 +678,7 @@ pub fn task_seed(seed: u64, n: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-fn downloaded(outcome: TaskOutcome) -> Result<TaskOutput, TaskError> {
+pub(crate) fn downloaded(outcome: TaskOutcome) -> Result<TaskOutput, TaskError> {
     match outcome.result? {
         Finished::Downloaded(o) => Ok(o),
         other => Err(unexpected(other)),

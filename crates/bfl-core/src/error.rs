@@ -143,7 +143,7 @@ pub enum TaskError {
         raw: Bytes,
     },
     /// `Error` or `Failed`: the generation failed.
-    #[error("generation failed with status {status}{}", details_suffix(.details))]
+    #[error("generation failed with status {}{}", shown(.status.as_str()), details_suffix(.details))]
     GenerationFailed {
         /// The task.
         task: TaskRef,
@@ -155,7 +155,7 @@ pub enum TaskError {
         raw: Bytes,
     },
     /// `Task not found` (or HTTP 404) after the grace period that follows a submit.
-    #[error("task {} not found: unknown id, or the task aged out", .task.id)]
+    #[error("task {} not found: unknown id, or the task aged out", shown(&.task.id))]
     TaskNotFound {
         /// The task.
         task: TaskRef,
@@ -171,7 +171,7 @@ pub enum TaskError {
         expired_at: f64,
     },
     /// The task's deadline passed.
-    #[error("deadline of {deadline:?} exceeded during {phase} (last status: {})", last_status.as_ref().map(Status::as_str).unwrap_or("none"))]
+    #[error("deadline of {deadline:?} exceeded during {phase} (last status: {})", shown(last_status.as_ref().map(Status::as_str).unwrap_or("none")))]
     DeadlineExceeded {
         /// The task, if it was submitted.
         task: Option<TaskRef>,
@@ -269,7 +269,7 @@ pub enum TaskError {
         source: TransportError,
     },
     /// An answer that could not be read (malformed or truncated JSON, a missing field).
-    #[error("malformed answer during {phase}: {reason}")]
+    #[error("malformed answer during {phase}: {}", shown(.reason))]
     MalformedResponse {
         /// The task, if it was submitted.
         task: Option<TaskRef>,
@@ -282,7 +282,7 @@ pub enum TaskError {
     },
     /// The submit answer named a polling URL outside the key policy; it was not contacted.
     #[error(
-        "refused to poll {url}: its host is not an allowed API host, and the key must not go there"
+        "refused to poll {}: its host is not an allowed API host, and the key must not go there", shown(.url)
     )]
     ForeignPollingUrl {
         /// The task id.
@@ -311,8 +311,13 @@ pub enum TaskError {
 fn details_suffix(details: &Option<Value>) -> String {
     match details {
         Some(Value::Null) | None => String::new(),
-        Some(v) => format!(": {v}"),
+        Some(v) => format!(": {}", shown(&v.to_string())),
     }
+}
+
+/// Server text in an error's words (see [`crate::sanitize`]).
+fn shown(text: &str) -> String {
+    crate::sanitize::server_text(text)
 }
 
 impl TaskError {

@@ -468,6 +468,12 @@ impl TaskMachine {
         if self.in_flight.take().is_none() {
             return;
         }
+        // A server that echoes the key cannot put it in any error, log or journal built from
+        // its answer. (Result bytes from the delivery host are not searched.)
+        let resp = match &self.state {
+            State::Download(_) => resp,
+            _ => resp.map(|body| crate::sanitize::redact_key(body, self.cfg.key.expose())),
+        };
         let placeholder = State::Finished(Err(self.deadline_error()));
         let state = std::mem::replace(&mut self.state, placeholder);
         self.state = match state {

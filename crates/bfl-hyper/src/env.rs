@@ -14,8 +14,9 @@ pub const BASE_URL_VAR: &str = "BFL_BASE_URL";
 /// The variable naming a region: `global` (default), `eu` or `us`.
 pub const REGION_VAR: &str = "BFL_REGION";
 
-/// Why a client could not be built from the environment.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// Why a client could not be built from the environment. Its `Debug` says it in words too, so
+/// `fn main() -> Result<(), Box<dyn Error>>` prints more than `Error: MissingKey`.
+#[derive(Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum EnvError {
     /// `BFL_API_KEY` is unset, empty or not valid Unicode.
@@ -33,6 +34,18 @@ pub enum EnvError {
     /// The client refused the settings (an unusable key or base URL).
     #[error(transparent)]
     Build(#[from] BuildError),
+}
+
+impl std::fmt::Debug for EnvError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let name = match self {
+            EnvError::MissingKey => "MissingKey",
+            EnvError::UnknownRegion(_) => "UnknownRegion",
+            EnvError::Transport(_) => "Transport",
+            EnvError::Build(_) => "Build",
+        };
+        write!(f, "{name}: {self}")
+    }
 }
 
 /// The API base of a region name: `global` → `https://api.bfl.ai`, `eu` → `https://api.eu.bfl.ai`,
@@ -95,6 +108,15 @@ pub fn builder_from_vars(var: impl Fn(&str) -> Option<String>) -> Result<ClientB
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_missing_key_says_what_to_do_even_in_debug() {
+        let shown = format!("{:?}", EnvError::MissingKey);
+        assert!(
+            shown.starts_with("MissingKey: BFL_API_KEY is not set"),
+            "{shown}"
+        );
+    }
 
     fn vars(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
         let owned: Vec<(String, String)> = pairs

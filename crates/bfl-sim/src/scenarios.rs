@@ -1,4 +1,4 @@
-//! The one registry of scenarios (BENCHMARKS.md's S1–S7), used by `bfl-sim`, `bfl sim` and
+//! The one registry of scenarios (docs/BENCHMARKS.md's S1–S7), used by `bfl-sim`, `bfl sim` and
 //! `bfl compare` under the same names. A scenario is the server's side (a [`SimConfig`], a JSON
 //! file in `scenarios/`) and the client's side: its [`Workload`] — one batch, open-loop Poisson
 //! arrivals, or several independent clients sharing one key. The simulator alone uses only the
@@ -84,11 +84,11 @@ impl Scenario {
     }
 }
 
-/// Every built-in scenario, in BENCHMARKS.md order.
+/// Every built-in scenario, in docs/BENCHMARKS.md order.
 pub const BUILTIN: &[Scenario] = &[
     Scenario {
         name: "s1",
-        description: "S1 idle server, lognormal(6 s, 0.5), one batch — the BENCHMARKS.md reference",
+        description: "S1 idle server, lognormal(6 s, 0.5), one batch — the docs/BENCHMARKS.md reference",
         workload: Workload::Batch,
         json: include_str!("../scenarios/s1.json"),
     },

@@ -223,11 +223,7 @@ impl Learned {
             times: s.times,
             samples: samples.len(),
             lambda: s.lambda,
-            basis: Basis {
-                samples: points.iter().map(|p| (p.x, p.queue, p.w)).collect(),
-                h,
-                lambda: s.lambda,
-            },
+            basis: Basis::new(&points, h, s.lambda),
         })
     }
 

@@ -109,7 +109,28 @@ impl Grid {
         s
     }
 
+    /// The first poll of [`Grid::optimal`]'s schedule, without scoring the whole schedule
+    /// (what a planner that replans after every poll needs).
+    pub fn first_optimal(&self, lambda: f64) -> Option<f64> {
+        let next = self.successors(lambda.max(0.0));
+        let first = *next.first()?;
+        (first < self.t.len() && first > 0).then(|| self.t[first])
+    }
+
     fn optimal_indices(&self, lambda: f64) -> Vec<usize> {
+        let next = self.successors(lambda);
+        let n = self.t.len() - 1;
+        let mut idx = Vec::new();
+        let mut i = 0;
+        while i < n {
+            i = next[i];
+            idx.push(i);
+        }
+        idx
+    }
+
+    /// For each grid point, the next poll of the optimal schedule after a pending poll there.
+    fn successors(&self, lambda: f64) -> Vec<usize> {
         let n = self.t.len() - 1;
         // w[i]: the least cost to go, given a poll at t_i saw the task pending (weighted by
         // P(T > t_i), so no division by small survival probabilities).
@@ -140,13 +161,7 @@ impl Grid {
             w[i] = best;
             next[i] = arg;
         }
-        let mut idx = Vec::new();
-        let mut i = 0;
-        while i < n {
-            i = next[i];
-            idx.push(i);
-        }
-        idx
+        next
     }
 
     /// Scores polls at the grid points `idx` (increasing) exactly.

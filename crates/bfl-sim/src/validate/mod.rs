@@ -14,6 +14,12 @@ pub fn is_known_model(model: &str) -> bool {
     schema_of(model).is_some()
 }
 
+/// The request fields the spec lists for `model`, in document order; `None` for a model the spec
+/// does not describe. (A client can refuse a misspelt field before it pays.)
+pub fn known_fields(model: &str) -> Option<Vec<&'static str>> {
+    schema_of(model).map(|s| s.fields.iter().map(|f| f.name.as_str()).collect())
+}
+
 fn schema_of(model: &str) -> Option<&'static ModelSchema> {
     spec::models().iter().find(|m| m.model == model)
 }

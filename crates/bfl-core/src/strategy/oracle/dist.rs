@@ -35,6 +35,14 @@ impl Empirical {
         Self::default()
     }
 
+    /// An empty mixture with room for `pieces` pieces.
+    pub fn with_capacity(pieces: usize) -> Self {
+        Empirical {
+            pieces: Vec::with_capacity(pieces),
+            total: 0.0,
+        }
+    }
+
     /// Adds `weight` spread uniformly over `[lo, hi]` (swapped if reversed). Ignores pieces
     /// that are not finite, negative, or of non-positive weight.
     pub fn push(&mut self, lo: f64, hi: f64, weight: f64) {
@@ -61,32 +69,42 @@ impl Empirical {
         self.pieces.iter().map(|p| p.1).fold(0.0, f64::max)
     }
 
-    /// Each piece adds to the points inside it, and its whole mass from its end on (a prefix
-    /// sum): `O(pieces · log n + points covered)` instead of `O(pieces · n)`.
+    /// The CDF and partial mean at each of `times` (ascending) in one sweep over the pieces'
+    /// ends, `O(pieces + n)` when the pieces come sorted (as the posterior's do), plus a sort
+    /// otherwise. Between two ends the density is constant, so both tables grow by
+    /// `density·Δt` and `density·Δ(t²)/2`.
     fn tabulate(&self, times: &[f64]) -> (Vec<f64>, Vec<f64>) {
         let n = times.len();
-        let (mut f, mut m) = (vec![0.0; n], vec![0.0; n]);
+        let (mut f, mut m) = (Vec::with_capacity(n), Vec::with_capacity(n));
         if self.total <= 0.0 {
-            return (f, m);
+            return (vec![0.0; n], vec![0.0; n]);
         }
-        let (mut full_f, mut full_m) = (vec![0.0; n + 1], vec![0.0; n + 1]);
-        for &(lo, hi, w) in &self.pieces {
-            let start = times.partition_point(|&t| t < lo);
-            let end = times.partition_point(|&t| t < hi).max(start);
-            for k in start..end {
-                let t = times[k];
-                f[k] += w * (t - lo) / (hi - lo);
-                m[k] += w * (t * t - lo * lo) / (2.0 * (hi - lo));
+        let starts = sorted_by(&self.pieces, |p| p.0);
+        let ends = sorted_by(&self.pieces, |p| p.1);
+        let mut sweep = Sweep::default();
+        let (mut s, mut e) = (starts.iter().peekable(), ends.iter().peekable());
+        for &t in times {
+            // Every end at or before `t`, in order (a piece starts before it ends).
+            loop {
+                let next_start = s.peek().map(|&&(lo, _, _)| lo).filter(|&lo| lo <= t);
+                let next_end = e.peek().map(|&&(_, hi, _)| hi).filter(|&hi| hi <= t);
+                match (next_start, next_end) {
+                    (Some(lo), end) if end.is_none_or(|hi| lo <= hi) => {
+                        let Some(&piece) = s.next() else { break };
+                        sweep.advance(lo);
+                        sweep.open(piece);
+                    }
+                    (_, Some(hi)) => {
+                        let Some(&piece) = e.next() else { break };
+                        sweep.advance(hi);
+                        sweep.close(piece);
+                    }
+                    _ => break,
+                }
             }
-            full_f[end] += w;
-            full_m[end] += w * 0.5 * (lo + hi);
-        }
-        let (mut acc_f, mut acc_m) = (0.0, 0.0);
-        for k in 0..n {
-            acc_f += full_f[k];
-            acc_m += full_m[k];
-            f[k] = ((f[k] + acc_f) / self.total).clamp(0.0, 1.0);
-            m[k] = (m[k] + acc_m) / self.total;
+            sweep.advance(t);
+            f.push((sweep.f / self.total).clamp(0.0, 1.0));
+            m.push(sweep.m / self.total);
         }
         (f, m)
     }
@@ -123,6 +141,66 @@ impl Empirical {
             })
             .sum();
         m / self.total
+    }
+}
+
+/// The pieces in order of `key`, borrowed as they are when already sorted.
+fn sorted_by(
+    pieces: &[(f64, f64, f64)],
+    key: impl Fn(&(f64, f64, f64)) -> f64,
+) -> std::borrow::Cow<'_, [(f64, f64, f64)]> {
+    if pieces.windows(2).all(|w| key(&w[0]) <= key(&w[1])) {
+        return std::borrow::Cow::Borrowed(pieces);
+    }
+    let mut v = pieces.to_vec();
+    v.sort_unstable_by(|a, b| key(a).total_cmp(&key(b)));
+    std::borrow::Cow::Owned(v)
+}
+
+/// The running state of [`Empirical::tabulate`]'s sweep: the mass and partial mean up to `at`,
+/// and the density of the pieces open there.
+#[derive(Default)]
+struct Sweep {
+    at: f64,
+    f: f64,
+    m: f64,
+    density: f64,
+    open: usize,
+}
+
+impl Sweep {
+    fn advance(&mut self, t: f64) {
+        if t > self.at {
+            if self.open > 0 {
+                self.f += self.density * (t - self.at);
+                self.m += self.density * (t * t - self.at * self.at) * 0.5;
+            }
+            self.at = t;
+        }
+    }
+
+    /// A piece starting at `at`: a point mass counts whole, a uniform one adds its density.
+    fn open(&mut self, (lo, hi, w): (f64, f64, f64)) {
+        if hi > lo {
+            self.density += w / (hi - lo);
+            self.open += 1;
+        } else {
+            self.f += w;
+            self.m += w * lo;
+        }
+    }
+
+    /// A piece ending at `at` (point masses were counted at their start).
+    fn close(&mut self, (lo, hi, w): (f64, f64, f64)) {
+        if hi > lo {
+            self.open = self.open.saturating_sub(1);
+            // With nothing open, no rounding residue of the subtractions may linger.
+            self.density = if self.open == 0 {
+                0.0
+            } else {
+                self.density - w / (hi - lo)
+            };
+        }
     }
 }
 

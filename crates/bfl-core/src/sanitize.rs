@@ -1,0 +1,177 @@
+//! Server text made safe to show: everything a server says passes through here before it can
+//! reach a terminal, a log, `--json` output or a journal.
+//!
+//! Two steps, in this order:
+//! 1. [`redact_key`] — at the edge, before an answer is parsed: a server that echoes the key (in a
+//!    403 `detail`, in an `Error`'s details) has it replaced by `[redacted key]`, so no field
+//!    derived from the answer can carry it. The task machine does this for every API answer.
+//! 2. [`server_text`] — where server text becomes words of an error: control characters (escape
+//!    sequences that would set a terminal's title, clear its screen or forge lines) are shown as
+//!    escapes, long base64 runs (a 422 body echoing an input image) are elided, and the text is
+//!    cut to [`MAX_SERVER_TEXT`] characters.
+//!
+//! ```
+//! use bfl_core::sanitize::{redact_key, server_text};
+//! let body = redact_key(bytes::Bytes::from_static(b"bad key sk-123456 \x1b]0;pwned\x07"), "sk-123456");
+//! let shown = server_text(std::str::from_utf8(&body).unwrap());
+//! assert_eq!(shown, "bad key [redacted key] \\u{1b}]0;pwned\\u{7}");
+//! ```
+
+use bytes::Bytes;
+
+/// The most characters of server text an error shows.
+pub const MAX_SERVER_TEXT: usize = 400;
+
+/// What an echoed key becomes.
+pub const REDACTED_KEY: &str = "[redacted key]";
+
+/// A run of base64-looking characters longer than this is elided.
+const MAX_BASE64_RUN: usize = 120;
+
+/// Keys shorter than this are not searched for (they would match ordinary words).
+const MIN_KEY_LEN: usize = 6;
+
+/// `body` with every occurrence of `key` replaced by [`REDACTED_KEY`] (the body is returned
+/// untouched, without a copy, when it holds none).
+pub fn redact_key(body: Bytes, key: &str) -> Bytes {
+    let needle = key.as_bytes();
+    if needle.len() < MIN_KEY_LEN || find(&body, needle).is_none() {
+        return body;
+    }
+    let mut out = Vec::with_capacity(body.len());
+    let mut rest: &[u8] = &body;
+    while let Some(at) = find(rest, needle) {
+        out.extend_from_slice(&rest[..at]);
+        out.extend_from_slice(REDACTED_KEY.as_bytes());
+        rest = &rest[at + needle.len()..];
+    }
+    out.extend_from_slice(rest);
+    Bytes::from(out)
+}
+
+/// [`redact_key`] for a string.
+pub fn redact_key_str(text: &str, key: &str) -> String {
+    if key.len() < MIN_KEY_LEN {
+        return text.to_owned();
+    }
+    text.replace(key, REDACTED_KEY)
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    if needle.is_empty() || haystack.len() < needle.len() {
+        return None;
+    }
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// Server text as it may be shown: control and bidi-override characters escaped (`\u{1b}`),
+/// base64 runs elided, at most [`MAX_SERVER_TEXT`] characters.
+pub fn server_text(text: &str) -> String {
+    let elided = elide_base64(text);
+    let mut out = String::with_capacity(elided.len().min(MAX_SERVER_TEXT + 32));
+    for (shown, (i, c)) in elided.char_indices().enumerate() {
+        if shown >= MAX_SERVER_TEXT {
+            let left = elided[i..].chars().count();
+            out.push_str(&format!("… ({left} more characters)"));
+            break;
+        }
+        if is_unsafe(c) {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Characters a terminal acts on instead of showing, and those that reorder what it shows.
+fn is_unsafe(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+fn is_base64(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '=' | '_')
+}
+
+/// Replaces each run of more than [`MAX_BASE64_RUN`] base64 characters by a note of its length.
+fn elide_base64(text: &str) -> std::borrow::Cow<'_, str> {
+    let mut out = String::new();
+    let mut copied = 0;
+    let mut run_start: Option<usize> = None;
+    let mut changed = false;
+    for (i, c) in text
+        .char_indices()
+        .chain(std::iter::once((text.len(), ' ')))
+    {
+        match (is_base64(c) && i < text.len(), run_start) {
+            (true, None) => run_start = Some(i),
+            (false, Some(start)) => {
+                if i - start > MAX_BASE64_RUN {
+                    out.push_str(&text[copied..start]);
+                    out.push_str(&format!("[{} characters of base64]", i - start));
+                    copied = i;
+                    changed = true;
+                }
+                run_start = None;
+            }
+            _ => {}
+        }
+    }
+    if !changed {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    out.push_str(&text[copied..]);
+    std::borrow::Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escape_sequences_are_shown_not_obeyed() {
+        let hostile = "ok\x1b[2J\x1b]0;title\x07\r\nforged line\u{202e}txt";
+        let shown = server_text(hostile);
+        assert!(!shown.chars().any(is_unsafe), "{shown:?}");
+        assert_eq!(
+            shown,
+            "ok\\u{1b}[2J\\u{1b}]0;title\\u{7}\\u{d}\\u{a}forged line\\u{202e}txt"
+        );
+    }
+
+    #[test]
+    fn long_text_and_base64_are_cut() {
+        let image = "iVBORw0KGgo".repeat(100);
+        let shown = server_text(&format!("input_image: {image} is not valid"));
+        assert_eq!(
+            shown,
+            "input_image: [1100 characters of base64] is not valid"
+        );
+        let long = "word ".repeat(200);
+        let shown = server_text(&long);
+        let suffix = "… (600 more characters)";
+        assert_eq!(
+            shown.chars().count(),
+            MAX_SERVER_TEXT + suffix.chars().count()
+        );
+        assert!(shown.ends_with(suffix));
+    }
+
+    #[test]
+    fn keys_are_redacted_wherever_they_appear() {
+        let key = "bfl_secret_42";
+        let body = Bytes::from(format!("{{\"detail\":\"key {key} refused; {key}\"}}"));
+        let out = redact_key(body, key);
+        assert_eq!(
+            &out[..],
+            b"{\"detail\":\"key [redacted key] refused; [redacted key]\"}"
+        );
+        let clean = Bytes::from_static(b"nothing here");
+        assert_eq!(redact_key(clean.clone(), key), clean);
+        assert_eq!(
+            redact_key_str("k1 k1", "k1"),
+            "k1 k1",
+            "too short to search"
+        );
+    }
+}
