@@ -40,7 +40,7 @@ fn exit_codes_follow_the_readme_table() {
         &["generate", "x", "--timeout", "0"],
         &["generate", "x", "--no-such-flag"],
         &["sim", "--duration", "lognormal:abc"],
-        &["sim", "--scenario", "s1"],
+        &["sim", "--scenario", "no-such-scenario"],
         &["sim", "--sim"],
         &["compare", "--base-url", "http://127.0.0.1:9"],
         &["batch", "no-such-file.txt", "--sim"],
@@ -115,6 +115,8 @@ fn generate_protects_existing_files_and_names_files_for_their_format() {
     );
 
     // An existing file is kept without --force, replaced with it.
+    let first = b"an earlier file".to_vec();
+    std::fs::write(dir.join("fox.png"), &first).unwrap();
     let out = run(&["generate", "another fox", "--out", "fox.png", "--seed", "9"]);
     assert_exit(&out, 2);
     assert!(stderr(&out).contains("--force"), "{}", stderr(&out));
@@ -389,18 +391,20 @@ fn bfl_sim_speaks_json_and_its_regional_host_can_be_given_the_key() {
             .output()
             .unwrap()
     };
-    // Without the flag the key must not go to the regional polling URL …
-    let refused = generate(&[], "a.jpeg");
+    // Without the flag the key must not go to the regional polling URL: the task is polled by
+    // id at the API host instead …
+    let by_id = generate(&["-v"], "a.jpeg");
     // … with it, it may.
     let allowed = generate(&["--key-host", &regional], "b.jpeg");
     let _ = sim.kill();
     let _ = sim.wait();
-    assert_exit(&refused, 1);
+    assert_exit(&by_id, 0);
     assert!(
-        stderr(&refused).contains("refused to poll"),
+        stderr(&by_id).contains("polling the task by id at the API host"),
         "{}",
-        stderr(&refused)
+        stderr(&by_id)
     );
+    assert!(dir.join("a.jpeg").is_file());
     assert_exit(&allowed, 0);
     assert!(dir.join("b.jpeg").is_file());
 }

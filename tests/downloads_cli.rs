@@ -41,6 +41,7 @@ fn generate_fetches_an_empty_body_again_and_writes_the_image_over_the_old_file()
             "a fox sim:download-empty:2",
             "--out",
             "fox.jpeg",
+            "--force",
         ])
         .args(["--json", "--base-url", &server.base_url()])
         .output()

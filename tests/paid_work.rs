@@ -404,3 +404,50 @@ fn a_full_disk_stops_new_submits_and_a_resume_after_freeing_space_pays_nothing_t
     assert_eq!(sim.accepted(), 60, "a job was paid twice");
     assert_eq!(sim.server.stats().counters.expired_downloads, 0);
 }
+
+#[test]
+fn a_submit_that_timed_out_says_it_may_have_been_charged() {
+    let sim = Sim::start(r#"{"seed": 8, "faults": {"lost_answer": {"submit": 1.0}}}"#);
+    let dir = support::temp_dir("paid", "timeout");
+    let mut cmd = support::bfl(&dir);
+    let out = cmd
+        .env("BFL_API_KEY", KEY)
+        .args([
+            "generate",
+            "a fox",
+            "--out",
+            "fox.jpeg",
+            "--json",
+            "--timeout",
+            "2",
+        ])
+        .args(["--base-url", &sim.server.base_url()])
+        .output()
+        .unwrap();
+    support::assert_exit(&out, 1);
+    let v = support::stdout_json(&out);
+    assert_eq!(v["may_have_been_charged"], true, "{v}");
+    assert_eq!(sim.accepted(), 1, "the server did take it");
+    assert_eq!(sim.server.stats().counters.submits, 1, "never resent");
+}
+
+#[test]
+fn a_batch_whose_every_polling_url_is_foreign_is_journaled_and_finished_at_the_api_host() {
+    let sim =
+        Sim::start(r#"{"seed": 9, "polling_host": "hostile", "durations": {"*": "fixed:0.5"}}"#);
+    let dir = support::temp_dir("paid", "foreign");
+    let lines: Vec<String> = (0..30).map(|i| format!("prompt {i}")).collect();
+    prompts(&dir, &lines.iter().map(String::as_str).collect::<Vec<_>>());
+    let out = batch(&dir, &sim.server.base_url(), &[]).output().unwrap();
+    support::assert_exit(&out, 0);
+    assert_eq!(images(&dir), 30);
+    assert_eq!(sim.accepted(), 30);
+    let journal = std::fs::read_to_string(dir.join("imgs/bfl-journal.jsonl")).unwrap();
+    assert_eq!(journal.matches("\"submitted\"").count(), 30);
+    let stats = sim.server.stats();
+    assert_eq!(stats.counters.keys_sent_to_hostile, 0);
+    assert!(stats
+        .requests
+        .iter()
+        .all(|r| r.host != sim.server.hostile_authority()));
+}

@@ -279,8 +279,8 @@ fn unfinished(
             ItemState::Submitted(t) if !opts.sim => Some(UnfinishedTask {
                 index,
                 line: jobs.get(index).map_or(0, |j| j.line),
-                id: t.id.clone(),
-                polling_url: t.polling_url.clone(),
+                id: t.task.id.clone(),
+                polling_url: t.task.polling_url.clone(),
                 path: jobs
                     .get(index)
                     .map(|j| image_path(&opts.out_dir, index, j))

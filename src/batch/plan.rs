@@ -4,10 +4,9 @@
 use super::naming::image_path;
 use super::BatchOptions;
 use crate::input::InputJob;
-use crate::journal::{ItemState, SubmittedRef};
+use crate::journal::ItemState;
 use crate::summary::{ItemResult, ItemSummary};
-use bfl_core::machine::{Start, StopAfter};
-use bfl_core::{Job, TaskRef};
+use bfl_core::Job;
 
 /// What to run, and what is already settled.
 #[derive(Debug, Default)]
@@ -57,7 +56,8 @@ pub fn plan(jobs: &[InputJob], states: &[ItemState], opts: &BatchOptions) -> Pla
                 ..
             } => {
                 plan.resumed += 1;
-                plan.to_run.push((index, poll(t, dest)));
+                plan.to_run
+                    .push((index, Job::resume(t.clone()).to_file(dest)));
             }
             ItemState::Failed {
                 retry: true,
@@ -67,7 +67,8 @@ pub fn plan(jobs: &[InputJob], states: &[ItemState], opts: &BatchOptions) -> Pla
             ItemState::Done { path, task } if !path.exists() => match task {
                 Some(t) => {
                     plan.refetched += 1;
-                    plan.to_run.push((index, poll(t, dest)));
+                    plan.to_run
+                        .push((index, Job::resume(t.clone()).to_file(dest)));
                 }
                 None if opts.retry_failed => {
                     plan.retried_failed += 1;
@@ -101,27 +102,12 @@ pub fn plan(jobs: &[InputJob], states: &[ItemState], opts: &BatchOptions) -> Pla
             } => plan.settled.push(settled(ItemResult::Failed {
                 kind: kind.clone(),
                 message: message.clone(),
-                id: submitted.as_ref().map(|t| t.id.clone()),
+                id: submitted.as_ref().map(|t| t.task.id.clone()),
                 retry: false,
             })),
         }
     }
     plan
-}
-
-/// Polls a task submitted earlier and downloads its image to `dest`.
-fn poll(task: &SubmittedRef, dest: std::path::PathBuf) -> Job {
-    Job {
-        start: Start::Poll {
-            task: TaskRef {
-                id: task.id.clone(),
-                polling_url: task.polling_url.clone(),
-            },
-            model: task.model.clone(),
-        },
-        stop_after: StopAfter::Downloaded,
-        download_to: Some(dest),
-    }
 }
 
 /// The embedded simulator keeps no task across runs: what the last run had submitted (or may
@@ -131,7 +117,9 @@ pub fn forget_sim_tasks(states: &mut [ItemState]) -> usize {
     for state in states.iter_mut() {
         let lost = match state {
             ItemState::Submitted(_) | ItemState::Ambiguous => true,
-            ItemState::Failed { submitted, .. } => submitted.is_some(),
+            ItemState::Failed {
+                retry, submitted, ..
+            } => *retry && submitted.is_some(),
             ItemState::Done { path, .. } => !path.exists(),
             ItemState::New => false,
         };

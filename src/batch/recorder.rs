@@ -90,9 +90,7 @@ impl BatchObserver for Recorder {
                 let recorded = self
                     .write(&Record::Submitted {
                         index,
-                        id: t.task.id.clone(),
-                        polling_url: t.task.polling_url.clone(),
-                        model: t.model.clone(),
+                        task: t.clone(),
                     })
                     .await;
                 Counters::bump(&self.counters.submitted);

@@ -35,17 +35,8 @@ pub async fn run(global: &Global, args: &ResumeArgs) -> u8 {
         Ok(c) => c,
         Err(e) => return fail(global, EXIT_CONFIG, &e.to_string()),
     };
-    let job = bfl_core::Job {
-        start: bfl_core::machine::Start::Poll {
-            task: bfl_core::TaskRef {
-                id: args.id.clone(),
-                polling_url: args.polling_url.clone(),
-            },
-            model: String::new(),
-        },
-        stop_after: bfl_core::machine::StopAfter::Downloaded,
-        download_to: Some(args.out.clone()),
-    };
+    let task = bfl_core::task::SubmittedTask::known_as(args.id.clone(), args.polling_url.clone());
+    let job = bfl_core::Job::resume(task).to_file(&args.out);
     let code = match super::generate::watched(&conn.client, job).await {
         Watched::Finished(result) => match *result {
             Ok(output) => super::generate::report_written(global, &args.out, &output),

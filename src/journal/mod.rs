@@ -27,10 +27,8 @@
 //! let header = Header { input: "prompts.txt".into(), fingerprint: "f00d".into(), jobs: 2, ..Header::default() };
 //! let journal = Journal::create(&path, &header).unwrap();
 //! journal.append_blocking(&Record::Submitting { index: 0 }).unwrap();
-//! journal.append_blocking(&Record::Submitted {
-//!     index: 0, id: "abc".into(), polling_url: "https://api.bfl.ai/v1/get_result?id=abc".into(),
-//!     model: "flux-2-pro".into(),
-//! }).unwrap();
+//! let task = bfl_core::task::SubmittedTask::known_as("abc", "https://api.bfl.ai/v1/get_result?id=abc");
+//! journal.append_blocking(&Record::Submitted { index: 0, task }).unwrap();
 //! journal.append_blocking(&Record::Submitting { index: 1 }).unwrap();
 //! drop(journal);
 //! let (_journal, replay) = Journal::open(&path, &header).unwrap();
@@ -43,14 +41,14 @@ mod record;
 pub mod writer;
 
 use record::{header_of, replay, Untrusted};
-pub use record::{Header, ItemState, Record, SubmittedRef, JOURNAL_VERSION};
+pub use record::{Header, ItemState, Record, JOURNAL_VERSION};
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use writer::{WriteRefusal, Writer};
 
 /// What [`Journal::open`] found.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Replay {
     /// The header the journal was written with.
     pub header: Header,
@@ -296,6 +294,7 @@ fn sync_parent_dir(path: &Path) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bfl_core::task::SubmittedTask;
     use std::io::Write;
 
     fn lines(path: &Path, lines: &[&str]) {
@@ -393,12 +392,17 @@ mod tests {
         dir.join("j.jsonl")
     }
 
+    fn task(id: &str) -> SubmittedTask {
+        SubmittedTask {
+            model: "flux-2-pro".into(),
+            ..SubmittedTask::known_as(id, format!("http://127.0.0.1:1/v1/get_result?id={id}"))
+        }
+    }
+
     fn submitted(index: usize, id: &str) -> Record {
         Record::Submitted {
             index,
-            id: id.into(),
-            polling_url: format!("http://127.0.0.1:1/v1/get_result?id={id}"),
-            model: "flux-2-pro".into(),
+            task: task(id),
         }
     }
 
@@ -442,11 +446,7 @@ mod tests {
             replay.states[0],
             ItemState::Done {
                 path: "out/0.jpg".into(),
-                task: Some(SubmittedRef {
-                    id: "a".into(),
-                    polling_url: "http://127.0.0.1:1/v1/get_result?id=a".into(),
-                    model: "flux-2-pro".into(),
-                }),
+                task: Some(task("a")),
             }
         );
         assert_eq!(replay.states[1], ItemState::Ambiguous);
@@ -455,7 +455,7 @@ mod tests {
                 retry, submitted, ..
             } => {
                 assert!(retry);
-                assert_eq!(submitted.as_ref().unwrap().id, "c");
+                assert_eq!(submitted.as_ref().unwrap().task.id, "c");
             }
             other => panic!("{other:?}"),
         }
@@ -479,7 +479,7 @@ mod tests {
         drop(j);
         let (_, replay) = Journal::open(&path, &header()).unwrap();
         assert!(!replay.torn_tail);
-        assert!(matches!(&replay.states[1], ItemState::Submitted(t) if t.id == "b"));
+        assert!(matches!(&replay.states[1], ItemState::Submitted(t) if t.task.id == "b"));
     }
 
     #[test]
@@ -508,7 +508,7 @@ mod tests {
         assert!(!replay.torn_tail);
         for (index, state) in replay.states.iter().enumerate() {
             assert!(
-                matches!(state, ItemState::Submitted(t) if t.id == format!("task-{index}")),
+                matches!(state, ItemState::Submitted(t) if t.task.id == format!("task-{index}")),
                 "{index}: {state:?}"
             );
         }

@@ -1,6 +1,7 @@
 //! The journal's lines, and how a resume folds them into one state per job — refusing a journal
 //! it cannot trust (an unknown version, a second header, a record for a job the batch lacks).
 
+use bfl_core::task::SubmittedTask;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -56,16 +57,14 @@ pub enum Record {
         /// Why, in words.
         reason: String,
     },
-    /// The server accepted the job: the task to poll, forever recoverable.
+    /// The server accepted the job: the task to poll, forever recoverable (`id`, `polling_url`,
+    /// `model` and the quoted `cost`, flat on the line).
     Submitted {
         /// The job.
         index: usize,
-        /// The task id.
-        id: String,
-        /// Where to poll it.
-        polling_url: String,
-        /// Its model.
-        model: String,
+        /// The task.
+        #[serde(flatten)]
+        task: SubmittedTask,
     },
     /// The image is on disk.
     Done {
@@ -125,33 +124,22 @@ impl Record {
     }
 }
 
-/// A submitted task as the journal knows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SubmittedRef {
-    /// The task id.
-    pub id: String,
-    /// Where to poll it.
-    pub polling_url: String,
-    /// Its model.
-    pub model: String,
-}
-
 /// Where a job stands after replaying the journal.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum ItemState {
     /// Never submitted (or every submit was refused).
     New,
     /// A submit left (or was about to) and its answer was never recorded.
     Ambiguous,
     /// Submitted; poll it.
-    Submitted(SubmittedRef),
+    Submitted(SubmittedTask),
     /// The image was written.
     Done {
         /// The image file.
         path: PathBuf,
         /// The task, to fetch again if the file is gone (none in version-1 journals' replays
         /// of jobs whose `submitted` line was lost).
-        task: Option<SubmittedRef>,
+        task: Option<SubmittedTask>,
     },
     /// Ended without an image.
     Failed {
@@ -162,13 +150,13 @@ pub enum ItemState {
         /// Whether a resume should try again.
         retry: bool,
         /// The task, if it was submitted.
-        submitted: Option<SubmittedRef>,
+        submitted: Option<SubmittedTask>,
     },
 }
 
 impl ItemState {
     /// The task this job was submitted as, if any.
-    pub fn submitted(&self) -> Option<&SubmittedRef> {
+    pub fn submitted(&self) -> Option<&SubmittedTask> {
         match self {
             ItemState::Submitted(t) => Some(t),
             ItemState::Done { task, .. } => task.as_ref(),
@@ -253,16 +241,7 @@ fn apply(state: &ItemState, record: &Record) -> ItemState {
             Some(task) => ItemState::Submitted(task),
             None => ItemState::New,
         },
-        Record::Submitted {
-            id,
-            polling_url,
-            model,
-            ..
-        } => ItemState::Submitted(SubmittedRef {
-            id: id.clone(),
-            polling_url: polling_url.clone(),
-            model: model.clone(),
-        }),
+        Record::Submitted { task, .. } => ItemState::Submitted(task.clone()),
         Record::Done { path, .. } => ItemState::Done {
             path: path.clone(),
             task: submitted,

@@ -201,3 +201,50 @@ fn reserve(file: &File, offset: u64, len: u64) -> std::io::Result<bool> {
 fn reserve(_file: &File, _offset: u64, _len: u64) -> std::io::Result<bool> {
     Ok(false)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn append(writer: &Writer, line: &str, new_spending: bool) -> Result<(), WriteRefusal> {
+        let (tx, rx) = mpsc::sync_channel(1);
+        writer.append(
+            line.as_bytes().to_vec(),
+            new_spending,
+            Box::new(move |r| drop(tx.send(r))),
+        );
+        rx.recv().unwrap_or(Err(WriteRefusal::Closed))
+    }
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn a_failed_write_is_reported_and_no_new_spending_is_recorded_after_it() {
+        // /dev/full fails every write with ENOSPC: an injected journal-write failure.
+        let Ok(full) = std::fs::OpenOptions::new().write(true).open("/dev/full") else {
+            eprintln!("skipped: no /dev/full");
+            return;
+        };
+        let writer = Writer::start(full, 0).unwrap();
+        let first = append(&writer, "{\"event\":\"submitted\"}\n", false);
+        assert!(matches!(first, Err(WriteRefusal::Failed(_))), "{first:?}");
+        let next = append(&writer, "{\"event\":\"submitting\"}\n", true);
+        assert!(matches!(next, Err(WriteRefusal::Failed(_))), "{next:?}");
+    }
+
+    #[test]
+    fn records_are_written_whole_and_in_order() {
+        let dir = std::env::temp_dir().join(format!("bfl-writer-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("w.jsonl");
+        let file = std::fs::File::create(&path).unwrap();
+        let writer = Writer::start(file, 0).unwrap();
+        for i in 0..50 {
+            append(&writer, &format!("{i}\n"), i % 2 == 0).unwrap();
+        }
+        drop(writer);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let expected: String = (0..50).map(|i| format!("{i}\n")).collect();
+        assert_eq!(text, expected);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

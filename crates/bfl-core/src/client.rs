@@ -3,7 +3,7 @@
 
 use crate::api::{CreditsResponse, ErrorBody, GenerationRequest};
 use crate::auth::{ApiKey, InvalidKey, KeyPolicy};
-use crate::error::{Phase, TaskError, TaskRef};
+use crate::error::{Phase, TaskError};
 use crate::limiter::{ActiveLimiter, Slot};
 use crate::machine::{Action, EngineConfig, Job, Start, StopAfter, TaskEvent, TaskMachine};
 pub use crate::observe::Hooks;
@@ -596,7 +596,7 @@ impl Client {
         polling_url: impl Into<String>,
     ) -> Result<TaskOutput, TaskError> {
         downloaded(
-            self.run(resume_job(id.into(), polling_url.into(), None))
+            self.run(Job::resume(SubmittedTask::known_as(id, polling_url)))
                 .await,
         )
     }
@@ -608,7 +608,7 @@ impl Client {
         polling_url: impl Into<String>,
         dest: &Path,
     ) -> Result<TaskOutput, TaskError> {
-        let job = resume_job(id.into(), polling_url.into(), Some(dest.to_owned()));
+        let job = Job::resume(SubmittedTask::known_as(id, polling_url)).to_file(dest);
         downloaded(self.run(job).await)
     }
 
@@ -655,18 +655,6 @@ impl Client {
                 raw,
             }),
         }
-    }
-}
-
-/// Polls a task submitted earlier and downloads it (to `dest`, or to memory).
-fn resume_job(id: String, polling_url: String, dest: Option<std::path::PathBuf>) -> Job {
-    Job {
-        start: Start::Poll {
-            task: TaskRef { id, polling_url },
-            model: String::new(),
-        },
-        stop_after: StopAfter::Downloaded,
-        download_to: dest,
     }
 }
 

@@ -196,6 +196,18 @@ impl Job {
             download_to: None,
         }
     }
+    /// Picks up a task submitted earlier: poll it (never submitting again), then download it to
+    /// memory (or to a file, with [`Job::to_file`]).
+    pub fn resume(task: SubmittedTask) -> Job {
+        Job {
+            start: Start::Poll {
+                task: task.task,
+                model: task.model,
+            },
+            stop_after: StopAfter::Downloaded,
+            download_to: None,
+        }
+    }
     /// Streams the image to `path`.
     pub fn to_file(mut self, path: impl Into<PathBuf>) -> Job {
         self.download_to = Some(path.into());

@@ -6,15 +6,34 @@ use crate::transport::DownloadedFile;
 use bytes::Bytes;
 use std::time::Duration;
 
-/// A task the server accepted.
-#[derive(Debug, Clone, PartialEq)]
+/// A task the server accepted — what the machine polls, errors name, a journal stores and a
+/// resume starts from ([`Job::resume`](crate::Job::resume)). Serialized flat:
+/// `{"id", "polling_url", "model", "cost"?}`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SubmittedTask {
     /// Id and polling URL.
+    #[serde(flatten)]
     pub task: TaskRef,
-    /// The model id.
+    /// The model id (empty when unknown, e.g. a task id given by hand).
+    #[serde(default)]
     pub model: String,
     /// The cost the server quoted, in credits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cost: Option<f64>,
+}
+
+impl SubmittedTask {
+    /// A task known only by id and polling URL (its model unknown).
+    pub fn known_as(id: impl Into<String>, polling_url: impl Into<String>) -> SubmittedTask {
+        SubmittedTask {
+            task: TaskRef {
+                id: id.into(),
+                polling_url: polling_url.into(),
+            },
+            model: String::new(),
+            cost: None,
+        }
+    }
 }
 
 /// A task that reached `Ready`.

@@ -106,8 +106,10 @@ mod tests {
         let mut c = SimConfig::default();
         c.faults.brownouts.push((40.0, 10.0));
         assert!(c.check().unwrap_err().contains("brownouts"));
-        let mut c = SimConfig::default();
-        c.credits = Some(f64::NAN);
+        let c = SimConfig {
+            credits: Some(f64::NAN),
+            ..SimConfig::default()
+        };
         assert!(c.check().unwrap_err().contains("credits"));
     }
 }
