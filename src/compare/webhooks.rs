@@ -90,3 +90,41 @@ impl WebhookRow {
             .webhook_fallback(Arc::new(self.fallback))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compare::{run, CompareArgs};
+
+    #[test]
+    fn webhook_rows_meet_the_same_jobs_at_about_one_poll_a_job() {
+        let args = CompareArgs {
+            jobs: 60,
+            warmup: 10,
+            strategies: vec!["fixed-2s".into()],
+            webhooks: vec![WebhookProfile::Ideal, WebhookProfile::Lossy],
+            ..CompareArgs::default()
+        };
+        let report = run(&args).unwrap_or_else(|e| panic!("{e}"));
+        let names: Vec<&str> = report.results.iter().map(|r| r.strategy.as_str()).collect();
+        assert_eq!(names, ["fixed-2s", "webhook:ideal", "webhook:lossy"]);
+        let (fixed, ideal, lossy) = (&report.results[0], &report.results[1], &report.results[2]);
+        // The same jobs: the same lower bound on the makespan.
+        let bounds = (ideal.makespan_lower_bound_s, fixed.makespan_lower_bound_s);
+        assert!((bounds.0 - bounds.1).abs() < 1e-9, "{bounds:?}");
+        assert!(ideal.polls_per_job < 1.3, "{ideal:?}");
+        assert!(ideal.mean_lag_s < 0.5, "{ideal:?}");
+        assert!(lossy.mean_lag_s > ideal.mean_lag_s, "{lossy:?}");
+        assert!(lossy.p99_lag_s < 12.5, "bounded by the fallback: {lossy:?}");
+        assert_eq!((lossy.lost, lossy.expired), (0, 0));
+    }
+
+    #[test]
+    fn fallback_flag_parses_seconds() {
+        let f = parse_fallback("12,4").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(f, Fallback::default());
+        assert!(parse_fallback("12").is_err());
+        assert!(parse_fallback("x,4").is_err());
+        assert!(parse_fallback("-1,4").is_err());
+    }
+}
