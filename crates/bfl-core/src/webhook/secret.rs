@@ -83,6 +83,17 @@ mod tests {
     }
 
     #[test]
+    fn a_request_carrying_a_secret_never_prints_it() {
+        let req = crate::GenerationRequest::new("flux-2-pro", "fox")
+            .webhook("https://hooks.example", Some("s3cret-value".into()));
+        let shown = format!("{req:?}");
+        assert!(
+            !shown.contains("s3cret-value") && shown.contains("fox"),
+            "{shown}"
+        );
+    }
+
+    #[test]
     fn matching_is_exact() {
         let s = WebhookSecret::from_value("abc");
         assert!(s.matches(b"abc"));
