@@ -28,12 +28,20 @@ pub async fn run(global: &Global, args: SimArgs) -> u8 {
 
 /// The simulator's hosts as one JSON line, then serving until Ctrl-C.
 async fn serve_json(args: &SimArgs) -> Result<(), CliError> {
-    let server = bfl_sim::SimServer::start_with(args.config()?, args.server_options()).await?;
+    let config = args.config()?;
+    let same_origin = config.delivery == bfl_sim::Delivery::SameOrigin;
+    let server = bfl_sim::SimServer::start_with(config, args.server_options()).await?;
+    let delivery = if same_origin {
+        server.base_url()
+    } else {
+        format!("http://{}", server.delivery_authority())
+    };
     emit(serde_json::json!({
         "base_url": server.base_url(),
-        "delivery": format!("http://{}", server.delivery_authority()),
+        "delivery": delivery,
         "regional": format!("http://{}", server.regional_authority()),
         "stats": format!("{}/__sim/stats", server.base_url()),
+        "config": format!("{}/__sim/config", server.base_url()),
     }));
     tokio::signal::ctrl_c().await?;
     server.shutdown().await;

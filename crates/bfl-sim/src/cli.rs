@@ -433,4 +433,21 @@ mod tests {
         let bounds = ok.sim.server_options().bounds;
         assert_eq!(bounds, Bounds::default());
     }
+
+    #[tokio::test]
+    async fn the_banner_states_the_delivery_and_what_ai_sdk_users_pass() {
+        let server = SimServer::start(SimConfig::default()).await.unwrap();
+        let separate = banner(&server, Delivery::Separate);
+        assert!(separate.contains("separate") && separate.contains("the default"));
+        assert!(separate.contains("--delivery same-origin"));
+        assert!(separate.contains(&format!("baseURL {}/v1", server.base_url())));
+        assert!(separate.contains("/__sim/config"));
+        let same = banner(&server, Delivery::SameOrigin);
+        assert!(same.contains("same-origin") && same.contains("keys_sent_to_results"));
+        let help = <Cli as clap::CommandFactory>::command()
+            .render_long_help()
+            .to_string();
+        assert!(help.contains("The default is `separate`") && help.contains("Vercel AI SDK"));
+        server.shutdown().await;
+    }
 }

@@ -369,6 +369,12 @@ async fn serve(
     if resp.delay > 0.0 {
         tokio::time::sleep(Duration::from_secs_f64(resp.delay)).await;
     }
+    // Encoding a large image takes a while (it is cached once made): off the reactor, so other
+    // connections are answered meanwhile.
+    if matches!(resp.body, crate::core::SimBody::Image(_)) {
+        let rendered = tokio::task::spawn_blocking(move || to_hyper(&resp)).await;
+        return Ok(rendered.unwrap_or_else(|_| plain(500, r#"{"detail":"image encoding failed"}"#)));
+    }
     Ok(to_hyper(&resp))
 }
 

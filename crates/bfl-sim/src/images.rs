@@ -24,6 +24,9 @@ struct Cache {
 
 static CACHE: OnceLock<Mutex<Cache>> = OnceLock::new();
 
+/// Held while an image is encoded.
+static RENDERING: Mutex<()> = Mutex::new(());
+
 /// What to draw.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ImageSpec {
@@ -92,14 +95,32 @@ fn variants(width: u32, height: u32) -> u64 {
 }
 
 impl ImageSpec {
-    /// The encoded image, from the cache when it was made before.
+    /// The encoded image, from the cache when it was made before. Images larger than a
+    /// thumbnail share their colouring, so their [`ImageSpec::tint`] is stamped into the file's
+    /// metadata: different tasks still get different bytes.
     pub fn bytes(&self) -> Bytes {
+        let base = self.cached();
+        if variants(self.width, self.height) == VARIANTS {
+            return base;
+        }
+        let tag = format!("bfl-sim {:016x}", self.tint);
+        Bytes::from(crate::image_stamp::stamp(&base, self.format, &tag))
+    }
+
+    fn cached(&self) -> Bytes {
         let key = ImageSpec {
             tint: self.tint % variants(self.width, self.height),
             ..self.clone()
         };
         let cache = CACHE.get_or_init(Mutex::default);
-        if let Some(b) = cache.lock().ok().and_then(|c| c.images.get(&key).cloned()) {
+        let cached = || cache.lock().ok().and_then(|c| c.images.get(&key).cloned());
+        if let Some(b) = cached() {
+            return b;
+        }
+        // One encoding at a time: requests for an image being made wait for it instead of
+        // making it again (a burst of first downloads of one size costs one encoding).
+        let _one_at_a_time = RENDERING.lock();
+        if let Some(b) = cached() {
             return b;
         }
         let b = Bytes::from(key.render());
@@ -134,7 +155,7 @@ impl ImageSpec {
             OutputFormat::Png => image::codecs::png::PngEncoder::new_with_quality(
                 &mut out,
                 image::codecs::png::CompressionType::Fast,
-                image::codecs::png::FilterType::NoFilter,
+                image::codecs::png::FilterType::Sub,
             )
             .write_image(&pixels, w, h, color),
             OutputFormat::Jpeg => image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 85)

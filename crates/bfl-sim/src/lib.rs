@@ -51,6 +51,7 @@ pub mod exchange;
 mod faults;
 mod guards;
 pub mod http;
+mod image_stamp;
 pub mod images;
 pub mod scenarios;
 pub mod stats;
