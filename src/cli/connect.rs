@@ -15,6 +15,8 @@ pub struct Connection {
     pub client: Client,
     /// The embedded simulator, if any.
     pub sim: Option<SimServer>,
+    /// The webhook receiver `--webhook-listen` started, if any.
+    pub receiver: Option<bfl_hyper::WebhookReceiver>,
 }
 
 /// Why no client could be made.
@@ -32,6 +34,9 @@ pub enum ConnectError {
     /// The embedded simulator could not start.
     #[error("cannot start the embedded simulator: {0}")]
     Sim(String),
+    /// The webhook receiver could not listen.
+    #[error("cannot start the webhook receiver: {0}")]
+    Webhooks(String),
 }
 
 /// Connects as the global flags say, with the engine settings of `engine`.
@@ -80,8 +85,18 @@ pub async fn connect(
             .fold(builder, |b, host| b.allow_key_host(host.clone()));
         (builder, None)
     };
+    let (builder, receiver) = match engine {
+        Some(e) => super::webhooks::listen(&e.webhooks, builder)
+            .await
+            .map_err(|e| ConnectError::Webhooks(e.to_string()))?,
+        None => (builder, None),
+    };
     let client = configure(builder, engine, max_active).build()?;
-    Ok(Connection { client, sim })
+    Ok(Connection {
+        client,
+        sim,
+        receiver,
+    })
 }
 
 /// A base URL with `user:password@` is refused, and shown with the userinfo masked.
@@ -115,8 +130,12 @@ fn configure(
 }
 
 impl Connection {
-    /// Stops the embedded simulator, if any.
+    /// Stops the webhook receiver and the embedded simulator, if any.
     pub async fn close(self) {
+        if let Some(receiver) = self.receiver {
+            eprintln!("{}", super::webhooks::summary(&receiver));
+            receiver.shutdown().await;
+        }
         if let Some(sim) = self.sim {
             sim.shutdown().await;
         }

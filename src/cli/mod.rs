@@ -12,6 +12,7 @@ mod generate;
 mod output;
 mod resume;
 mod sim;
+mod webhooks;
 
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -118,6 +119,9 @@ pub struct EngineArgs {
     /// The seed of the client's own random choices (jitter), for reproducible schedules.
     #[arg(long, default_value_t = 0)]
     pub client_seed: u64,
+    /// Webhooks.
+    #[command(flatten)]
+    pub webhooks: webhooks::WebhookArgs,
 }
 
 fn strategy_help() -> String {

@@ -21,6 +21,7 @@
 mod plot;
 mod report;
 pub mod scenarios;
+pub mod webhooks;
 mod workload;
 
 pub use report::{CompareReport, OraclePoint, StrategyResult};
@@ -74,6 +75,14 @@ pub struct CompareArgs {
     /// Also writes an SVG plot of lag against polls per job, with the oracle frontier.
     #[arg(long, value_name = "FILE.svg")]
     pub plot: Option<PathBuf>,
+    /// Adds webhook rows: the simulator delivers outcomes (`ideal`: all, 0.2 s median delay;
+    /// `lossy`: 20 % lost, 5 % duplicated, 5 % late, 5 % forged) and the client confirms each
+    /// with one poll, polling on the fallback schedule meanwhile.
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub webhooks: Vec<webhooks::WebhookProfile>,
+    /// The fallback schedule of webhook rows: first poll and interval, seconds.
+    #[arg(long, value_name = "FIRST,EVERY", default_value = "12,4", value_parser = webhooks::parse_fallback)]
+    pub webhook_fallback: bfl_core::webhook::Fallback,
 }
 
 impl Default for CompareArgs {
@@ -88,6 +97,8 @@ impl Default for CompareArgs {
             strategies: Vec::new(),
             warmup: 200,
             plot: None,
+            webhooks: Vec::new(),
+            webhook_fallback: bfl_core::webhook::Fallback::default(),
         }
     }
 }
@@ -142,7 +153,14 @@ pub fn run(args: &CompareArgs) -> Result<CompareReport, CompareError> {
     let rt = VirtualSim::tokio_runtime().map_err(|e| CompareError::Setup(e.to_string()))?;
     let mut results = Vec::with_capacity(names.len());
     for name in &names {
-        results.push(run_one(&rt, &scenario, name, args)?);
+        results.push(run_one(&rt, &scenario, name, args, None)?);
+    }
+    for &profile in &args.webhooks {
+        let row = webhooks::WebhookRow {
+            profile,
+            fallback: args.webhook_fallback,
+        };
+        results.push(run_one(&rt, &scenario, "learned", args, Some(row))?);
     }
     let oracle = scenario
         .oracle_dist
@@ -178,12 +196,25 @@ fn run_one(
     scenario: &Scenario,
     strategy: &str,
     args: &CompareArgs,
+    webhook: Option<webhooks::WebhookRow>,
 ) -> Result<StrategyResult, CompareError> {
-    let cfg = scenario.sim_config(args.seed, args.progress == OnOff::On);
+    let mut cfg = scenario.sim_config(args.seed, args.progress == OnOff::On);
+    if let Some(row) = &webhook {
+        row.configure(&mut cfg);
+    }
     rt.block_on(async {
         let sim = VirtualSim::new(cfg);
-        let clients = workload::clients(&sim, strategy, scenario.workload.clients(), args.seed)?;
-        let name = clients[0].strategy().name();
+        let router = webhook.map(|row| (row, row.receiver(&sim)));
+        let with_webhooks = |b: bfl_core::ClientBuilder| match &router {
+            Some((row, router)) => row.apply(router, b),
+            None => b,
+        };
+        let n = scenario.workload.clients();
+        let clients = workload::clients(&sim, strategy, n, args.seed, &with_webhooks)?;
+        let name = match &webhook {
+            Some(row) => row.profile.row_name().to_owned(),
+            None => clients[0].strategy().name(),
+        };
         workload::warm_up(&sim, &clients, args.warmup).await;
         let (start, before) = sim.with_sim(|s, now| (now, s.counters().clone()));
         let measured = workload::measure(&sim, &clients, scenario, args, start).await;

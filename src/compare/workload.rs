@@ -4,27 +4,31 @@
 use super::scenarios::Scenario;
 use super::{CompareArgs, CompareError, MODEL};
 use bfl_core::strategy::preset;
-use bfl_core::{Client, GenerationRequest, Job};
+use bfl_core::{Client, ClientBuilder, GenerationRequest, Job};
 use bfl_sim::scenarios::Workload;
 use bfl_sim::VirtualSim;
 use futures_util::future::join_all;
 use futures_util::StreamExt;
 use std::time::Duration;
 
-/// The clients of one run: a fresh strategy each (a learning one starts from nothing), one key.
+/// The clients of one run: a fresh strategy each (a learning one starts from nothing), one key;
+/// `setup` adds what a row needs (webhooks).
 pub(super) fn clients(
     sim: &VirtualSim,
     strategy: &str,
     n: usize,
     seed: u64,
+    setup: &dyn Fn(ClientBuilder) -> ClientBuilder,
 ) -> Result<Vec<Client>, CompareError> {
     (0..n)
         .map(|i| {
             let factory =
                 preset(strategy).ok_or_else(|| CompareError::UnknownStrategy(strategy.into()))?;
-            sim.client_builder("bfl_compare")
+            let builder = sim
+                .client_builder("bfl_compare")
                 .strategy(factory)
-                .seed(seed.wrapping_add(i as u64))
+                .seed(seed.wrapping_add(i as u64));
+            setup(builder)
                 .build()
                 .map_err(|e| CompareError::Setup(e.to_string()))
         })

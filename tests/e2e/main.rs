@@ -10,3 +10,4 @@ mod happy;
 mod keys;
 mod outcomes;
 mod progress;
+mod webhooks;

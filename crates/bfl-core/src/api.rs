@@ -89,10 +89,25 @@ impl fmt::Display for OutputFormat {
 /// assert_eq!(req.model(), "flux-2-pro");
 /// assert_eq!(req.body()["seed"], 42);
 /// ```
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct GenerationRequest {
     model: String,
     body: Map<String, Value>,
+}
+
+/// Like a derived `Debug`, with the `webhook_secret` hidden: a request may be logged, its
+/// secret must not be.
+impl std::fmt::Debug for GenerationRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut body = self.body.clone();
+        if let Some(secret) = body.get_mut("webhook_secret") {
+            *secret = Value::String("…".into());
+        }
+        f.debug_struct("GenerationRequest")
+            .field("model", &self.model)
+            .field("body", &body)
+            .finish()
+    }
 }
 
 impl GenerationRequest {
@@ -121,6 +136,11 @@ impl GenerationRequest {
     pub fn field(mut self, name: impl Into<String>, value: impl Into<Value>) -> Self {
         self.body.insert(name.into(), value.into());
         self
+    }
+
+    /// The value of a body field, if set.
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        self.body.get(name)
     }
 
     /// The prompt.

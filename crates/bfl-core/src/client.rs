@@ -13,6 +13,7 @@ use crate::rt::{Now, Runtime};
 use crate::strategy::{default_strategy, StrategyFactory};
 use crate::task::{Finished, ReadyTask, SubmittedTask, TaskOutcome, TaskOutput};
 use crate::transport::{DownloadDest, RequestKind, RequestMeta, Transport};
+use crate::webhook::{self, HintInbox, WebhookRouter, Webhooks};
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -37,6 +38,20 @@ pub async fn drive(
     slots: Option<&Arc<ActiveLimiter>>,
     slot: Option<Slot>,
     hooks: Hooks<'_>,
+) -> TaskOutcome {
+    drive_with_hints(machine, transport, runtime, slots, slot, hooks, None).await
+}
+
+/// [`drive`], with the task's webhook inbox: a delivery cuts a wait short and reaches the
+/// machine as a hint ([`TaskMachine::on_hint`]).
+pub async fn drive_with_hints(
+    machine: &mut TaskMachine,
+    transport: &dyn Transport,
+    runtime: &dyn Runtime,
+    slots: Option<&Arc<ActiveLimiter>>,
+    slot: Option<Slot>,
+    hooks: Hooks<'_>,
+    mut hints: Option<&mut HintInbox>,
 ) -> TaskOutcome {
     let halted = || hooks.halt.is_some_and(|h| h.load(Ordering::Acquire));
     let mut slot = slot;
@@ -85,7 +100,10 @@ pub async fn drive(
                     Err(err) => machine.on_transport_error(now, err),
                 }
             }
-            Err(until) => runtime.sleep_until(until).await,
+            Err(until) => match hints.as_deref_mut() {
+                Some(inbox) => webhook::wait_for_hint(machine, runtime, until, inbox).await,
+                None => runtime.sleep_until(until).await,
+            },
         }
         // A failed record after the submit leaves a paid task: it is driven on regardless (the
         // halt flag, raised, keeps other tasks from paying).
@@ -206,6 +224,7 @@ pub struct ClientBuilder {
     max_active: Option<usize>,
     not_found_grace: Option<Duration>,
     result_url_lifetime: Option<Duration>,
+    webhooks: Option<Webhooks>,
 }
 
 impl ClientBuilder {
@@ -280,6 +299,22 @@ impl ClientBuilder {
         self
     }
 
+    /// Asks the API to POST each task's outcome to `public_url` (the root at which `router`'s
+    /// receiver is reachable, e.g. `bfl_hyper::WebhookReceiver`); each task gets a fresh secret,
+    /// treats a verified delivery as a hint to confirm with one poll, and meanwhile polls on a
+    /// sparse fallback schedule ([`webhook::Fallback`]). Opt a job out with
+    /// [`Client::polling_only`].
+    pub fn webhooks(mut self, router: WebhookRouter, public_url: impl AsRef<str>) -> Self {
+        self.webhooks = Some(Webhooks::new(router, public_url.as_ref()));
+        self
+    }
+
+    /// The polling schedule of tasks that expect a webhook (after [`ClientBuilder::webhooks`]).
+    pub fn webhook_fallback(mut self, fallback: Arc<dyn StrategyFactory>) -> Self {
+        self.webhooks = self.webhooks.map(|w| w.with_fallback(fallback));
+        self
+    }
+
     /// Builds the client.
     pub fn build(self) -> Result<Client, BuildError> {
         let key = ApiKey::new(self.key.ok_or(BuildError::MissingKey)?)?;
@@ -322,7 +357,9 @@ impl ClientBuilder {
                 next_task: AtomicU64::new(0),
                 max_active: self.max_active,
                 limiters: Mutex::new(HashMap::new()),
+                webhooks: self.webhooks,
             }),
+            use_webhooks: true,
         })
     }
 }
@@ -336,6 +373,7 @@ struct Inner {
     next_task: AtomicU64,
     max_active: Option<usize>,
     limiters: Mutex<HashMap<usize, Arc<ActiveLimiter>>>,
+    webhooks: Option<Webhooks>,
 }
 
 /// A BFL API client. Cheap to clone; share it between tasks.
@@ -352,6 +390,7 @@ struct Inner {
 #[derive(Clone)]
 pub struct Client {
     inner: Arc<Inner>,
+    use_webhooks: bool,
 }
 
 impl std::fmt::Debug for Client {
@@ -368,6 +407,20 @@ impl Client {
     /// A builder.
     pub fn builder() -> ClientBuilder {
         ClientBuilder::default()
+    }
+
+    /// The same client (limiters, strategy, seed sequence shared) with webhooks off: the per-job
+    /// opt-out, e.g. `client.polling_only().generate(req)`.
+    pub fn polling_only(&self) -> Client {
+        Client {
+            inner: Arc::clone(&self.inner),
+            use_webhooks: false,
+        }
+    }
+
+    /// The webhook settings, when this client uses them.
+    pub fn webhooks(&self) -> Option<&Webhooks> {
+        self.inner.webhooks.as_ref().filter(|_| self.use_webhooks)
     }
 
     /// The engine settings.
@@ -431,7 +484,12 @@ impl Client {
             Start::Download(_) => None,
         };
         let resumed = matches!(job.start, Start::Poll { .. });
-        let strategy = inner.strategy.new_task(&model);
+        let (job, mut inbox) = webhook::attach(self.webhooks(), job);
+        let factory = match (&inbox, self.webhooks()) {
+            (Some(_), Some(w)) => w.fallback(),
+            _ => &inner.strategy,
+        };
+        let (strategy, strategy_name) = (factory.new_task(&model), factory.name());
         let span = tracing::info_span!("task", model = %model, id = tracing::field::Empty);
         // Boxed until the machine takes it: the task's future (most of its memory while it
         // polls) keeps a pointer rather than a copy of the job beside the machine.
@@ -453,17 +511,18 @@ impl Client {
                 Arc::clone(&inner.config),
                 *job,
                 strategy,
-                inner.strategy.name(),
+                strategy_name,
                 seed,
                 Now::of(&*inner.runtime),
             );
-            let outcome = drive(
+            let outcome = drive_with_hints(
                 &mut machine,
                 &*inner.transport,
                 &*inner.runtime,
                 limiter.as_ref(),
                 slot,
                 hooks,
+                inbox.as_mut(),
             )
             .await;
             if let Some(obs) = machine.observation() {

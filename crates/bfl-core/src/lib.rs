@@ -14,7 +14,8 @@
 //! - [`transport`], [`rt`]: the two traits a runtime provides; [`image`]: is a downloaded body
 //!   the image (magic bytes, length)?
 //! - [`client`]: the only async code — a short driver loop, and [`Client`];
-//! - [`limiter`], [`batch`]: many tasks under the key's active-task limit.
+//! - [`limiter`], [`batch`]: many tasks under the key's active-task limit;
+//! - [`webhook`]: deliveries as hints that wake a task for one confirming poll.
 //!
 //! ## The driving contract
 //!
@@ -54,6 +55,7 @@ pub mod sanitize;
 pub mod strategy;
 pub mod task;
 pub mod transport;
+pub mod webhook;
 
 pub use api::{GenerationRequest, OutputFormat, Status};
 pub use batch::{BatchItem, BatchObserver, StopHandle};

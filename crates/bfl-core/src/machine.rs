@@ -326,6 +326,9 @@ const STARVED_ATTEMPT: u32 = 32;
 /// The largest number of consecutive 429s one request may meet before the task gives up.
 const MAX_RATE_LIMITED: u32 = 64;
 
+/// The most hints of one task that may bring a poll forward.
+const MAX_HINT_POLLS: u32 = 3;
+
 impl TaskMachine {
     /// A machine for `job`, starting at `now`. `seed` drives every random choice (strategy jitter,
     /// retry jitter), so the same seed and the same answers give the same actions.
@@ -512,6 +515,20 @@ impl TaskMachine {
                 attempts: self.failures.max(1),
                 source: err,
             }));
+        }
+    }
+
+    /// Feeds a verified webhook delivery. A terminal claim makes the next poll go out now (one
+    /// confirming poll; at most three per task); other claims are ignored. Nothing else changes, so a forged, stale or repeated hint can cost at
+    /// most a few polls and never end the task. Ignored outside the poll phase.
+    pub fn on_hint(&mut self, now: Now, hint: &crate::webhook::Hint) {
+        if !hint.status.is_terminal() {
+            return;
+        }
+        self.report.hints += 1;
+        let polling = matches!(self.state, State::Poll(_)) && self.in_flight.is_none();
+        if polling && self.report.hints <= MAX_HINT_POLLS {
+            self.next_send_at = self.next_send_at.min(now.instant);
         }
     }
 

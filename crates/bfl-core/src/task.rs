@@ -118,6 +118,8 @@ pub struct TaskReport {
     pub elapsed: Duration,
     /// The last status a poll saw.
     pub last_status: Option<String>,
+    /// Verified webhook deliveries claiming the task over (each at most one confirming poll).
+    pub hints: u32,
 }
 
 impl TaskReport {

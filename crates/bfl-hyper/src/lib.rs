@@ -6,7 +6,8 @@
 //! - [`HyperTransport`]: whole-request timeouts bounded by the task's remaining deadline, body-size
 //!   caps enforced while reading, streaming downloads to a file renamed into place;
 //! - [`TokioRuntime`]: the engine's clocks and sleep on tokio (works with a paused test clock);
-//! - [`client_from_env`], [`builder_from_env`], [`client_builder`]: a ready client in one line.
+//! - [`client_from_env`], [`builder_from_env`], [`client_builder`]: a ready client in one line;
+//! - [`WebhookReceiver`]: a small server for webhook deliveries (see [`receiver`]).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -27,6 +28,7 @@ mod bounded;
 mod download;
 mod env;
 mod error;
+pub mod receiver;
 mod runtime;
 mod transport;
 
@@ -34,6 +36,7 @@ pub use env::{
     builder_from_env, builder_from_vars, client_builder, client_from_env, region_base_url,
     EnvError, BASE_URL_VAR, KEY_VAR, REGION_VAR,
 };
+pub use receiver::{ReceiverOptions, WebhookReceiver, DEFAULT_WEBHOOK_BODY_CAP};
 pub use runtime::TokioRuntime;
 pub use transport::{
     HyperTransport, HyperTransportBuilder, TransportBuildError, DEFAULT_CONNECT_TIMEOUT,

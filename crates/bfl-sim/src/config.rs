@@ -56,6 +56,8 @@ pub struct SimConfig {
     pub image_max_side: u32,
     /// Whether every request is kept in the ground-truth log (counters are always kept).
     pub record_requests: bool,
+    /// How webhook deliveries behave (for submits that carry a `webhook_url`).
+    pub webhooks: crate::webhooks::WebhookConfig,
     /// Most requests the ground-truth log keeps: a ring, the oldest dropped first (the stats show
     /// the cap and how many were dropped; counters always count everything).
     pub request_log_cap: usize,
@@ -89,6 +91,7 @@ impl Default for SimConfig {
             default_cost: 3.0,
             image_max_side: 4096,
             record_requests: true,
+            webhooks: Default::default(),
             request_log_cap: 50_000,
             delivery: Delivery::Separate,
             extra_models: vec!["flux-pro".to_owned()],

@@ -87,7 +87,28 @@ impl WallClock {
 struct Shared {
     sim: Mutex<Sim>,
     clock: WallClock,
+    webhooks: crate::webhooks::send::HttpSender,
     guards: Guards,
+}
+
+/// POSTs the deliveries the core scheduled, each at its time, and records the answers.
+fn spawn_deliveries(shared: &Arc<Shared>) {
+    let (fresh, timeout) = {
+        let mut sim = shared.lock();
+        (sim.take_webhooks(), sim.config().webhooks.timeout_secs)
+    };
+    let timeout = Duration::try_from_secs_f64(timeout).unwrap_or(Duration::from_secs(5));
+    for d in fresh {
+        let shared = Arc::clone(shared);
+        tokio::spawn(async move {
+            let wait = (d.due_at - shared.clock.now()).max(0.0);
+            tokio::time::sleep(Duration::try_from_secs_f64(wait).unwrap_or_default()).await;
+            let sent = shared.clock.now();
+            let answer = crate::webhooks::send::post(&shared.webhooks, &d, timeout).await;
+            tracing::debug!(url = %d.url, ?answer, "webhook delivery");
+            shared.lock().webhook_answered(d.seq, sent, answer);
+        });
+    }
 }
 
 impl Shared {
@@ -160,6 +181,7 @@ impl SimServer {
         let shared = Arc::new(Shared {
             sim: Mutex::new(Sim::new(config, hosts.clone())),
             clock,
+            webhooks: crate::webhooks::send::http_sender(),
             guards: Guards::new(opts.bounds),
         });
         let (stop, _) = watch::channel(false);
@@ -335,6 +357,7 @@ async fn serve(
     };
     let now = shared.clock.now();
     let resp = shared.lock().handle(now, &sim_req);
+    spawn_deliveries(&shared);
     drop(body);
     tracing::debug!(role = ?role, method = %parts.method, uri = %parts.uri, status = resp.status, delay = resp.delay, hang = resp.hang, "request");
     if resp.hang {

@@ -58,6 +58,7 @@ pub mod stats;
 pub mod summary;
 pub mod validate;
 pub mod vtime;
+pub mod webhooks;
 mod wire_body;
 
 pub use crate::config::{

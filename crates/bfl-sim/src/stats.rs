@@ -169,6 +169,8 @@ pub struct Stats {
     /// The last [`RequestLog::cap`] requests, in arrival order (empty when `record_requests` is
     /// off).
     pub requests: Vec<RequestRecord>,
+    /// Every webhook delivery, sent or dropped, in scheduling order.
+    pub webhooks: Vec<crate::webhooks::WebhookRecord>,
 }
 
 /// The request log is a bounded ring: its cap, what it holds, what it dropped.

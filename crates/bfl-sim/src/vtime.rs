@@ -30,6 +30,7 @@
 use crate::config::SimConfig;
 use crate::core::{Hosts, Sim, SimRequest};
 use crate::stats::Stats;
+use crate::webhooks::WebhookSink;
 use async_trait::async_trait;
 use bfl_core::rt::Runtime;
 use bfl_core::transport::{RequestMeta, Transport, TransportError};
@@ -79,6 +80,27 @@ pub struct SimTransport {
     sim: SharedSim,
     clock: VirtualClock,
     timeout: Duration,
+    sink: SharedSink,
+}
+
+/// Where the virtual face sends webhook deliveries (none: they are scheduled but not sent).
+type SharedSink = Arc<Mutex<Option<Arc<dyn WebhookSink>>>>;
+
+/// Sends the deliveries the core scheduled, each at its virtual time, to the sink.
+fn spawn_deliveries(sim: &SharedSim, clock: &VirtualClock, sink: &SharedSink) {
+    let fresh = lock(sim).take_webhooks();
+    let Some(sink) = sink.lock().unwrap_or_else(|p| p.into_inner()).clone() else {
+        return;
+    };
+    for d in fresh {
+        let (sim, clock, sink) = (Arc::clone(sim), clock.clone(), Arc::clone(&sink));
+        tokio::spawn(async move {
+            let due = clock.origin + Duration::try_from_secs_f64(d.due_at).unwrap_or_default();
+            tokio::time::sleep_until(due).await;
+            let status = sink.deliver(&d.url, &crate::webhooks::send::headers(&d), &d.body);
+            lock(&sim).webhook_answered(d.seq, clock.now(), Some(status));
+        });
+    }
 }
 
 impl SimTransport {
@@ -123,6 +145,7 @@ impl Transport for SimTransport {
             };
             sim.handle(self.clock.now(), &sim_req)
         };
+        spawn_deliveries(&self.sim, &self.clock, &self.sink);
         if resp.hang || resp.delay >= timeout.as_secs_f64() {
             tokio::time::sleep(timeout).await;
             return Err(TransportError::Timeout(timeout));
@@ -166,6 +189,7 @@ pub struct VirtualSim {
     sim: SharedSim,
     clock: VirtualClock,
     hosts: Hosts,
+    sink: SharedSink,
 }
 
 impl VirtualSim {
@@ -195,11 +219,13 @@ impl VirtualSim {
             last: Arc::new(AtomicU64::new(0)),
         };
         let sim = Arc::new(Mutex::new(Sim::new(config, hosts.clone())));
+        let sink = SharedSink::default();
         VirtualSim {
             transport: Arc::new(SimTransport {
                 sim: Arc::clone(&sim),
                 clock: clock.clone(),
                 timeout,
+                sink: Arc::clone(&sink),
             }),
             runtime: Arc::new(VirtualRuntime {
                 clock: clock.clone(),
@@ -208,7 +234,14 @@ impl VirtualSim {
             sim,
             clock,
             hosts,
+            sink,
         }
+    }
+
+    /// Sends webhook deliveries to `sink` in-process, at their virtual times (e.g. a
+    /// `bfl_core::webhook::WebhookRouter` shared with the client under test).
+    pub fn set_webhook_sink(&self, sink: Arc<dyn WebhookSink>) {
+        *self.sink.lock().unwrap_or_else(|p| p.into_inner()) = Some(sink);
     }
 
     /// A client builder wired to this simulation: transport, runtime, base URL, the key, and

@@ -19,6 +19,7 @@ mod blob;
 mod delivery;
 mod poll;
 mod submit;
+mod webhook;
 
 pub use crate::exchange::{Hosts, Role, SimBody, SimRequest, SimResponse, NOT_AUTHENTICATED};
 
@@ -78,6 +79,8 @@ pub struct Sim {
     slots: BinaryHeap<Reverse<At>>,
     /// How many tasks each distinct request (hash of model and body) has created.
     seen: HashMap<u64, u64>,
+    /// Scheduled webhook deliveries and their ground truth.
+    webhooks: crate::webhooks::Outbox,
 }
 
 fn mix(seed: u64, n: u64) -> u64 {
@@ -132,6 +135,7 @@ impl Sim {
             secret,
             slots: BinaryHeap::new(),
             seen: HashMap::new(),
+            webhooks: Default::default(),
         }
     }
 
@@ -230,6 +234,7 @@ impl Sim {
             http: None,
             request_log: self.request_log(),
             requests: self.requests(),
+            webhooks: self.webhooks.records().to_vec(),
         }
     }
 

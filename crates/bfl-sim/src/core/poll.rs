@@ -1,6 +1,6 @@
 //! `GET /v1/get_result?id=…`: the task's status as of `now`, in the exact wire shape.
 
-use super::{query_param, round_to, Sim};
+use super::{query_param, round_to, Sim, Task};
 use crate::config::Delivery;
 use crate::exchange::{Role, SimRequest, SimResponse, NOT_AUTHENTICATED};
 use crate::stats::Outcome;
@@ -22,7 +22,7 @@ struct PollBody<'a> {
 }
 
 #[derive(Serialize)]
-struct ResultBody<'a> {
+pub(super) struct ResultBody<'a> {
     sample: String,
     prompt: &'a str,
     seed: i64,
@@ -32,6 +32,34 @@ struct ResultBody<'a> {
 }
 
 impl Sim {
+    /// The `result` of a `Ready` task polled at `polled` (also the body of its webhook
+    /// delivery).
+    pub(super) fn ready_result<'a>(&self, task: &'a Task, polled: Role) -> ResultBody<'a> {
+        let se = (self.cfg.epoch_unix + task.finished + self.cfg.result_ttl_secs).floor() as i64;
+        let sig = self.sign(&task.id, se);
+        // Same-origin delivery serves results from the host polled.
+        let host = match self.cfg.delivery {
+            Delivery::Separate => Role::Delivery,
+            Delivery::SameOrigin => polled,
+        };
+        let sample = format!(
+            "{}://{}/results/{}/sample.{}?se={se}&sig={sig}",
+            self.hosts.scheme,
+            self.hosts.authority(host),
+            task.id,
+            task.image.2.extension()
+        );
+        ResultBody {
+            sample,
+            prompt: &task.prompt,
+            seed: task.seed,
+            // Rounded as the real API's are (`1752477995.95983`, `7.566`).
+            start_time: round_to(self.cfg.epoch_unix + task.started, 1e5),
+            end_time: round_to(self.cfg.epoch_unix + task.finished, 1e5),
+            duration: round_to(task.finished - task.started, 1e3),
+        }
+    }
+
     pub(super) fn poll(&mut self, now: f64, req: &SimRequest<'_>) -> SimResponse {
         if req.role == Role::Delivery {
             return SimResponse::detail(404, "Not Found");
@@ -91,33 +119,7 @@ impl Sim {
             ("Pending", None, None)
         } else {
             match task.outcome {
-                Outcome::Ready => {
-                    let se = (self.cfg.epoch_unix + task.finished + self.cfg.result_ttl_secs)
-                        .floor() as i64;
-                    let sig = self.sign(&task.id, se);
-                    // Same-origin delivery serves results from the host polled.
-                    let host = match self.cfg.delivery {
-                        Delivery::Separate => Role::Delivery,
-                        Delivery::SameOrigin => req.role,
-                    };
-                    let sample = format!(
-                        "{}://{}/results/{}/sample.{}?se={se}&sig={sig}",
-                        self.hosts.scheme,
-                        self.hosts.authority(host),
-                        task.id,
-                        task.image.2.extension()
-                    );
-                    let result = ResultBody {
-                        sample,
-                        prompt: &task.prompt,
-                        seed: task.seed,
-                        // Rounded as the real API's are (`1752477995.95983`, `7.566`).
-                        start_time: round_to(self.cfg.epoch_unix + task.started, 1e5),
-                        end_time: round_to(self.cfg.epoch_unix + task.finished, 1e5),
-                        duration: round_to(task.finished - task.started, 1e3),
-                    };
-                    ("Ready", Some(result), None)
-                }
+                Outcome::Ready => ("Ready", Some(self.ready_result(task, req.role)), None),
                 Outcome::Error => (
                     "Error",
                     None,

@@ -51,7 +51,8 @@ impl Sim {
         // (model and body) and how many times that same request was accepted before: a job gets
         // the same id, duration and outcome whatever the strategy, timing or order of submits.
         let n = self.tasks.len() as u64;
-        let request_hash = fnv1a(&[model.as_bytes(), req.body]);
+        let identity = crate::webhooks::identity(req.body, &body);
+        let request_hash = fnv1a(&[model.as_bytes(), &identity]);
         let seen = self.seen.entry(request_hash).or_insert(0);
         let mut rng = SmallRng::seed_from_u64(mix(mix(self.cfg.seed, request_hash), *seen));
         *seen += 1;
@@ -145,6 +146,21 @@ impl Sim {
             refused_expired: false,
         });
         self.counters.accepted += 1;
+        if let Some((url, secret)) = crate::webhooks::requested(&body) {
+            self.schedule_webhooks(n as usize, &url, &secret);
+            // BFL's webhook answer shape: no `polling_url`.
+            return SimResponse::value(
+                200,
+                &json!({
+                    "id": id,
+                    "status": "Pending",
+                    "webhook_url": url,
+                    "cost": cost,
+                    "input_mp": 0.0,
+                    "output_mp": output_mp,
+                }),
+            );
+        }
         let poll_role = match self.cfg.polling_host {
             PollingHost::Same => req.role,
             PollingHost::Regional => Role::Regional,
