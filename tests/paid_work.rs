@@ -127,7 +127,9 @@ fn another_spelling_of_the_host_is_refused_by_name_then_allowed_without_losing_a
     let base = sim.server.base_url();
     let journal = dir.join("imgs/bfl-journal.jsonl");
     let mut child = batch(&dir, &base, &[]).spawn().unwrap();
-    wait_for_lines(&journal, "\"submitted\"", 10);
+    // Killed once the first 24 are accepted and before any finishes (3 s jobs): no submit is in
+    // flight, so nothing is ambiguous and every paid task must come back through the resume.
+    wait_for_lines(&journal, "\"submitted\"", 24);
     child.kill().unwrap();
     child.wait().unwrap();
 
@@ -183,7 +185,9 @@ fn ctrl_c_finishes_the_paid_tasks_and_a_second_stops_at_once_naming_each_task() 
     let child = batch(&dir, &base, &["--resume"]).spawn().unwrap();
     wait_for_lines(&journal, "\"submitted\"", paid as usize + 5);
     interrupt(&child);
-    std::thread::sleep(Duration::from_millis(100));
+    // Long enough for the submits in flight at the first Ctrl-C to be answered (else a POST cut
+    // by the second is rightly ambiguous, and this test is about naming paid tasks).
+    std::thread::sleep(Duration::from_millis(500));
     interrupt(&child);
     let out = child.wait_with_output().unwrap();
     support::assert_exit(&out, 130);
