@@ -12,9 +12,11 @@ use std::time::{Duration, Instant};
 
 const KEY: &str = "bfl_paid_work_test";
 
+/// A standalone simulator on its own runtime; dropping it (server first, then the runtime that
+/// runs it) stops it.
 struct Sim {
-    rt: tokio::runtime::Runtime,
     server: SimServer,
+    _runtime: tokio::runtime::Runtime,
 }
 
 impl Sim {
@@ -27,22 +29,13 @@ impl Sim {
         let server = rt
             .block_on(SimServer::start(SimConfig::from_json(json).unwrap()))
             .unwrap();
-        Sim { rt, server }
+        Sim {
+            server,
+            _runtime: rt,
+        }
     }
     fn accepted(&self) -> u64 {
         self.server.stats().counters.accepted
-    }
-}
-
-impl Drop for Sim {
-    fn drop(&mut self) {
-        let server = std::mem::replace(
-            &mut self.server,
-            self.rt
-                .block_on(SimServer::start(SimConfig::default()))
-                .unwrap(),
-        );
-        self.rt.block_on(server.shutdown());
     }
 }
 
@@ -50,15 +43,24 @@ fn prompts(dir: &Path, lines: &[&str]) {
     std::fs::write(dir.join("prompts.txt"), lines.join("\n") + "\n").unwrap();
 }
 
-fn batch(dir: &Path, base: &str, extra: &[&str]) -> Command {
+/// `bfl ARGS… --base-url BASE` in `dir`, with a key, its output captured.
+fn keyed(dir: &Path, base: &str, args: &[&str]) -> Command {
     let mut cmd = support::bfl(dir);
     cmd.env("BFL_API_KEY", KEY)
-        .args(["batch", "prompts.txt", "--out", "imgs", "--no-progress"])
+        .args(args)
         .args(["--base-url", base])
-        .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     cmd
+}
+
+fn batch(dir: &Path, base: &str, extra: &[&str]) -> Command {
+    let args = [
+        &["batch", "prompts.txt", "--out", "imgs", "--no-progress"],
+        extra,
+    ]
+    .concat();
+    keyed(dir, base, &args)
 }
 
 fn images(dir: &Path) -> usize {
@@ -214,20 +216,8 @@ fn an_interrupted_generate_prints_its_paid_task_and_bfl_resume_gets_the_image() 
     let sim = Sim::start(r#"{"seed": 4, "durations": {"*": "fixed:3.0"}}"#);
     let dir = support::temp_dir("paid", "generate");
     let base = sim.server.base_url();
-    let mut cmd = support::bfl(&dir);
-    cmd.env("BFL_API_KEY", KEY)
-        .args([
-            "generate",
-            "a fox",
-            "--out",
-            "fox.jpeg",
-            "--base-url",
-            &base,
-            "--json",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let child = cmd.spawn().unwrap();
+    let args = ["generate", "a fox", "--out", "fox.jpeg", "--json"];
+    let child = keyed(&dir, &base, &args).spawn().unwrap();
     let until = Instant::now() + Duration::from_secs(20);
     while sim.accepted() == 0 && Instant::now() < until {
         std::thread::sleep(Duration::from_millis(20));
@@ -241,13 +231,8 @@ fn an_interrupted_generate_prints_its_paid_task_and_bfl_resume_gets_the_image() 
     let id = v["id"].as_str().unwrap().to_owned();
     let url = v["polling_url"].as_str().unwrap().to_owned();
 
-    let mut cmd = support::bfl(&dir);
-    let out = cmd
-        .env("BFL_API_KEY", KEY)
-        .args(["resume", &id, "--polling-url", &url, "--out", "fox.jpeg"])
-        .args(["--base-url", &base])
-        .output()
-        .unwrap();
+    let args = ["resume", &id, "--polling-url", &url, "--out", "fox.jpeg"];
+    let out = keyed(&dir, &base, &args).output().unwrap();
     support::assert_exit(&out, 0);
     let bytes = std::fs::read(dir.join("fox.jpeg")).unwrap();
     assert!(bytes.starts_with(b"\xff\xd8\xff"));
@@ -259,13 +244,8 @@ fn generate_refuses_a_directory_before_paying() {
     let sim = Sim::start(r#"{"seed": 5}"#);
     let dir = support::temp_dir("paid", "gen-dir");
     std::fs::create_dir_all(dir.join("existing.jpeg")).unwrap();
-    let mut cmd = support::bfl(&dir);
-    let out = cmd
-        .env("BFL_API_KEY", KEY)
-        .args(["generate", "a fox", "--out", "existing.jpeg"])
-        .args(["--base-url", &sim.server.base_url()])
-        .output()
-        .unwrap();
+    let args = ["generate", "a fox", "--out", "existing.jpeg"];
+    let out = keyed(&dir, &sim.server.base_url(), &args).output().unwrap();
     support::assert_exit(&out, 2);
     assert!(text(&out).contains("directory"), "{}", text(&out));
     assert_eq!(sim.server.stats().counters.submits, 0);
@@ -413,21 +393,16 @@ fn a_full_disk_stops_new_submits_and_a_resume_after_freeing_space_pays_nothing_t
 fn a_submit_that_timed_out_says_it_may_have_been_charged() {
     let sim = Sim::start(r#"{"seed": 8, "faults": {"lost_answer": {"submit": 1.0}}}"#);
     let dir = support::temp_dir("paid", "timeout");
-    let mut cmd = support::bfl(&dir);
-    let out = cmd
-        .env("BFL_API_KEY", KEY)
-        .args([
-            "generate",
-            "a fox",
-            "--out",
-            "fox.jpeg",
-            "--json",
-            "--timeout",
-            "2",
-        ])
-        .args(["--base-url", &sim.server.base_url()])
-        .output()
-        .unwrap();
+    let args = [
+        "generate",
+        "a fox",
+        "--out",
+        "fox.jpeg",
+        "--json",
+        "--timeout",
+        "2",
+    ];
+    let out = keyed(&dir, &sim.server.base_url(), &args).output().unwrap();
     support::assert_exit(&out, 1);
     let v = support::stdout_json(&out);
     assert_eq!(v["may_have_been_charged"], true, "{v}");

@@ -270,7 +270,7 @@ fn unfinished(
     jobs: &[InputJob],
     opts: &BatchOptions,
 ) -> Result<Vec<UnfinishedTask>, BatchError> {
-    let (_journal, replay) = Journal::open(path, header)?;
+    let replay = Journal::read(path, header)?;
     Ok(replay
         .states
         .iter()

@@ -156,40 +156,21 @@ impl Journal {
             path: path.to_owned(),
             source,
         };
-        let mut file = match OpenOptions::new().read(true).append(true).open(path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(JournalError::Missing(path.to_owned()))
-            }
-            Err(e) => return Err(io(e)),
-        };
-        let (records, valid_len, torn_tail) = read_records(&mut file, path)?;
-        let untrusted = |u: Untrusted| JournalError::Corrupt {
-            path: path.to_owned(),
-            line: u.line,
-            reason: u.reason,
-        };
-        let written = header_of(&records).map_err(untrusted)?;
-        if written.fingerprint != header.fingerprint || written.jobs != header.jobs {
-            return Err(JournalError::Mismatch {
-                path: path.to_owned(),
-                input: written.input,
-                jobs: written.jobs,
-                fingerprint: written.fingerprint,
-            });
-        }
-        let states = replay(&records, header.jobs).map_err(untrusted)?;
-        if torn_tail {
+        let mut file = open_existing(path, OpenOptions::new().read(true).append(true))?;
+        let (replay, valid_len) = load(&mut file, path, header)?;
+        if replay.torn_tail {
             file.set_len(valid_len).map_err(io)?;
             file.sync_data().map_err(io)?;
         }
         file.seek(SeekFrom::End(0)).map_err(io)?;
-        let replay = Replay {
-            header: written,
-            states,
-            torn_tail,
-        };
         Ok((Journal::over(path, file, valid_len)?, replay))
+    }
+
+    /// Replays a journal without opening it for writing (no writer, no reservation, a torn
+    /// tail left as it is): what a finished run reads back to name its unfinished tasks.
+    pub fn read(path: &Path, header: &Header) -> Result<Replay, JournalError> {
+        let mut file = open_existing(path, OpenOptions::new().read(true))?;
+        Ok(load(&mut file, path, header)?.0)
     }
 
     fn over(path: &Path, file: File, len: u64) -> Result<Journal, JournalError> {
@@ -244,6 +225,44 @@ impl Journal {
     pub fn path(&self) -> &Path {
         &self.path
     }
+}
+
+/// Opens a journal that must exist (its absence is [`JournalError::Missing`]).
+fn open_existing(path: &Path, options: &OpenOptions) -> Result<File, JournalError> {
+    options.open(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => JournalError::Missing(path.to_owned()),
+        _ => JournalError::Io {
+            path: path.to_owned(),
+            source: e,
+        },
+    })
+}
+
+/// Reads and checks the records against `header`; returns the replay and the byte length of
+/// the whole records.
+fn load(file: &mut File, path: &Path, header: &Header) -> Result<(Replay, u64), JournalError> {
+    let (records, valid_len, torn_tail) = read_records(file, path)?;
+    let untrusted = |u: Untrusted| JournalError::Corrupt {
+        path: path.to_owned(),
+        line: u.line,
+        reason: u.reason,
+    };
+    let written = header_of(&records).map_err(untrusted)?;
+    if written.fingerprint != header.fingerprint || written.jobs != header.jobs {
+        return Err(JournalError::Mismatch {
+            path: path.to_owned(),
+            input: written.input,
+            jobs: written.jobs,
+            fingerprint: written.fingerprint,
+        });
+    }
+    let states = replay(&records, header.jobs).map_err(untrusted)?;
+    let replay = Replay {
+        header: written,
+        states,
+        torn_tail,
+    };
+    Ok((replay, valid_len))
 }
 
 /// Reads every complete record; returns them, the byte length they span, and whether a torn
