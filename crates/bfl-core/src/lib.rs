@@ -10,7 +10,8 @@
 //! - [`strategy`]: polling strategies (the seed recipes, AWS's jittered backoffs, and the default
 //!   `learned`, which polls near the [`strategy::oracle`] schedule of durations it learns);
 //! - [`machine`]: the sans-IO task machine (`Send` / `Wait` / `Done`);
-//! - [`retry`], [`auth`], [`error`]: answer classification, retry budget, key-host policy, outcomes;
+//! - [`machine::classify`], [`retry`], [`auth`], [`error`]: answer → decision, backoff and retry
+//!   budget, key-host policy, outcomes;
 //! - [`transport`], [`rt`]: the two traits a runtime provides; [`image`]: is a downloaded body
 //!   the image (magic bytes, length)?
 //! - [`client`]: the only async code — a short driver loop, and [`Client`];
@@ -47,9 +48,9 @@ mod event_queue;
 pub mod image;
 pub mod limiter;
 pub mod machine;
+pub use machine::retry;
 pub mod observe;
 pub mod progress;
-pub mod retry;
 pub mod rt;
 pub mod sanitize;
 pub mod strategy;
