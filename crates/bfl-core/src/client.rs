@@ -13,7 +13,7 @@ use crate::retry::{RetryBudget, RetryPolicy};
 use crate::rt::{Now, Runtime};
 use crate::strategy::{default_strategy, StrategyFactory};
 use crate::task::{Finished, ReadyTask, SubmittedTask, TaskOutcome, TaskOutput};
-use crate::transport::{DownloadDest, RequestKind, RequestMeta, Transport};
+use crate::transport::{RequestKind, Transport};
 use crate::webhook::{self, HintInbox, WebhookRouter, Webhooks};
 use std::collections::HashMap;
 use std::path::Path;
@@ -62,13 +62,13 @@ pub async fn drive_with_hints(
         machine.set_contended(contended);
         // Only what the step needs is kept across its awaits, not the whole `Action`.
         let step = match machine.next_action(Now::of(runtime)) {
-            Action::Send(req) => Ok(req),
+            Action::Send(transmit) => Ok(transmit),
             Action::Wait(until) => Err(until),
             Action::Done(outcome) => return outcome,
         };
         match step {
-            Ok(req) => {
-                let is_submit = RequestMeta::of(&req).map(|m| m.kind) == Some(RequestKind::Submit);
+            Ok(transmit) => {
+                let is_submit = transmit.kind == RequestKind::Submit;
                 if is_submit && slot.is_none() {
                     if let Some(limiter) = slots {
                         slot = Some(limiter.acquire().await);
@@ -87,11 +87,11 @@ pub async fn drive_with_hints(
                         );
                     }
                 }
-                let answer = match req.extensions().get::<DownloadDest>().cloned() {
-                    Some(DownloadDest(path)) => transport.download_to(req, &path).await,
+                let answer = match transmit.download_to {
+                    Some(path) => transport.download_to(transmit.request, &path).await,
                     None => {
                         // The request moves into the transport's future before the await.
-                        let sending = transport.send(req);
+                        let sending = transport.send(transmit.request);
                         sending.await
                     }
                 };

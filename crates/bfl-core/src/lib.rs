@@ -24,7 +24,7 @@
 //! let mut machine = TaskMachine::new(config, job, strategy, name, seed, Now::of(&rt));
 //! loop {
 //!     match machine.next_action(Now::of(&rt)) {
-//!         Action::Send(req) => match transport.send(req).await {
+//!         Action::Send(t) => match transport.send(t.request).await {
 //!             Ok(resp) => machine.on_response(Now::of(&rt), resp),
 //!             Err(err) => machine.on_transport_error(Now::of(&rt), err),
 //!         },

@@ -3,16 +3,15 @@
 use crate::api::Status;
 use crate::error::Phase;
 use crate::task::{SubmittedTask, TaskOutcome};
-use bytes::Bytes;
-use http::Request;
+use crate::transport::Transmit;
 use std::time::{Duration, Instant};
 
 /// What the driver must do next. Every answer ends in a wait or a request, so a driver cannot
 /// forget to come back.
 #[derive(Debug)]
 pub enum Action {
-    /// Send this request, then feed back the answer.
-    Send(Request<Bytes>),
+    /// Send this request (to a file, when it says so), then feed back the answer.
+    Send(Transmit),
     /// Sleep until this moment, then ask again.
     Wait(Instant),
     /// The task is over.

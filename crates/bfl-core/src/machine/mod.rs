@@ -6,7 +6,7 @@
 //! ```text
 //! loop {
 //!     match machine.next_action(now) {
-//!         Action::Send(req) => match transport.send(req).await {
+//!         Action::Send(t) => match transport.send(t.request).await {
 //!             Ok(resp) => machine.on_response(now, resp),
 //!             Err(err) => machine.on_transport_error(now, err),
 //!         },
@@ -47,9 +47,9 @@ use crate::error::{Phase, TaskError, TaskRef};
 use crate::rt::Now;
 use crate::strategy::{PollStrategy, TaskObservation};
 use crate::task::{Finished, ReadyTask, SubmittedTask, TaskOutcome, TaskReport};
-use crate::transport::{RequestKind, RequestMeta, TransportError};
+use crate::transport::{RequestKind, Transmit, TransportError};
 use bytes::Bytes;
-use http::{Request, Response};
+use http::Response;
 use std::sync::Arc;
 
 /// The most hints of one task that may bring a poll forward.
@@ -157,9 +157,9 @@ impl TaskMachine {
             return self.next_action(now);
         };
         match req {
-            Ok(req) => {
-                self.core.in_flight = RequestMeta::of(&req).map(|m| m.kind);
-                Action::Send(req)
+            Ok(transmit) => {
+                self.core.in_flight = Some(transmit.kind);
+                Action::Send(transmit)
             }
             Err(e) => {
                 self.finish(Err(e));
@@ -169,32 +169,45 @@ impl TaskMachine {
     }
 
     /// The request of the current stage (counted in the report); none once finished.
-    fn request(&mut self, now: Now) -> Option<Result<Request<Bytes>, TaskError>> {
+    fn request(&mut self, now: Now) -> Option<Result<Transmit, TaskError>> {
         let core = &mut self.core;
         let timeout = Some(core.deadline_at.saturating_duration_since(now.instant));
-        Some(match &self.state {
+        let (kind, request) = match &self.state {
             State::Submit(req) => {
                 core.events.push_back(TaskEvent::Submitting);
                 core.report.submits += 1;
-                request::submit(&core.cfg, req, timeout)
+                (
+                    RequestKind::Submit,
+                    request::submit(&core.cfg, req, timeout),
+                )
             }
             State::Poll(task) => {
                 core.report.polls += 1;
-                request::poll(&core.cfg, &task.task, timeout)
+                let req = request::poll(&core.cfg, &task.task, timeout);
+                (RequestKind::Poll, req)
             }
             State::Download(ready) if now.unix_secs() >= ready.expires_at => {
-                Err(TaskError::ResultExpired {
+                return Some(Err(TaskError::ResultExpired {
                     task: ready.task.clone(),
                     expired_at: ready.expires_at,
-                })
+                }))
             }
             State::Download(ready) => {
                 core.report.downloads += 1;
-                let dest = core.download_to.clone();
-                request::download(&ready.task, &ready.sample_url, timeout, dest)
+                let req = request::download(&ready.task, &ready.sample_url, timeout);
+                (RequestKind::Download, req)
             }
             State::Finished(_) => return None,
-        })
+        };
+        let download_to = match kind {
+            RequestKind::Download => core.download_to.clone(),
+            _ => None,
+        };
+        Some(request.map(|request| Transmit {
+            kind,
+            request,
+            download_to,
+        }))
     }
 
     /// Feeds the answer to the request in flight.

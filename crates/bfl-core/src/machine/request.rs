@@ -4,10 +4,9 @@ use super::EngineConfig;
 use crate::api::GenerationRequest;
 use crate::auth::{ApiKey, KEY_HEADER};
 use crate::error::{Phase, TaskError, TaskRef};
-use crate::transport::{DownloadDest, RequestKind, RequestMeta};
+use crate::transport::{RequestKind, RequestMeta};
 use bytes::Bytes;
 use http::{Method, Request, Uri};
-use std::path::PathBuf;
 use std::time::Duration;
 
 /// The `User-Agent` the engine sends.
@@ -120,12 +119,11 @@ pub(super) fn poll(
     Ok(r)
 }
 
-/// `GET` of the signed result URL, never with the key; streamed to `dest` when given.
+/// `GET` of the signed result URL, never with the key.
 pub(super) fn download(
     task: &TaskRef,
     url: &str,
     timeout: Option<Duration>,
-    dest: Option<PathBuf>,
 ) -> Result<Request<Bytes>, TaskError> {
     let uri: Uri = url
         .parse()
@@ -148,9 +146,6 @@ pub(super) fn download(
         kind: RequestKind::Download,
         timeout,
     });
-    if let Some(dest) = dest {
-        r.extensions_mut().insert(DownloadDest(dest));
-    }
     Ok(r)
 }
 
