@@ -372,14 +372,9 @@ impl ClientBuilder {
                 burst = budget.config().burst_size(),
                 "request budget"
             );
-            let (policy, deadline) = (config.key_policy.clone(), config.deadline);
-            let budgeted = Budgeted::new(
-                transport,
-                Arc::clone(budget),
-                Arc::clone(&runtime),
-                policy,
-                deadline,
-            );
+            let policy = config.key_policy.clone();
+            let budgeted =
+                Budgeted::new(transport, Arc::clone(budget), Arc::clone(&runtime), policy);
             transport = Arc::new(budgeted);
         }
         Ok(Client {

@@ -138,3 +138,20 @@ fn a_budget_too_small_for_the_polls_costs_lag_not_jobs() {
         "{b:?}"
     );
 }
+
+#[test]
+fn under_a_tight_budget_submits_go_ahead_of_polls_and_the_batch_ends_sooner() {
+    let jobs = 500;
+    let tight = BudgetConfig::per_second(12.0);
+    let ahead = burst(jobs, Some(tight));
+    let fifo = burst(jobs, Some(tight.head_start(Duration::ZERO)));
+    assert_nothing_lost(&ahead, jobs);
+    assert_nothing_lost(&fifo, jobs);
+    // A submit fills the slot a finished task freed; behind the polls, the slot idles.
+    assert!(
+        ahead.keyed.makespan < 0.95 * fifo.keyed.makespan,
+        "makespan {:.1} s with submits ahead, {:.1} s first come first served",
+        ahead.keyed.makespan,
+        fifo.keyed.makespan
+    );
+}

@@ -7,19 +7,21 @@
 //! `per_second + burst − 1` in any second), and when requests queue for it, it spends the next
 //! grant where it is most likely worth something:
 //!
-//! - a submit (and a credits call, or a download from an API host) is certainly useful: it goes
-//!   first, with the full precedence;
-//! - a poll gains precedence with its task's age since the server accepted it — an older task is
-//!   more likely finished, and has waited longest for its answer — up to the cap
-//!   ([`BudgetConfig::max_precedence`], 10 s by default).
+//! - a submit (and a credits call) is certainly useful — it fills the slot a finished task
+//!   freed — so it goes ahead of the polls ([`BudgetConfig::head_start`], 10 s by default);
+//! - polls go in the order they fell due: the one most overdue by its strategy first. (Under the
+//!   default strategy every poll is planned where it is worth about the same, and it gains worth
+//!   while it waits. Serving older *tasks* first was measured and lost: a task polled a moment
+//!   ago is unlikely to have finished since, however old it is.)
 //!
-//! Precedence is a head start: a request joins the line as if it had asked `precedence` earlier.
-//! So no request starves: one asked at `t` is overtaken only by requests asked before
-//! `t + max_precedence`, and waits at most `max_precedence` plus the time to grant the requests
-//! already waiting then (each task has at most one). The budget only ever delays a request,
-//! never drops one, so a paid task is polled and downloaded however small the budget: its lag
-//! grows, nothing is lost. Downloads from the delivery host carry no key and do not count (nor
-//! wait: their URL expires).
+//! A head start is a place in the line: a request joins it as if it had asked that much
+//! earlier. So no request starves: one asked at `t` is overtaken only by requests asked before
+//! `t + head_start`, and waits at most `head_start` plus the time to grant the requests already
+//! waiting then (each task has at most one). The budget only ever delays a request, never drops
+//! one, so a paid task is polled and downloaded however tight the budget: its lag grows, nothing
+//! is lost — as long as the budget affords each active task a request well within its deadline
+//! (24 tasks at 0.1 a second: one each per 240 s). Downloads from the delivery host carry no
+//! key and do not count (nor wait: their URL expires).
 //!
 //! Runtime-agnostic: time comes from the client's [`Runtime`], waiting is a plain `Future`.
 //! [`Budgeted`] applies a budget to any [`Transport`](crate::transport::Transport);
@@ -35,8 +37,8 @@ use line::{Line, Place, Turn};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-/// The default cap on a poll's head start.
-pub const DEFAULT_MAX_PRECEDENCE: Duration = Duration::from_secs(10);
+/// The default head start of a submit over polls.
+pub const DEFAULT_HEAD_START: Duration = Duration::from_secs(10);
 
 /// The settings of a [`RequestBudget`].
 ///
@@ -49,7 +51,7 @@ pub const DEFAULT_MAX_PRECEDENCE: Duration = Duration::from_secs(10);
 pub struct BudgetConfig {
     per_second: f64,
     burst: u32,
-    max_precedence: Duration,
+    head_start: Duration,
 }
 
 impl BudgetConfig {
@@ -58,7 +60,7 @@ impl BudgetConfig {
         BudgetConfig {
             per_second,
             burst: 1,
-            max_precedence: DEFAULT_MAX_PRECEDENCE,
+            head_start: DEFAULT_HEAD_START,
         }
     }
 
@@ -68,10 +70,10 @@ impl BudgetConfig {
         self
     }
 
-    /// The most precedence a request gets (default 10 s); zero serves the line first come first
-    /// served.
-    pub fn max_precedence(mut self, cap: Duration) -> BudgetConfig {
-        self.max_precedence = cap;
+    /// How far ahead of polls a submit goes (default 10 s): it joins the line as if it had
+    /// asked this much earlier. Zero serves every request first come first served.
+    pub fn head_start(mut self, head_start: Duration) -> BudgetConfig {
+        self.head_start = head_start;
         self
     }
 
@@ -85,9 +87,9 @@ impl BudgetConfig {
         self.burst
     }
 
-    /// The cap on precedence.
-    pub fn precedence_cap(&self) -> Duration {
-        self.max_precedence
+    /// The head start of a submit.
+    pub fn head_start_of_submits(&self) -> Duration {
+        self.head_start
     }
 
     /// The most requests the budget lets out in any window of one second.
@@ -186,11 +188,11 @@ impl RequestBudget {
         self.shared.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Waits for the right to send one request, with `precedence` (a head start, capped at
-    /// [`BudgetConfig::max_precedence`]); returns how long it waited.
+    /// Waits for the right to send one request, with `precedence` (a head start in the line,
+    /// capped at [`BudgetConfig::head_start`]); returns how long it waited.
     pub async fn acquire(&self, runtime: &dyn Runtime, precedence: Duration) -> Duration {
         let asked = runtime.now();
-        let head_start = precedence.min(self.config.max_precedence);
+        let head_start = precedence.min(self.config.head_start);
         let place = {
             let mut s = self.lock();
             if s.line.try_now(asked) {

@@ -11,22 +11,15 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// A request's precedence in the budget's line.
+/// A request's precedence in the budget's line: a submit (or a credits call, or anything not a
+/// poll) is certainly useful — it fills a slot a finished task freed — so it gets the budget's
+/// whole head start (`Duration::MAX`, capped by [`BudgetConfig::head_start`]); a poll gets none,
+/// so polls are served in the order they fell due (each was due when its strategy's wait ended).
 ///
-/// Submits, credits and downloads are certainly useful: `Duration::MAX` (the budget caps it).
-/// A poll's is its task's age since the server accepted it — `deadline` (the client's, which
-/// every task gets afresh at acceptance) less the request's [`RequestMeta::timeout`], the
-/// task's remaining deadline. A request without metadata is taken for certainly useful.
-pub fn precedence_of(meta: Option<RequestMeta>, deadline: Duration) -> Duration {
-    match meta {
-        Some(RequestMeta {
-            kind: RequestKind::Poll,
-            timeout: Some(left),
-        }) => deadline.saturating_sub(left),
-        Some(RequestMeta {
-            kind: RequestKind::Poll,
-            timeout: None,
-        }) => Duration::ZERO,
+/// [`BudgetConfig::head_start`]: super::BudgetConfig::head_start
+pub fn precedence_of(meta: Option<RequestMeta>) -> Duration {
+    match meta.map(|m| m.kind) {
+        Some(RequestKind::Poll) => Duration::ZERO,
         _ => Duration::MAX,
     }
 }
@@ -40,24 +33,21 @@ pub struct Budgeted {
     budget: Arc<RequestBudget>,
     runtime: Arc<dyn Runtime>,
     key_hosts: KeyPolicy,
-    deadline: Duration,
 }
 
 impl Budgeted {
-    /// Wraps `inner`; `deadline` is the tasks' deadline from acceptance (see [`precedence_of`]).
+    /// Wraps `inner`.
     pub fn new(
         inner: Arc<dyn Transport>,
         budget: Arc<RequestBudget>,
         runtime: Arc<dyn Runtime>,
         key_hosts: KeyPolicy,
-        deadline: Duration,
     ) -> Budgeted {
         Budgeted {
             inner,
             budget,
             runtime,
             key_hosts,
-            deadline,
         }
     }
 
@@ -71,15 +61,13 @@ impl Budgeted {
             return;
         }
         let meta = RequestMeta::of(req);
-        let precedence = precedence_of(meta, self.deadline);
+        let precedence = precedence_of(meta);
         let waited = self.budget.acquire(&*self.runtime, precedence).await;
         if !waited.is_zero() {
             tracing::debug!(
                 kind = meta.map_or("other", |m| m.kind.as_str()),
                 waited_ms = waited.as_secs_f64() * 1e3,
-                precedence_ms = precedence
-                    .min(self.budget.config().precedence_cap())
-                    .as_millis() as u64,
+                head_start = !precedence.is_zero(),
                 "request budget: held back"
             );
         }
