@@ -4,7 +4,9 @@
 //! grant. Each budget is run twice: as it is (submits ahead of polls, polls in the order they fell
 //! due) and first come first served (`fifo`), to show what the head start of submits buys.
 //!
-//! `cargo run --release -p bfl-sim --example budget_s2 -- [SEEDS] [JOBS]` (defaults: 3 seeds, 500 jobs)
+//! `cargo run --release -p bfl-sim --example budget_s2 -- [SEEDS] [JOBS] [MAX_ACTIVE]` (defaults:
+//! 3 seeds, 500 jobs, the client told the documented limit; `… 3 500 64`: told 64, so the limit
+//! is learned from 429s)
 
 use bfl_core::budget::BudgetConfig;
 use bfl_core::{GenerationRequest, Job};
@@ -40,7 +42,7 @@ impl Figures {
     }
 }
 
-fn run(jobs: usize, seed: u64, budget: Option<BudgetConfig>) -> Figures {
+fn run(jobs: usize, seed: u64, max_active: Option<usize>, budget: Option<BudgetConfig>) -> Figures {
     let rt = VirtualSim::tokio_runtime().unwrap_or_else(|e| panic!("runtime: {e}"));
     rt.block_on(async {
         let mut config = SimConfig::from_json(r#"{"durations": {"*": "lognormal:6,0.5"}}"#)
@@ -51,6 +53,9 @@ fn run(jobs: usize, seed: u64, budget: Option<BudgetConfig>) -> Figures {
         let mut builder = sim.client_builder("bfl_budget").seed(seed);
         if let Some(b) = budget {
             builder = builder.request_budget(b);
+        }
+        if let Some(n) = max_active {
+            builder = builder.max_active(n);
         }
         let client = builder.build().unwrap_or_else(|e| panic!("client: {e}"));
         let batch =
@@ -85,6 +90,7 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let seeds: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(3);
     let jobs: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(500);
+    let max_active: Option<usize> = args.next().and_then(|a| a.parse().ok());
     let mut cases: Vec<(String, Option<BudgetConfig>)> = vec![("no budget".into(), None)];
     for per_slot in [2.0, 1.0, 0.5] {
         let rate = per_slot * LIMIT;
@@ -97,13 +103,16 @@ fn main() {
             Some(BudgetConfig::per_second(rate).head_start(Duration::ZERO)),
         ));
     }
-    println!("S2: {jobs} jobs at t = 0, key limit 24, lognormal(6 s, 0.5), default strategy; mean over seeds 1..={seeds} (peak, longest wait: max)");
+    let told = max_active.map_or("the documented limit".to_owned(), |n| format!("told {n}"));
+    println!("S2: {jobs} jobs at t = 0, key limit 24 (client {told}), lognormal(6 s, 0.5), default strategy; mean over seeds 1..={seeds} (peak, longest wait: max)");
     println!(
         "{:<22} {:>10} {:>8} {:>10} {:>6} {:>9} {:>10} {:>5}",
         "budget", "makespan_s", "lag_s", "keyed/job", "429s", "peak_rps", "max_wait_s", "lost"
     );
     for (name, budget) in &cases {
-        let per_seed: Vec<Figures> = (1..=seeds).map(|s| run(jobs, s, *budget)).collect();
+        let per_seed: Vec<Figures> = (1..=seeds)
+            .map(|s| run(jobs, s, max_active, *budget))
+            .collect();
         for (s, f) in per_seed.iter().enumerate() {
             eprintln!("  {name} seed {}: {f:?}", s + 1);
         }

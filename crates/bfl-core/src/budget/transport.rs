@@ -93,3 +93,99 @@ impl Transport for Budgeted {
         self.inner.download_to(req, dest).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::budget::BudgetConfig;
+    use futures_util::FutureExt;
+    use std::time::Instant;
+
+    /// A clock that never moves; sleeping never ends.
+    struct Frozen(Instant);
+
+    #[async_trait]
+    impl Runtime for Frozen {
+        fn now(&self) -> Instant {
+            self.0
+        }
+        fn wall_now(&self) -> std::time::SystemTime {
+            std::time::SystemTime::UNIX_EPOCH
+        }
+        async fn sleep_until(&self, _deadline: Instant) {
+            std::future::pending::<()>().await
+        }
+    }
+
+    struct Answers;
+
+    #[async_trait]
+    impl Transport for Answers {
+        async fn send(
+            &self,
+            _req: http::Request<Bytes>,
+        ) -> Result<http::Response<Bytes>, TransportError> {
+            Ok(http::Response::new(Bytes::new()))
+        }
+    }
+
+    fn request(url: &str, kind: RequestKind) -> http::Request<Bytes> {
+        let mut req = http::Request::new(Bytes::new());
+        *req.uri_mut() = url.parse().unwrap();
+        req.extensions_mut().insert(RequestMeta {
+            kind,
+            timeout: None,
+        });
+        req
+    }
+
+    #[test]
+    fn only_requests_to_key_hosts_spend_the_budget() {
+        #[allow(clippy::disallowed_methods)] // an arbitrary, frozen moment
+        let now = Instant::now();
+        let budget = Arc::new(RequestBudget::new(BudgetConfig::per_second(1.0)).unwrap());
+        let t = Budgeted::new(
+            Arc::new(Answers),
+            Arc::clone(&budget),
+            Arc::new(Frozen(now)),
+            KeyPolicy::for_base(&"https://api.bfl.ai".parse().unwrap()),
+        );
+        let poll = "https://api.bfl.ai/v1/get_result?id=1";
+        assert!(t
+            .send(request(poll, RequestKind::Poll))
+            .now_or_never()
+            .is_some());
+        assert!(
+            t.send(request(poll, RequestKind::Poll))
+                .now_or_never()
+                .is_none(),
+            "the second request this second waits"
+        );
+        let sample = "https://delivery-eu1.bfl.ai/results/x.jpeg";
+        assert!(
+            t.send(request(sample, RequestKind::Download))
+                .now_or_never()
+                .is_some(),
+            "a download from the delivery host neither counts nor waits"
+        );
+        assert_eq!(budget.stats().granted, 1);
+        assert_eq!(
+            budget.stats().waiting,
+            0,
+            "the dropped request left the line"
+        );
+    }
+
+    #[test]
+    fn submits_have_precedence_and_polls_none() {
+        let meta = |kind| {
+            Some(RequestMeta {
+                kind,
+                timeout: Some(Duration::from_secs(1)),
+            })
+        };
+        assert_eq!(precedence_of(meta(RequestKind::Poll)), Duration::ZERO);
+        assert_eq!(precedence_of(meta(RequestKind::Submit)), Duration::MAX);
+        assert_eq!(precedence_of(meta(RequestKind::Credits)), Duration::MAX);
+    }
+}
