@@ -9,24 +9,14 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Mutex;
-use support::{assert_exit, bfl};
+use support::{assert_exit, bfl, stderr};
 
 fn temp_dir(name: &str) -> PathBuf {
     support::temp_dir("cli-flags", name)
 }
 
 fn fast_scenario(dir: &Path) -> PathBuf {
-    let path = dir.join("scenario.json");
-    std::fs::write(
-        &path,
-        r#"{"seed": 7, "durations": {"*": "lognormal:0.5,0.3"}, "queue_delay": "fixed:0.1"}"#,
-    )
-    .unwrap();
-    path
-}
-
-fn stderr(out: &std::process::Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
+    support::quick_scenario(dir, 7, 0.5, "")
 }
 
 #[test]

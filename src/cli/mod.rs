@@ -12,6 +12,7 @@ mod generate;
 mod output;
 mod resume;
 mod sim;
+mod single;
 mod webhooks;
 
 use clap::{Args, Parser, Subcommand};

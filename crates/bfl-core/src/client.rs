@@ -196,9 +196,13 @@ pub enum BuildError {
     /// The key is unusable.
     #[error(transparent)]
     InvalidKey(#[from] InvalidKey),
-    /// The base URL does not parse or is not http(s).
+    /// The base URL does not parse or is not http(s) (shown with any `user:password@` masked).
     #[error("invalid base URL {0:?}: expected e.g. https://api.bfl.ai")]
     InvalidBaseUrl(String),
+    /// The base URL carries `user:password@`, which nothing sends and logs would show (the
+    /// URL is kept with them masked).
+    #[error("the base URL {0} carries a user name or password: bfl sends neither (the key goes in the x-key header), and it would reach logs; remove it")]
+    CredentialsInBaseUrl(String),
     /// No transport was given.
     #[error("no transport: use bfl_hyper::HyperTransport, bfl_sim::SimTransport or your own")]
     MissingTransport,
@@ -332,6 +336,9 @@ impl ClientBuilder {
     pub fn build(self) -> Result<Client, BuildError> {
         let key = ApiKey::new(self.key.ok_or(BuildError::MissingKey)?)?;
         let base_str = self.base_url.unwrap_or_else(|| DEFAULT_BASE_URL.to_owned());
+        if let Some(masked) = crate::sanitize::mask_userinfo(&base_str) {
+            return Err(BuildError::CredentialsInBaseUrl(masked));
+        }
         let base: http::Uri = base_str
             .parse()
             .ok()
