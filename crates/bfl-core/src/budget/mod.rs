@@ -4,15 +4,15 @@
 //! BFL documents no polling rate limit, but a key is one account: a client that polls 24 tasks
 //! every 100 ms sends 240 requests a second for at most 24 useful answers. A budget spaces the
 //! key's requests to at most `per_second` (plus a `burst` after a quiet spell: at most
-//! `per_second + burst − 1` in any second), and when requests queue for it, it spends the next
-//! grant where it is most likely worth something:
+//! `per_second + burst − 1` in any one-second window `[t, t + 1 s)`), and when requests queue
+//! for it, it spends the next grant where it is most likely worth something:
 //!
 //! - a submit (and a credits call) is certainly useful — it fills the slot a finished task
 //!   freed — so it goes ahead of the polls ([`BudgetConfig::head_start`], 10 s by default);
-//! - polls go in the order they fell due: the one most overdue by its strategy first. (Under the
-//!   default strategy every poll is planned where it is worth about the same, and it gains worth
-//!   while it waits. Serving older *tasks* first was measured and lost: a task polled a moment
-//!   ago is unlikely to have finished since, however old it is.)
+//! - polls go in the order they fell due: the one most overdue by its strategy first, since a
+//!   poll gains worth while it waits. (Serving older *tasks* first was measured on S2 and lost
+//!   on makespan and lag: a task polled a moment ago is unlikely to have finished since, however
+//!   old it is.)
 //!
 //! A head start is a place in the line: a request joins it as if it had asked that much
 //! earlier. So no request starves: one asked at `t` is overtaken only by requests asked before
