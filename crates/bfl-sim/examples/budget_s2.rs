@@ -103,8 +103,8 @@ fn main() {
             Some(BudgetConfig::per_second(rate).head_start(Duration::ZERO)),
         ));
     }
-    let told = max_active.map_or("the documented limit".to_owned(), |n| format!("told {n}"));
-    println!("S2: {jobs} jobs at t = 0, key limit 24 (client {told}), lognormal(6 s, 0.5), default strategy; mean over seeds 1..={seeds} (peak, longest wait: max)");
+    let told = max_active.map_or("24, as documented".to_owned(), |n| n.to_string());
+    println!("S2: {jobs} jobs at t = 0, key limit 24 (the client told {told}), lognormal(6 s, 0.5), default strategy; mean over seeds 1..={seeds} (peak, longest wait: max)");
     println!(
         "{:<22} {:>10} {:>8} {:>10} {:>6} {:>9} {:>10} {:>5}",
         "budget", "makespan_s", "lag_s", "keyed/job", "429s", "peak_rps", "max_wait_s", "lost"
