@@ -429,3 +429,53 @@ fn a_password_in_the_base_url_never_reaches_the_logs() {
         stderr(&out)
     );
 }
+
+#[test]
+fn max_rps_is_documented_checked_and_holds_requests_back_without_losing_an_image() {
+    let dir = temp_dir("max-rps");
+    let help = bfl(&dir).args(["batch", "--help"]).output().unwrap();
+    assert!(
+        String::from_utf8_lossy(&help.stdout).contains("--max-rps <N>"),
+        "{help:?}"
+    );
+    let out = bfl(&dir)
+        .args(["generate", "x", "--sim", "--max-rps", "0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("from 0.1 to 100000"),
+        "{}",
+        stderr(&out)
+    );
+
+    std::fs::write(dir.join("prompts.txt"), "a fox\na cat\na hen\na cow\n").unwrap();
+    let scenario = fast_scenario(&dir);
+    let out = bfl(&dir)
+        .args([
+            "-vv",
+            "batch",
+            "prompts.txt",
+            "--out",
+            "out",
+            "--max-rps",
+            "4",
+        ])
+        .arg("--sim-scenario")
+        .arg(&scenario)
+        .env("BFL_PROGRESS_EVERY", "0")
+        .output()
+        .unwrap();
+    assert_exit(&out, 0);
+    // Four submits at once under 4 a second: three of them wait their turn.
+    assert!(
+        stderr(&out).contains("request budget: held back"),
+        "{}",
+        stderr(&out)
+    );
+    let images = std::fs::read_dir(dir.join("out"))
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().path().extension() == Some("jpeg".as_ref()))
+        .count();
+    assert_eq!(images, 4);
+}

@@ -116,6 +116,9 @@ fn configure(
             .strategy(strategy)
             .deadline(e.timeout)
             .seed(e.client_seed);
+        if let Some(rps) = e.max_rps {
+            builder = builder.request_budget(rps);
+        }
     }
     if let Some(n) = max_active {
         builder = builder.max_active(n);

@@ -3,6 +3,7 @@
 
 use crate::api::GenerationRequest;
 use crate::auth::{ApiKey, InvalidKey, KeyPolicy};
+use crate::budget::{BudgetConfig, Budgeted, InvalidBudget, RequestBudget};
 use crate::error::{Phase, TaskError};
 use crate::limiter::{ActiveLimiter, Slot};
 use crate::machine::classify::{classify, Answer, Decision, Sent};
@@ -210,6 +211,9 @@ pub enum BuildError {
         "no runtime: use bfl_hyper::TokioRuntime, the simulator's virtual runtime or your own"
     )]
     MissingRuntime,
+    /// The request budget's settings are out of range.
+    #[error(transparent)]
+    InvalidBudget(#[from] InvalidBudget),
 }
 
 /// Builds a [`Client`].
@@ -229,6 +233,7 @@ pub struct ClientBuilder {
     not_found_grace: Option<Duration>,
     result_url_lifetime: Option<Duration>,
     webhooks: Option<Webhooks>,
+    request_budget: Option<BudgetConfig>,
 }
 
 impl ClientBuilder {
@@ -319,6 +324,14 @@ impl ClientBuilder {
         self
     }
 
+    /// Caps the requests the client sends with its key, across all its tasks: e.g. `48.0`
+    /// (2 a second per active slot of a 24-task key), or a [`BudgetConfig`] with a burst. Off
+    /// by default. See [`crate::budget`] for what counts and which request goes first.
+    pub fn request_budget(mut self, budget: impl Into<BudgetConfig>) -> Self {
+        self.request_budget = Some(budget.into());
+        self
+    }
+
     /// Builds the client.
     pub fn build(self) -> Result<Client, BuildError> {
         let key = ApiKey::new(self.key.ok_or(BuildError::MissingKey)?)?;
@@ -354,11 +367,29 @@ impl ClientBuilder {
         if let Some(l) = self.result_url_lifetime {
             config.result_url_lifetime = l;
         }
+        let mut transport = self.transport.ok_or(BuildError::MissingTransport)?;
+        let runtime = self.runtime.ok_or(BuildError::MissingRuntime)?;
+        let request_budget = match self.request_budget {
+            Some(c) => Some(Arc::new(RequestBudget::new(c)?)),
+            None => None,
+        };
+        if let Some(budget) = &request_budget {
+            tracing::info!(
+                per_second = budget.config().rate(),
+                burst = budget.config().burst_size(),
+                "request budget"
+            );
+            let policy = config.key_policy.clone();
+            let budgeted =
+                Budgeted::new(transport, Arc::clone(budget), Arc::clone(&runtime), policy);
+            transport = Arc::new(budgeted);
+        }
         Ok(Client {
             inner: Arc::new(Inner {
                 config: Arc::new(config),
-                transport: self.transport.ok_or(BuildError::MissingTransport)?,
-                runtime: self.runtime.ok_or(BuildError::MissingRuntime)?,
+                transport,
+                runtime,
+                request_budget,
                 strategy: self.strategy.unwrap_or_else(default_strategy),
                 seed: self.seed,
                 next_task: AtomicU64::new(0),
@@ -381,6 +412,7 @@ struct Inner {
     max_active: Option<usize>,
     limiters: Mutex<HashMap<usize, Arc<ActiveLimiter>>>,
     webhooks: Option<Webhooks>,
+    request_budget: Option<Arc<RequestBudget>>,
 }
 
 /// A BFL API client. Cheap to clone; share it between tasks.
@@ -461,6 +493,11 @@ impl Client {
                     None => ActiveLimiter::new(known),
                 }),
         )
+    }
+
+    /// The request budget, when one was set ([`ClientBuilder::request_budget`]).
+    pub fn request_budget(&self) -> Option<&Arc<RequestBudget>> {
+        self.inner.request_budget.as_ref()
     }
 
     /// The client's seed.
