@@ -118,7 +118,7 @@ const HALTED: &str = "the batch was stopped before this job was submitted";
 
 fn not_submitted(machine: &TaskMachine, reason: String) -> TaskOutcome {
     TaskOutcome {
-        result: Err(TaskError::NotSubmitted { reason }),
+        result: Err(TaskError::not_submitted(reason)),
         report: machine.report().clone(),
     }
 }
@@ -601,7 +601,7 @@ impl Client {
         };
         match self.run(job).await.result? {
             Finished::Submitted(t) => Ok(t),
-            other => Err(unexpected(other)),
+            other => Err(unexpected(Phase::Submit, other)),
         }
     }
 
@@ -617,7 +617,7 @@ impl Client {
         };
         match self.run(job).await.result? {
             Finished::Ready(r) => Ok(r),
-            other => Err(unexpected(other)),
+            other => Err(unexpected(Phase::Poll, other)),
         }
     }
 
@@ -685,19 +685,14 @@ impl Client {
             .transport
             .send(req)
             .await
-            .map_err(|source| TaskError::Transport {
-                task: None,
-                phase: Phase::Credits,
-                attempts: 1,
-                source,
-            })?;
+            .map_err(|source| TaskError::transport(None, Phase::Credits, 1, source))?;
         let resp = resp.map(|body| crate::sanitize::redact_key(body, cfg.key.expose()));
         // One try: a caller asking for credits decides for itself whether to ask again.
         match classify(Sent::Credits, resp, Now::of(&*self.inner.runtime)) {
             Decision::Proceed(Answer::Credits(credits)) => Ok(credits),
             Decision::Retry(retry) => Err(retry.into_error(None, Phase::Credits, 1)),
             Decision::Forbid(e) | Decision::Proceed(Answer::Unreadable(e)) => Err(e),
-            Decision::Proceed(other) => Err(unexpected(other)),
+            Decision::Proceed(other) => Err(unexpected(Phase::Credits, other)),
         }
     }
 }
@@ -713,17 +708,12 @@ pub fn task_seed(seed: u64, n: u64) -> u64 {
 pub(crate) fn downloaded(outcome: TaskOutcome) -> Result<TaskOutput, TaskError> {
     match outcome.result? {
         Finished::Downloaded(o) => Ok(o),
-        other => Err(unexpected(other)),
+        other => Err(unexpected(Phase::Download, other)),
     }
 }
 
 /// A machine stopped at another stage than the one asked for (or `classify` answered credits
 /// with another kind of answer); cannot happen, reported not panicked.
-fn unexpected(what: impl std::fmt::Debug) -> TaskError {
-    TaskError::MalformedResponse {
-        task: None,
-        phase: Phase::Poll,
-        reason: format!("internal: unexpected {what:?}"),
-        raw: bytes::Bytes::new(),
-    }
+fn unexpected(phase: Phase, what: impl std::fmt::Debug) -> TaskError {
+    TaskError::internal(phase, format!("unexpected {what:?}"))
 }
