@@ -26,7 +26,7 @@ pub struct ResumeArgs {
 }
 
 /// Polls the task and writes its image.
-pub async fn run(global: &Global, args: &ResumeArgs) -> u8 {
+pub(super) async fn run(global: &Global, args: &ResumeArgs) -> u8 {
     if let Err(e) = check_writable(&args.out) {
         let msg = format!("cannot write {}: {e}", args.out.display());
         return fail(global, EXIT_USAGE, &msg);
