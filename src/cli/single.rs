@@ -39,7 +39,7 @@ pub(super) async fn watched_with(
         outcome = client.run_hooked(job, seed, hooks) => Watched::Finished(Box::new(match outcome.result {
             Ok(bfl_core::Finished::Downloaded(o)) => Ok(o),
             Ok(other) => Err(bfl_core::TaskError::internal(
-                bfl_core::error::Phase::Download,
+                bfl_core::Phase::Download,
                 format!("the task stopped at {other:?}"),
             )),
             Err(e) => Err(e),

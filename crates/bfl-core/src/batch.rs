@@ -41,7 +41,7 @@ pub trait BatchObserver: Send + Sync {
 
 /// An observer that does nothing.
 #[derive(Debug, Default, Clone, Copy)]
-pub struct NoObserver;
+pub(crate) struct NoObserver;
 
 #[async_trait::async_trait]
 impl BatchObserver for NoObserver {

@@ -8,7 +8,7 @@ use crate::error::{Phase, TaskError};
 use crate::limiter::{ActiveLimiter, Slot};
 use crate::machine::classify::{classify, Answer, Decision, Sent};
 use crate::machine::{Action, EngineConfig, Job, Start, StopAfter, TaskEvent, TaskMachine};
-pub use crate::observe::Hooks;
+use crate::observe::Hooks;
 use crate::observe::RecordError;
 use crate::retry::{RetryBudget, RetryPolicy};
 use crate::rt::{Now, Runtime};
@@ -33,20 +33,10 @@ pub const DEFAULT_BASE_URL: &str = "https://api.bfl.ai";
 /// (shrinking the limit). Every event goes to `hooks.observer`, awaited: the submit is not sent
 /// until its [`TaskEvent::Submitting`] is recorded, nor the first poll until
 /// [`TaskEvent::Submitted`] is.
-pub async fn drive(
-    machine: &mut TaskMachine,
-    transport: &dyn Transport,
-    runtime: &dyn Runtime,
-    slots: Option<&Arc<ActiveLimiter>>,
-    slot: Option<Slot>,
-    hooks: Hooks<'_>,
-) -> TaskOutcome {
-    drive_with_hints(machine, transport, runtime, slots, slot, hooks, None).await
-}
-
-/// [`drive`], with the task's webhook inbox: a delivery cuts a wait short and reaches the
-/// machine as a hint ([`TaskMachine::on_hint`]).
-pub async fn drive_with_hints(
+///
+/// `hints`, when given, is the task's webhook inbox: a delivery cuts a wait short and reaches
+/// the machine as a hint ([`TaskMachine::on_hint`]).
+pub(crate) async fn drive_with_hints(
     machine: &mut TaskMachine,
     transport: &dyn Transport,
     runtime: &dyn Runtime,
@@ -478,7 +468,7 @@ impl Client {
     }
 
     /// The limiter for `model`'s limit class (one per documented limit: 24 or 6).
-    pub fn limiter(&self, model: &str) -> Arc<ActiveLimiter> {
+    pub(crate) fn limiter(&self, model: &str) -> Arc<ActiveLimiter> {
         let known = crate::api::known_active_limit(model);
         let mut map = self
             .inner

@@ -29,7 +29,7 @@ pub trait TaskObserver: Send + Sync {
 
 /// An observer that records nothing.
 #[derive(Debug, Default, Clone, Copy)]
-pub struct NoObserver;
+pub(crate) struct NoObserver;
 
 #[async_trait::async_trait]
 impl TaskObserver for NoObserver {

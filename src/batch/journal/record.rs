@@ -1,7 +1,7 @@
 //! The journal's lines, and how a resume folds them into one state per job — refusing a journal
 //! it cannot trust (an unknown version, a second header, a record for a job the batch lacks).
 
-use bfl_core::task::SubmittedTask;
+use bfl_core::SubmittedTask;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 

@@ -123,7 +123,7 @@ impl std::fmt::Debug for dyn Transport {
 }
 
 /// Writes `bytes` to a temporary file beside `dest`, syncs it, and renames it into place.
-pub fn write_atomically(dest: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_atomically(dest: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     let tmp = temp_path_for(dest);
     {
