@@ -74,7 +74,9 @@ impl Grid {
     /// A grid of `steps` steps spaced evenly in `ln t` from `lo` to `hi` (plus 0): the same
     /// relative resolution at every scale, which suits skewed durations.
     pub fn log_spaced(dist: &DurationDist, lo: f64, hi: f64, steps: usize) -> Self {
-        Self::with_times(dist, log_times(lo, hi, steps))
+        let mut times = Vec::new();
+        push_log_times(&mut times, lo, hi, steps);
+        Self::with_times(dist, times)
     }
 
     /// A grid with nothing in it, to be filled by [`Grid::refill_log_spaced`].
@@ -92,7 +94,7 @@ impl Grid {
         self.t.clear();
         self.t.push(0.0);
         // Increasing from lo > 0 by a ratio > 1: already sorted, no duplicates.
-        self.t.extend(log_times(lo, hi, steps));
+        push_log_times(&mut self.t, lo, hi, steps);
         dist.tabulate_into(&self.t, &mut self.f, &mut self.m);
     }
 
@@ -290,14 +292,19 @@ impl Grid {
     }
 }
 
-/// `steps + 1` times spaced evenly in `ln t` from `lo` (at least 1 ms) to `hi` (above `lo`),
-/// by a running product: one `exp` for the whole grid.
-fn log_times(lo: f64, hi: f64, steps: usize) -> impl Iterator<Item = f64> {
+/// Appends `steps + 1` times spaced evenly in `ln t` from `lo` (at least 1 ms) to `hi` (above
+/// `lo`) to `out`, by a running product: one `exp` for the whole grid.
+fn push_log_times(out: &mut Vec<f64>, lo: f64, hi: f64, steps: usize) {
     let lo = lo.max(1e-3);
     let hi = hi.max(lo * (1.0 + 1e-9));
     let steps = steps.max(1);
     let ratio = ((hi / lo).ln() / steps as f64).exp();
-    std::iter::successors(Some(lo), move |t| Some(t * ratio)).take(steps + 1)
+    out.reserve(steps + 1);
+    let mut t = lo;
+    for _ in 0..=steps {
+        out.push(t);
+        t *= ratio;
+    }
 }
 
 /// Scores any schedule exactly against a distribution (grid-free).

@@ -15,10 +15,23 @@
 pub(crate) struct DpBuffers {
     /// The cost to go at each grid point.
     w: Vec<f64>,
-    /// Each line's intercept `tⱼFⱼ − Mⱼ + w[j]`.
-    b: Vec<f64>,
     /// The lower envelope's lines, oldest (steepest) first.
-    hull: Vec<usize>,
+    hull: Vec<Line>,
+}
+
+/// The line of a later poll `j`: `b − t·x` (slope `−tⱼ`, intercept `tⱼFⱼ − Mⱼ + w[j]`).
+#[derive(Debug, Clone, Copy)]
+struct Line {
+    t: f64,
+    b: f64,
+    w: f64,
+    j: usize,
+}
+
+impl Line {
+    fn at(&self, x: f64) -> f64 {
+        self.b - self.t * x
+    }
 }
 
 /// Solves the programme on the grid `t` (with CDF `f` and partial mean `m` there, `t[0] = 0`)
@@ -33,41 +46,44 @@ pub(crate) fn solve(
     mut on_next: impl FnMut(usize, usize),
 ) -> f64 {
     let n = t.len().min(f.len()).min(m.len());
-    let DpBuffers { w, b, hull } = buf;
+    let DpBuffers { w, hull } = buf;
     w.clear();
     w.resize(n, 0.0);
-    b.clear();
-    b.resize(n, 0.0);
     hull.clear();
     if n < 2 {
         return 0.0;
     }
-    let value = |b: &[f64], j: usize, x: f64| b[j] - t[j] * x;
     let mut head = 0;
     for i in (0..n - 1).rev() {
         let j = i + 1;
-        b[j] = t[j] * f[j] - m[j] + w[j];
+        let new = Line {
+            t: t[j],
+            b: t[j] * f[j] - m[j] + w[j],
+            w: w[j],
+            j,
+        };
         // The newest line hides the last one where it is below both neighbours' crossing.
-        while hull.len() - head >= 2 {
-            let (l1, l2) = (hull[hull.len() - 2], hull[hull.len() - 1]);
+        while let [.., l1, l2] = hull[head..] {
             // Slopes a = −t: with a₁ < a₂ < a₃, line 2 is useless iff
             // (b₃ − b₂)(a₁ − a₂) ≥ (b₂ − b₁)(a₂ − a₃).
-            let hidden = (b[j] - b[l2]) * (t[l2] - t[l1]) >= (b[l2] - b[l1]) * (t[j] - t[l2]);
-            if !hidden {
+            if (new.b - l2.b) * (l2.t - l1.t) < (l2.b - l1.b) * (new.t - l2.t) {
                 break;
             }
             hull.pop();
         }
-        hull.push(j);
+        hull.push(new);
         // Queries fall: a line beaten here by a newer one is beaten for good.
         let x = f[i];
-        while hull.len() - head >= 2 && value(b, hull[head + 1], x) <= value(b, hull[head], x) {
+        while let [l1, l2, ..] = hull[head..] {
+            if l2.at(x) > l1.at(x) {
+                break;
+            }
             head += 1;
         }
         let best = hull[head];
-        let lag = (value(b, best, x) - w[best] + m[i]).max(0.0);
-        w[i] = lambda * (1.0 - f[i]) + lag + w[best];
-        on_next(i, best);
+        let lag = (best.at(x) - best.w + m[i]).max(0.0);
+        w[i] = lambda * (1.0 - f[i]) + lag + best.w;
+        on_next(i, best.j);
     }
     w[0]
 }
