@@ -83,7 +83,7 @@ impl Sim {
                 preview: None,
                 cost: None,
             };
-            SimResponse::json(200, serde_json::to_vec(&body).unwrap_or_default())
+            SimResponse::serialized(200, &body)
         };
         let Some(&index) = self.by_id.get(id) else {
             return not_found(id);
@@ -157,6 +157,6 @@ impl Sim {
         } else {
             200
         };
-        SimResponse::json(code, serde_json::to_vec(&body).unwrap_or_default())
+        SimResponse::serialized(code, &body)
     }
 }
