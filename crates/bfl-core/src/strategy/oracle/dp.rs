@@ -63,9 +63,10 @@ pub(crate) fn solve(
             j,
         };
         // The newest line hides the last one where it is below both neighbours' crossing.
-        while let [.., l1, l2] = hull[head..] {
-            // Slopes a = −t: with a₁ < a₂ < a₃, line 2 is useless iff
-            // (b₃ − b₂)(a₁ − a₂) ≥ (b₂ − b₁)(a₂ − a₃).
+        // Slopes a = −t: with a₁ < a₂ < a₃, line 2 is useless iff
+        // (b₃ − b₂)(a₁ − a₂) ≥ (b₂ − b₁)(a₂ − a₃).
+        while hull.len() >= head + 2 {
+            let (l1, l2) = (&hull[hull.len() - 2], &hull[hull.len() - 1]);
             if (new.b - l2.b) * (l2.t - l1.t) < (l2.b - l1.b) * (new.t - l2.t) {
                 break;
             }
@@ -74,13 +75,14 @@ pub(crate) fn solve(
         hull.push(new);
         // Queries fall: a line beaten here by a newer one is beaten for good.
         let x = f[i];
-        while let [l1, l2, ..] = hull[head..] {
-            if l2.at(x) > l1.at(x) {
+        let mut best = hull[head];
+        while let Some(next) = hull.get(head + 1) {
+            if next.at(x) > best.at(x) {
                 break;
             }
+            best = *next;
             head += 1;
         }
-        let best = hull[head];
         let lag = (best.at(x) - best.w + m[i]).max(0.0);
         w[i] = lambda * (1.0 - f[i]) + lag + best.w;
         on_next(i, best.j);
