@@ -301,4 +301,27 @@ mod tests {
         slow.record(1, 3.0, Some(0.3));
         assert!(slow.next_wait(3.0, Some(&basis)).unwrap() > w);
     }
+
+    #[test]
+    fn the_reused_buffers_carry_nothing_from_one_posterior_to_the_next() {
+        let wide = Basis {
+            samples: (0..=80).map(|i| (4.0 + 0.1 * i as f64, 0.0, 1.0)).collect(),
+            h: 0.02,
+            lambda: 0.05,
+        };
+        let narrow = Basis {
+            samples: vec![(9.0, 1.0, 1.0), (9.5, 1.0, 2.0)],
+            h: 0.05,
+            lambda: 0.5,
+        };
+        let wait = |basis: &Basis| {
+            let mut t = ProgressTrack::default();
+            t.record(1, 3.0, Some(0.4));
+            t.next_wait(3.0, Some(basis)).unwrap()
+        };
+        let (first, small) = (wait(&wide), wait(&narrow));
+        assert_ne!(first, small);
+        assert_eq!(wait(&wide), first);
+        assert_eq!(wait(&narrow), small);
+    }
 }
