@@ -508,6 +508,42 @@ mod tests {
     }
 
     #[test]
+    fn spent_retries_and_refusals_keep_the_last_answer_as_context() {
+        let mut throttled = answer(429, r#"{"detail":"slow down"}"#);
+        throttled
+            .headers_mut()
+            .insert(http::header::RETRY_AFTER, "7".parse().unwrap());
+        let Decision::Retry(retry) = classify(Sent::Submit, throttled, now()) else {
+            panic!("a 429 is retried");
+        };
+        let e = retry.into_error(None, Phase::Submit, 3);
+        assert_eq!(e.kind(), ErrorKind::RateLimited);
+        assert_eq!(e.retry_after(), Some(Duration::from_secs(7)));
+        assert_eq!((e.http_status(), e.attempts()), (Some(429), 3));
+        assert_eq!(
+            e.raw().map(|b| &b[..]),
+            Some(&br#"{"detail":"slow down"}"#[..])
+        );
+        assert_eq!(e.to_string(), "rate limited (429) 3 times during submit");
+
+        let t = task();
+        let poll = Sent::Poll {
+            task: &t,
+            in_grace: false,
+        };
+        let Decision::Forbid(e) = classify(poll, answer(401, r#"{"detail":"bad key"}"#), now())
+        else {
+            panic!("a 401 is final");
+        };
+        assert_eq!(
+            (e.kind(), e.phase()),
+            (ErrorKind::Unauthorized, Phase::Poll)
+        );
+        assert_eq!((e.http_status(), e.detail()), (Some(401), Some("bad key")));
+        assert_eq!(e.to_string(), "unauthorized (401): bad key");
+    }
+
+    #[test]
     fn not_found_within_the_grace_reads_as_pending() {
         let t = task();
         let poll = Sent::Poll {
@@ -546,7 +582,6 @@ mod tests {
             Decision::Forbid(e) => e.kind(),
             d => panic!("{d:?}"),
         };
-        use crate::error::ErrorKind;
         assert_eq!(kind(near, 403), ErrorKind::ResultExpired);
         assert_eq!(kind(far, 403), ErrorKind::DownloadRejected);
         assert_eq!(kind(far, 410), ErrorKind::ResultExpired);
