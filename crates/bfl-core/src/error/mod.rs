@@ -30,6 +30,27 @@ pub struct TaskRef {
 
 /// Why a task ended without its image. It names the task whenever the server accepted one, so
 /// nothing paid for is forgotten, and keeps the raw answer when there was one.
+///
+/// Read it by its [`kind`](TaskError::kind) and predicates, its context through accessors:
+///
+/// ```
+/// use bfl_core::{ErrorKind, TaskError};
+///
+/// fn advice(e: &TaskError) -> String {
+///     match e.kind() {
+///         ErrorKind::Validation => format!("fix the request: {}", e.detail().unwrap_or("?")),
+///         _ if e.is_fatal_for_batch() => "check the key and its credits".into(),
+///         _ => match e.task() {
+///             Some(t) if e.is_retryable() => format!("resume task {} later", t.id),
+///             _ => e.to_string(),
+///         },
+///     }
+/// }
+///
+/// let e = TaskError::internal(bfl_core::Phase::Poll, "a machine stopped early");
+/// assert_eq!(e.kind(), ErrorKind::Internal);
+/// assert_eq!(advice(&e), "internal error during poll: a machine stopped early");
+/// ```
 #[derive(Debug, Clone)]
 pub struct TaskError {
     inner: Box<Context>,
