@@ -28,7 +28,8 @@ fn quick() -> SimConfig {
 #[tokio::test]
 async fn submit_poll_download_shapes_match_the_api() {
     let mut cfg = quick();
-    cfg.result_ttl_secs = 1.0;
+    // `se` is whole seconds, rounded down: a 2 s TTL leaves a URL 1–2 s to live.
+    cfg.result_ttl_secs = 2.0;
     let server = SimServer::start(cfg).await.unwrap();
     let base = server.base_url();
 
@@ -106,11 +107,11 @@ async fn submit_poll_download_shapes_match_the_api() {
     assert!(sample.starts_with(&delivery), "{sample}");
 
     let img = raw("GET", sample, None, "").await;
-    assert_eq!(img.status, 200);
+    assert_eq!(img.status, 200, "{sample} {}", String::from_utf8_lossy(&img.body));
     assert_eq!(img.header("content-type"), Some("image/jpeg"));
     assert!(img.body.starts_with(b"\xff\xd8\xff") && img.body.ends_with(b"\xff\xd9"));
 
-    tokio::time::sleep(Duration::from_millis(1600)).await;
+    tokio::time::sleep(Duration::from_millis(2100)).await;
     let expired = raw("GET", sample, None, "").await;
     // An expired SAS URL, as Azure Blob Storage refuses it.
     assert_eq!(expired.status, 403);
