@@ -96,11 +96,12 @@ async fn main() {
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
     let before = status_kib("VmRSS:");
+    let mut future_bytes = 0;
     let pollers: Vec<_> = submitted
         .into_iter()
         .map(|task: TaskRef| {
             let client = client.clone();
-            tokio::spawn(async move {
+            let poller = async move {
                 let job = Job {
                     start: Start::Poll {
                         task,
@@ -110,7 +111,9 @@ async fn main() {
                     download_to: None,
                 };
                 client.run(job).await
-            })
+            };
+            future_bytes = std::mem::size_of_val(&poller);
+            tokio::spawn(poller)
         })
         .collect();
     // Let every task poll a few times, then read the peak.
@@ -119,7 +122,7 @@ async fn main() {
     let peak = status_kib("VmHWM:");
     println!(
         "{tasks} tasks in flight: RSS {before} KiB before, {rss} KiB polling (peak {peak} KiB): \
-         {:.2} KiB per in-flight task, {} sockets open",
+         {:.2} KiB per in-flight task, {} sockets open; a task's future is {future_bytes} bytes",
         (rss.saturating_sub(before)) as f64 / tasks as f64,
         open_sockets()
     );

@@ -59,9 +59,10 @@ pub async fn drive_with_hints(
         // While this task holds a slot others wait for, its detection lag delays them too.
         let contended = slot.is_some() && slots.is_some_and(|l| l.has_waiters());
         machine.set_contended(contended);
-        // Only what the step needs is kept across its awaits, not the whole `Action`.
+        // Only what the step needs is kept across its awaits, not the whole `Action`; the
+        // request boxed, so a task that sleeps or waits keeps 16 bytes for it, not 512.
         let step = match machine.next_action(Now::of(runtime)) {
-            Action::Send(req) => Ok(req),
+            Action::Send(req) => Ok(Box::new(req)),
             Action::Wait(until) => Err(until),
             Action::Done(outcome) => return outcome,
         };
@@ -87,10 +88,10 @@ pub async fn drive_with_hints(
                     }
                 }
                 let answer = match req.extensions().get::<DownloadDest>().cloned() {
-                    Some(DownloadDest(path)) => transport.download_to(req, &path).await,
+                    Some(DownloadDest(path)) => transport.download_to(*req, &path).await,
                     None => {
                         // The request moves into the transport's future before the await.
-                        let sending = transport.send(req);
+                        let sending = transport.send(*req);
                         sending.await
                     }
                 };
@@ -124,41 +125,54 @@ fn not_submitted(machine: &TaskMachine, reason: String) -> TaskOutcome {
 /// Hands the machine's pending events to the observer, in order and awaited, keeping the
 /// active-task slot in step. Every event is delivered; the first record failure is returned (and
 /// raises the halt flag).
-async fn drain_events(
-    machine: &mut TaskMachine,
-    slot: &mut Option<Slot>,
-    hooks: Hooks<'_>,
-) -> Result<(), RecordError> {
-    let mut first_failure = None;
-    while let Some(event) = machine.poll_event() {
-        trace_event(&event);
-        match &event {
-            TaskEvent::Submitted(t) => {
-                tracing::Span::current().record("id", t.task.id.as_str());
-                if let Some(s) = slot.as_ref() {
-                    s.accepted();
+///
+/// (An `async` block rather than an `async fn`, which would keep its arguments twice, and one
+/// event at a time: its future is part of every task's.)
+fn drain_events<'a>(
+    machine: &'a mut TaskMachine,
+    slot: &'a mut Option<Slot>,
+    hooks: Hooks<'a>,
+) -> impl std::future::Future<Output = Result<(), RecordError>> + 'a {
+    async move {
+        let mut first_failure = None;
+        loop {
+            let Some(event) = machine.poll_event() else {
+                break;
+            };
+            note_event(&event, slot);
+            if let Err(e) = hooks.observer.on_event(&event).await {
+                tracing::error!(error = %e, "an event could not be recorded: no further submits");
+                if let Some(h) = hooks.halt {
+                    h.store(true, Ordering::Release);
                 }
+                first_failure.get_or_insert(e);
             }
-            TaskEvent::RateLimited {
-                phase: Phase::Submit,
-                ..
-            } => {
-                if let Some(s) = slot.take() {
-                    s.rate_limited();
-                }
-            }
-            TaskEvent::Terminal(_) => *slot = None,
-            _ => {}
         }
-        if let Err(e) = hooks.observer.on_event(&event).await {
-            tracing::error!(error = %e, "an event could not be recorded: no further submits");
-            if let Some(h) = hooks.halt {
-                h.store(true, Ordering::Release);
-            }
-            first_failure.get_or_insert(e);
-        }
+        first_failure.map_or(Ok(()), Err)
     }
-    first_failure.map_or(Ok(()), Err)
+}
+
+/// Traces `event` and keeps the active-task slot in step with it.
+fn note_event(event: &TaskEvent, slot: &mut Option<Slot>) {
+    trace_event(event);
+    match event {
+        TaskEvent::Submitted(t) => {
+            tracing::Span::current().record("id", t.task.id.as_str());
+            if let Some(s) = slot.as_ref() {
+                s.accepted();
+            }
+        }
+        TaskEvent::RateLimited {
+            phase: Phase::Submit,
+            ..
+        } => {
+            if let Some(s) = slot.take() {
+                s.rate_limited();
+            }
+        }
+        TaskEvent::Terminal(_) => *slot = None,
+        _ => {}
+    }
 }
 
 fn trace_event(event: &TaskEvent) {
@@ -484,16 +498,18 @@ impl Client {
             Start::Download(_) => None,
         };
         let resumed = matches!(job.start, Start::Poll { .. });
-        let (job, mut inbox) = webhook::attach(self.webhooks(), job);
+        let (job, inbox) = webhook::attach(self.webhooks(), job);
         let factory = match (&inbox, self.webhooks()) {
             (Some(_), Some(w)) => w.fallback(),
             _ => &inner.strategy,
         };
         let (strategy, strategy_name) = (factory.new_task(&model), factory.name());
         let span = tracing::info_span!("task", model = %model, id = tracing::field::Empty);
-        // Boxed until the machine takes it: the task's future (most of its memory while it
-        // polls) keeps a pointer rather than a copy of the job beside the machine.
-        let job = Box::new(job);
+        // Boxed until the machine takes them: the task's future (most of its memory while it
+        // polls) keeps a pointer rather than a copy of the job beside the machine. (A future
+        // keeps room for what it captured as long as it lives.)
+        let parts = Box::new((job, strategy, strategy_name));
+        let mut inbox = inbox.map(Box::new);
         async move {
             // The task's deadline starts once it holds a slot: waiting for one, behind the rest
             // of a batch, is not the task taking long.
@@ -507,9 +523,10 @@ impl Client {
                 }
                 None => None,
             };
+            let (job, strategy, strategy_name) = *parts;
             let mut machine = TaskMachine::new(
                 Arc::clone(&inner.config),
-                *job,
+                job,
                 strategy,
                 strategy_name,
                 seed,
@@ -522,7 +539,7 @@ impl Client {
                 limiter.as_ref(),
                 slot,
                 hooks,
-                inbox.as_mut(),
+                inbox.as_deref_mut(),
             )
             .await;
             if let Some(obs) = machine.observation() {
