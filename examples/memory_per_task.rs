@@ -4,8 +4,8 @@
 //! The simulator runs in a child process (this program started again with `--serve`), so the
 //! figure is the client's memory alone: (peak RSS with N tasks polling − RSS before) / N.
 //!
-//! `cargo run --release --example memory_per_task -- [TASKS]` (default 10 000; Linux: reads
-//! `/proc/self/status`).
+//! `cargo run --release --example memory_per_task -- [TASKS] [POLL_INTERVAL_SECS]` (defaults
+//! 10 000 and 1; Linux: reads `/proc/self/status`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -68,6 +68,7 @@ async fn main() {
         return serve().await;
     }
     let tasks: usize = first.and_then(|a| a.parse().ok()).unwrap_or(10_000);
+    let interval: f64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(1.0);
     let mut child = Command::new(std::env::current_exe().unwrap())
         .arg("--serve")
         .stdin(Stdio::piped())
@@ -83,7 +84,7 @@ async fn main() {
         .base_url(base.trim())
         .transport(Arc::new(HyperTransport::new().unwrap()))
         .runtime(Arc::new(TokioRuntime::new()))
-        .strategy(Arc::new(Fixed::every(Duration::from_secs(1))))
+        .strategy(Arc::new(Fixed::every(Duration::from_secs_f64(interval))))
         .max_active(1_000_000)
         .deadline(Duration::from_secs(3600))
         .build()

@@ -55,7 +55,13 @@ pub async fn drive_with_hints(
 ) -> TaskOutcome {
     let halted = || hooks.halt.is_some_and(|h| h.load(Ordering::Acquire));
     let mut slot = slot;
+    // A task's first request, and each after a wait, is built once the transport has room for
+    // it: a burst queued behind the transport's bound then holds no requests.
+    let mut await_room = true;
     loop {
+        if await_room {
+            transport.ready().await;
+        }
         // While this task holds a slot others wait for, its detection lag delays them too.
         let contended = slot.is_some() && slots.is_some_and(|l| l.has_waiters());
         machine.set_contended(contended);
@@ -66,6 +72,7 @@ pub async fn drive_with_hints(
             Action::Wait(until) => Err(until),
             Action::Done(outcome) => return outcome,
         };
+        await_room = step.is_err();
         match step {
             Ok(req) => {
                 let is_submit = RequestMeta::of(&req).map(|m| m.kind) == Some(RequestKind::Submit);
