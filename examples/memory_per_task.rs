@@ -127,8 +127,20 @@ async fn main() {
         (rss.saturating_sub(before)) as f64 / tasks as f64,
         open_sockets()
     );
+    let ended = pollers.iter().filter(|p| p.is_finished()).count();
     for p in pollers {
-        p.abort();
+        if p.is_finished() {
+            if let Ok(outcome) = p.await {
+                if let Err(e) = outcome.result {
+                    eprintln!("ended early: {e}");
+                }
+            }
+        } else {
+            p.abort();
+        }
+    }
+    if ended > 0 {
+        eprintln!("{ended} tasks ended early");
     }
     drop(child.stdin.take());
     let _ = child.wait();

@@ -15,6 +15,7 @@ use crate::task::{Finished, ReadyTask, SubmittedTask, TaskOutcome, TaskOutput};
 use crate::transport::{DownloadDest, RequestKind, RequestMeta, Transport};
 use crate::webhook::{self, HintInbox, WebhookRouter, Webhooks};
 use std::collections::HashMap;
+use std::future::Future;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -31,91 +32,94 @@ pub const DEFAULT_BASE_URL: &str = "https://api.bfl.ai";
 /// (shrinking the limit). Every event goes to `hooks.observer`, awaited: the submit is not sent
 /// until its [`TaskEvent::Submitting`] is recorded, nor the first poll until
 /// [`TaskEvent::Submitted`] is.
-pub async fn drive(
-    machine: &mut TaskMachine,
-    transport: &dyn Transport,
-    runtime: &dyn Runtime,
-    slots: Option<&Arc<ActiveLimiter>>,
+pub fn drive<'a>(
+    machine: &'a mut TaskMachine,
+    transport: &'a dyn Transport,
+    runtime: &'a dyn Runtime,
+    slots: Option<&'a Arc<ActiveLimiter>>,
     slot: Option<Slot>,
-    hooks: Hooks<'_>,
-) -> TaskOutcome {
-    drive_with_hints(machine, transport, runtime, slots, slot, hooks, None).await
+    hooks: Hooks<'a>,
+) -> impl Future<Output = TaskOutcome> + Send + 'a {
+    drive_with_hints(machine, transport, runtime, slots, slot, hooks, None)
 }
 
 /// [`drive`], with the task's webhook inbox: a delivery cuts a wait short and reaches the
 /// machine as a hint ([`TaskMachine::on_hint`]).
-pub async fn drive_with_hints(
-    machine: &mut TaskMachine,
-    transport: &dyn Transport,
-    runtime: &dyn Runtime,
-    slots: Option<&Arc<ActiveLimiter>>,
-    slot: Option<Slot>,
-    hooks: Hooks<'_>,
-    mut hints: Option<&mut HintInbox>,
-) -> TaskOutcome {
-    let halted = || hooks.halt.is_some_and(|h| h.load(Ordering::Acquire));
-    let mut slot = slot;
-    // A task's first request, and each after a wait, is built once the transport has room for
-    // it: a burst queued behind the transport's bound then holds no requests.
-    let mut await_room = true;
-    loop {
-        if await_room {
-            transport.ready().await;
-        }
-        // While this task holds a slot others wait for, its detection lag delays them too.
-        let contended = slot.is_some() && slots.is_some_and(|l| l.has_waiters());
-        machine.set_contended(contended);
-        // Only what the step needs is kept across its awaits, not the whole `Action`; the
-        // request boxed, so a task that sleeps or waits keeps 16 bytes for it, not 512.
-        let step = match machine.next_action(Now::of(runtime)) {
-            Action::Send(req) => Ok(Box::new(req)),
-            Action::Wait(until) => Err(until),
-            Action::Done(outcome) => return outcome,
-        };
-        await_room = step.is_err();
-        match step {
-            Ok(req) => {
-                let is_submit = RequestMeta::of(&req).map(|m| m.kind) == Some(RequestKind::Submit);
-                if is_submit && slot.is_none() {
-                    if let Some(limiter) = slots {
-                        slot = Some(limiter.acquire().await);
-                    }
-                }
-                if is_submit && halted() {
-                    return not_submitted(machine, HALTED.into());
-                }
-                // `Submitting` comes with the submit's `Send`: the caller sees it once a slot is
-                // held and just before the POST leaves, so a journal can mark the ambiguous window.
-                if let Err(e) = drain_events(machine, &mut slot, hooks).await {
-                    if is_submit {
-                        return not_submitted(
-                            machine,
-                            format!("not sent, as it could not be recorded: {e}"),
-                        );
-                    }
-                }
-                let answer = match req.extensions().get::<DownloadDest>().cloned() {
-                    Some(DownloadDest(path)) => transport.download_to(*req, &path).await,
-                    None => {
-                        // The request moves into the transport's future before the await.
-                        let sending = transport.send(*req);
-                        sending.await
-                    }
-                };
-                let now = Now::of(runtime);
-                match answer {
-                    Ok(resp) => machine.on_response(now, resp),
-                    Err(err) => machine.on_transport_error(now, err),
-                }
+pub fn drive_with_hints<'a>(
+    machine: &'a mut TaskMachine,
+    transport: &'a dyn Transport,
+    runtime: &'a dyn Runtime,
+    slots: Option<&'a Arc<ActiveLimiter>>,
+    mut slot: Option<Slot>,
+    hooks: Hooks<'a>,
+    mut hints: Option<&'a mut HintInbox>,
+) -> impl Future<Output = TaskOutcome> + Send + 'a {
+    // An `async` block, not an `async fn`: that would keep every argument twice in the
+    // future, and this future is part of every task's.
+    async move {
+        // A task's first request, and each after a wait, is built once the transport has room for
+        // it: a burst queued behind the transport's bound then holds no requests.
+        let mut await_room = true;
+        loop {
+            if await_room {
+                transport.ready().await;
             }
-            Err(until) => match hints.as_deref_mut() {
-                Some(inbox) => webhook::wait_for_hint(machine, runtime, until, inbox).await,
-                None => runtime.sleep_until(until).await,
-            },
+            // While this task holds a slot others wait for, its detection lag delays them too.
+            let contended = slot.is_some() && slots.is_some_and(|l| l.has_waiters());
+            machine.set_contended(contended);
+            // Only what the step needs is kept across its awaits, not the whole `Action`; the
+            // request boxed, so a task that sleeps or waits keeps 16 bytes for it, not 512.
+            let step = match machine.next_action(Now::of(runtime)) {
+                Action::Send(req) => Ok(Box::new(req)),
+                Action::Wait(until) => Err(until),
+                Action::Done(outcome) => return outcome,
+            };
+            await_room = step.is_err();
+            match step {
+                Ok(req) => {
+                    let is_submit =
+                        RequestMeta::of(&req).map(|m| m.kind) == Some(RequestKind::Submit);
+                    if is_submit && slot.is_none() {
+                        if let Some(limiter) = slots {
+                            slot = Some(limiter.acquire().await);
+                        }
+                    }
+                    if is_submit && hooks.halt.is_some_and(|h| h.load(Ordering::Acquire)) {
+                        return not_submitted(machine, HALTED.into());
+                    }
+                    // `Submitting` comes with the submit's `Send`: the caller sees it once a slot is
+                    // held and just before the POST leaves, so a journal can mark the ambiguous window.
+                    if let Err(e) = drain_events(machine, &mut slot, hooks).await {
+                        if is_submit {
+                            return not_submitted(
+                                machine,
+                                format!("not sent, as it could not be recorded: {e}"),
+                            );
+                        }
+                    }
+                    let answer = match req.extensions().get::<DownloadDest>().cloned() {
+                        Some(DownloadDest(path)) => transport.download_to(*req, &path).await,
+                        None => {
+                            // The request moves into the transport's future before the await.
+                            let sending = transport.send(*req);
+                            sending.await
+                        }
+                    };
+                    let now = Now::of(runtime);
+                    match answer {
+                        Ok(resp) => machine.on_response(now, resp),
+                        Err(err) => machine.on_transport_error(now, err),
+                    }
+                }
+                Err(until) => match hints.as_deref_mut() {
+                    Some(inbox) => webhook::wait_for_hint(machine, runtime, until, inbox).await,
+                    None => runtime.sleep_until(until).await,
+                },
+            }
+            // A failed record after the submit leaves a paid task: it is driven on regardless (the
+            // halt flag, raised, keeps other tasks from paying).
+            let _ = drain_events(machine, &mut slot, hooks).await;
         }
-        // A failed record after the submit leaves a paid task: it is driven on regardless (the
-        // halt flag, raised, keeps other tasks from paying).
-        let _ = drain_events(machine, &mut slot, hooks).await;
     }
 }
 
@@ -139,7 +143,7 @@ fn drain_events<'a>(
     machine: &'a mut TaskMachine,
     slot: &'a mut Option<Slot>,
     hooks: Hooks<'a>,
-) -> impl std::future::Future<Output = Result<(), RecordError>> + 'a {
+) -> impl Future<Output = Result<(), RecordError>> + 'a {
     async move {
         let mut first_failure = None;
         loop {
@@ -515,7 +519,7 @@ impl Client {
         // Boxed until the machine takes them: the task's future (most of its memory while it
         // polls) keeps a pointer rather than a copy of the job beside the machine. (A future
         // keeps room for what it captured as long as it lives.)
-        let parts = Box::new((job, strategy, strategy_name));
+        let parts = Box::new((job, strategy, strategy_name, seed, hooks));
         let mut inbox = inbox.map(Box::new);
         async move {
             // The task's deadline starts once it holds a slot: waiting for one, behind the rest
@@ -530,7 +534,7 @@ impl Client {
                 }
                 None => None,
             };
-            let (job, strategy, strategy_name) = *parts;
+            let (job, strategy, strategy_name, seed, hooks) = *parts;
             let mut machine = TaskMachine::new(
                 Arc::clone(&inner.config),
                 job,
