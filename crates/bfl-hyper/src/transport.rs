@@ -102,7 +102,9 @@ impl HyperTransportBuilder {
     /// The most requests in flight at once, and the most connections open at once (default 256;
     /// at least 1): the sockets — and file descriptors — ten thousand polling tasks can open.
     /// A request waits for a free slot, a connect for a socket to close, and the waits count
-    /// toward the request's timeout.
+    /// toward the request's timeout. The client's driver waits for a free slot
+    /// ([`Transport::ready`]) before it builds a task's first request and each after a wait,
+    /// so tasks queued here hold no request.
     pub fn max_concurrent_requests(mut self, n: usize) -> Self {
         self.max_concurrent_requests = n.max(1);
         self
