@@ -6,7 +6,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use bfl::journal::{Header, Journal, Record};
+use bfl::batch::journal::{Header, Journal, Record};
 use std::path::PathBuf;
 
 #[allow(clippy::disallowed_methods)] // measuring real time is the point here

@@ -7,7 +7,9 @@
 //!   sans-IO task machine, the client, batch with the active-task limiter;
 //! - [`hyper`] (`bfl-hyper`): the real transport and the tokio runtime;
 //! - [`sim`] (`bfl-sim`): the fake BFL server;
-//! - [`input`], [`journal`], [`batch`]: `bfl batch` — prompts file to images, durably, resumable;
+//! - [`batch`]: `bfl batch` — prompts file to images, durably, resumable (its rooms: input,
+//!   journal, plan, naming, recorder, summary);
+//! - [`progress`]: progress bars and counters of `generate` and `batch`;
 //! - [`image_input`]: reference images (files, URLs, base64) in a request;
 //! - [`request_check`]: requests checked against the API schema before anything is paid;
 //! - [`compare`]: `bfl compare` — strategies side by side on a seeded scenario, in virtual time;
@@ -21,8 +23,5 @@ pub mod batch;
 pub mod cli;
 pub mod compare;
 pub mod image_input;
-pub mod input;
-pub mod journal;
 pub mod progress;
 pub mod request_check;
-pub mod summary;

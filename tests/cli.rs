@@ -13,13 +13,7 @@ fn temp_dir(name: &str) -> PathBuf {
 
 /// A quick simulator: generations of about a second.
 fn fast_scenario(dir: &Path) -> PathBuf {
-    let path = dir.join("scenario.json");
-    std::fs::write(
-        &path,
-        r#"{"seed": 3, "durations": {"*": "lognormal:0.8,0.3"}, "queue_delay": "fixed:0.1"}"#,
-    )
-    .unwrap();
-    path
+    support::quick_scenario(dir, 3, 0.8, "")
 }
 
 fn is_image(bytes: &[u8]) -> bool {

@@ -9,24 +9,14 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Mutex;
-use support::{assert_exit, bfl};
+use support::{assert_exit, bfl, stderr};
 
 fn temp_dir(name: &str) -> PathBuf {
     support::temp_dir("cli-flags", name)
 }
 
 fn fast_scenario(dir: &Path) -> PathBuf {
-    let path = dir.join("scenario.json");
-    std::fs::write(
-        &path,
-        r#"{"seed": 7, "durations": {"*": "lognormal:0.5,0.3"}, "queue_delay": "fixed:0.1"}"#,
-    )
-    .unwrap();
-    path
-}
-
-fn stderr(out: &std::process::Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
+    support::quick_scenario(dir, 7, 0.5, "")
 }
 
 #[test]
@@ -438,4 +428,54 @@ fn a_password_in_the_base_url_never_reaches_the_logs() {
         "{}",
         stderr(&out)
     );
+}
+
+#[test]
+fn max_rps_is_documented_checked_and_holds_requests_back_without_losing_an_image() {
+    let dir = temp_dir("max-rps");
+    let help = bfl(&dir).args(["batch", "--help"]).output().unwrap();
+    assert!(
+        String::from_utf8_lossy(&help.stdout).contains("--max-rps <N>"),
+        "{help:?}"
+    );
+    let out = bfl(&dir)
+        .args(["generate", "x", "--sim", "--max-rps", "0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("from 0.1 to 100000"),
+        "{}",
+        stderr(&out)
+    );
+
+    std::fs::write(dir.join("prompts.txt"), "a fox\na cat\na hen\na cow\n").unwrap();
+    let scenario = fast_scenario(&dir);
+    let out = bfl(&dir)
+        .args([
+            "-vv",
+            "batch",
+            "prompts.txt",
+            "--out",
+            "out",
+            "--max-rps",
+            "4",
+        ])
+        .arg("--sim-scenario")
+        .arg(&scenario)
+        .env("BFL_PROGRESS_EVERY", "0")
+        .output()
+        .unwrap();
+    assert_exit(&out, 0);
+    // Four submits at once under 4 a second: three of them wait their turn.
+    assert!(
+        stderr(&out).contains("request budget: held back"),
+        "{}",
+        stderr(&out)
+    );
+    let images = std::fs::read_dir(dir.join("out"))
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().path().extension() == Some("jpeg".as_ref()))
+        .count();
+    assert_eq!(images, 4);
 }

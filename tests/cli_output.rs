@@ -20,13 +20,7 @@ fn temp_dir(name: &str) -> PathBuf {
 }
 
 fn fast_scenario(dir: &Path) -> PathBuf {
-    let path = dir.join("scenario.json");
-    std::fs::write(
-        &path,
-        r#"{"seed": 5, "durations": {"*": "lognormal:0.5,0.3"}, "queue_delay": "fixed:0.1"}"#,
-    )
-    .unwrap();
-    path
+    support::quick_scenario(dir, 5, 0.5, "")
 }
 
 /// A tiny HTTP server that answers every request with what `answer(method, path)` says

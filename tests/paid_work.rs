@@ -430,3 +430,41 @@ fn a_batch_whose_every_polling_url_is_foreign_is_journaled_and_finished_at_the_a
         .iter()
         .all(|r| r.host != sim.server.hostile_authority()));
 }
+
+#[test]
+fn credits_running_out_stops_the_batch_charges_nothing_twice_and_says_what_to_do() {
+    // 30 credits, 3 a task: ten can be paid for. The twenty submits go out at once (the key's
+    // limit is 24), so the server takes ten and refuses ten with 402.
+    let sim = Sim::start(r#"{"seed": 9, "credits": 30, "durations": {"*": "fixed:0.5"}}"#);
+    let dir = support::temp_dir("paid", "credits");
+    let lines: Vec<String> = (1..=20).map(|i| format!("prompt number {i}")).collect();
+    prompts(&dir, &lines.iter().map(String::as_str).collect::<Vec<_>>());
+    let base = sim.server.base_url();
+    let out = batch(&dir, &base, &[]).output().unwrap();
+    support::assert_exit(&out, 4);
+    let counters = sim.server.stats().counters;
+    assert_eq!((counters.accepted, counters.payment_required), (10, 10));
+    assert_eq!(counters.submits, 20, "a 402 is never retried");
+    assert_eq!(images(&dir), 10, "every paid task's image is on disk");
+    let said = text(&out);
+    assert!(said.contains("insufficient credits (402)"), "{said}");
+    assert!(
+        said.contains("10 job(s) not taken (nothing charged for them)")
+            && said.contains("--resume"),
+        "{said}"
+    );
+
+    // A resume while the key is still empty pays nothing and re-downloads nothing: only the
+    // ten refused jobs are tried again, and refused again.
+    let downloads = counters.downloads;
+    let out = batch(&dir, &base, &["--resume"]).output().unwrap();
+    support::assert_exit(&out, 4);
+    let counters = sim.server.stats().counters;
+    assert_eq!(counters.accepted, 10, "nothing paid twice");
+    assert_eq!(counters.downloads, downloads, "no image fetched twice");
+    assert!(
+        counters.submits <= 30,
+        "only the refused jobs were tried again"
+    );
+    assert_eq!(images(&dir), 10);
+}

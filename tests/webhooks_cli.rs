@@ -10,14 +10,7 @@ use support::{assert_exit, bfl, stdout_json};
 /// Generations of about a second; every delivery after 0.05 s; a fallback that would be slow
 /// (first poll at 30 s), so finishing inside the deadline proves the deliveries did the work.
 fn scenario(dir: &Path) -> std::path::PathBuf {
-    let path = dir.join("scenario.json");
-    std::fs::write(
-        &path,
-        r#"{"seed": 5, "durations": {"*": "lognormal:0.8,0.3"}, "queue_delay": "fixed:0.1",
-            "webhooks": {"delay_median_secs": 0.05}}"#,
-    )
-    .unwrap();
-    path
+    support::quick_scenario(dir, 5, 0.8, r#""webhooks": {"delay_median_secs": 0.05}"#)
 }
 
 #[test]

@@ -7,24 +7,28 @@
 //! retried, and jobs in the ambiguous window are reported, not resubmitted, unless
 //! [`BatchOptions::resubmit_ambiguous`] says so.
 //!
-//! Rooms: [`naming`] (file names), [`plan`] (what a run does with each job), [`recorder`] (the
-//! journaling observer); this module runs the stream and answers interrupts.
+//! Rooms: [`input`] (the prompts file), [`journal`] (the durable record), [`plan`] (what a run
+//! does with each job), [`naming`] (file names), [`recorder`] (the journaling observer),
+//! [`summary`] (what the run tells); this module runs the stream and answers interrupts.
 
+pub mod input;
+pub mod journal;
 pub mod naming;
 pub mod plan;
 pub mod recorder;
+pub mod summary;
 
 pub use naming::{image_path, prompt_slug};
 
-use crate::input::InputJob;
-use crate::journal::{Header, ItemState, Journal, JournalError};
 use crate::progress::{Counters, Progress};
-use crate::summary::{BatchSummary, ItemResult, ItemSummary, UnfinishedTask};
 use bfl_core::{BatchItem, BatchObserver, Client, StopHandle, TaskError};
 use futures_util::StreamExt;
+use input::InputJob;
+use journal::{Header, ItemState, Journal, JournalError};
 use recorder::{written_file, OnResume, Recorder};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
+use summary::{BatchSummary, ItemResult, ItemSummary, UnfinishedTask};
 
 /// How to run a batch.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

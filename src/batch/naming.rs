@@ -1,6 +1,6 @@
 //! Where each job's image goes: `OUT/NNNN-slug.EXT`.
 
-use crate::input::InputJob;
+use crate::batch::input::InputJob;
 use bfl_core::GenerationRequest;
 use std::path::{Path, PathBuf};
 
@@ -46,10 +46,13 @@ mod tests {
     fn image_names_sort_like_the_input_and_read_like_the_prompt() {
         let job = |body: &str| InputJob {
             line: 1,
-            request: crate::input::parse_jobs(body, &crate::input::Defaults::new("flux-2-pro"))
-                .unwrap()
-                .remove(0)
-                .request,
+            request: crate::batch::input::parse_jobs(
+                body,
+                &crate::batch::input::Defaults::new("flux-2-pro"),
+            )
+            .unwrap()
+            .remove(0)
+            .request,
         };
         let fox = job("  A red FOX, in snow!  ");
         assert_eq!(prompt_slug(&fox.request), "a-red-fox-in-snow");

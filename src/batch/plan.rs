@@ -3,9 +3,9 @@
 
 use super::naming::image_path;
 use super::BatchOptions;
-use crate::input::InputJob;
-use crate::journal::ItemState;
-use crate::summary::{ItemResult, ItemSummary};
+use crate::batch::input::InputJob;
+use crate::batch::journal::ItemState;
+use crate::batch::summary::{ItemResult, ItemSummary};
 use bfl_core::Job;
 
 /// What to run, and what is already settled.

@@ -1,7 +1,7 @@
 //! The batch's observer: every money record on disk before the engine goes on, the progress bar
 //! kept current, and what a resume should do with each failure.
 
-use crate::journal::{Journal, Record};
+use crate::batch::journal::{Journal, Record};
 use crate::progress::{Counters, Progress};
 use bfl_core::error::Phase;
 use bfl_core::task::Finished;

@@ -5,9 +5,9 @@ use super::output::{emit, emit_text, fail};
 use super::{
     EngineArgs, Global, EXIT_CONFIG, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_REFUSED, EXIT_USAGE,
 };
+use crate::batch::input::{fingerprint, parse_jobs, Defaults};
+use crate::batch::summary::BatchSummary;
 use crate::batch::{BatchError, BatchOptions};
-use crate::input::{fingerprint, parse_jobs, Defaults};
-use crate::summary::BatchSummary;
 use bfl_core::OutputFormat;
 use clap::Args;
 use std::io::IsTerminal;
@@ -127,9 +127,9 @@ pub async fn run(global: &Global, args: &BatchArgs) -> u8 {
 
 /// Each job with the image files its fields name read in (as base64).
 fn with_image_files(
-    jobs: Vec<crate::input::InputJob>,
+    jobs: Vec<crate::batch::input::InputJob>,
     base: &std::path::Path,
-) -> Result<Vec<crate::input::InputJob>, String> {
+) -> Result<Vec<crate::batch::input::InputJob>, String> {
     jobs.into_iter()
         .map(|mut job| {
             job.request = crate::image_input::resolve_request(job.request, base)

@@ -28,9 +28,6 @@ pub enum ConnectError {
     /// The client refused its settings.
     #[error(transparent)]
     Build(#[from] bfl_core::client::BuildError),
-    /// The base URL carries `user:password@`, which nothing uses and logs would show.
-    #[error("the base URL {0} carries a user name or password: bfl sends neither (the key comes from BFL_API_KEY), and it would reach logs; remove it")]
-    Userinfo(String),
     /// The embedded simulator could not start.
     #[error("cannot start the embedded simulator: {0}")]
     Sim(String),
@@ -99,14 +96,11 @@ pub async fn connect(
     })
 }
 
-/// A base URL with `user:password@` is refused, and shown with the userinfo masked.
+/// A base URL with `user:password@` is refused before anything (a `-vvv` trace included) can
+/// show it, with the client's own error and the userinfo masked.
 fn refuse_userinfo(url: &str) -> Result<(), ConnectError> {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return Ok(());
-    };
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    match authority.rsplit_once('@') {
-        Some((_, host)) => Err(ConnectError::Userinfo(format!("{scheme}://***@{host}"))),
+    match bfl_core::sanitize::mask_userinfo(url) {
+        Some(masked) => Err(bfl_core::client::BuildError::CredentialsInBaseUrl(masked).into()),
         None => Ok(()),
     }
 }
@@ -122,6 +116,9 @@ fn configure(
             .strategy(strategy)
             .deadline(e.timeout)
             .seed(e.client_seed);
+        if let Some(rps) = e.max_rps {
+            builder = builder.request_budget(rps);
+        }
     }
     if let Some(n) = max_active {
         builder = builder.max_active(n);

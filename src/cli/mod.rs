@@ -12,6 +12,7 @@ mod generate;
 mod output;
 mod resume;
 mod sim;
+mod single;
 mod webhooks;
 
 use clap::{Args, Parser, Subcommand};
@@ -119,6 +120,12 @@ pub struct EngineArgs {
     /// The seed of the client's own random choices (jitter), for reproducible schedules.
     #[arg(long, default_value_t = 0)]
     pub client_seed: u64,
+    /// Caps the requests sent with the key at N a second across all tasks (submits and polls;
+    /// image downloads do not count). Submits go ahead of polls, polls in the order they fell
+    /// due; nothing is dropped, only delayed. Off by default; e.g. 48 (2 a second per slot of a
+    /// 24-task key).
+    #[arg(long, value_name = "N", value_parser = parse_rps)]
+    pub max_rps: Option<f64>,
     /// Webhooks.
     #[command(flatten)]
     pub webhooks: webhooks::WebhookArgs,
@@ -140,6 +147,15 @@ fn parse_strategy(name: &str) -> Result<String, String> {
             "unknown strategy {name:?}; choose one of: default, {}",
             bfl_core::strategy::PRESET_NAMES.join(", ")
         ))
+    }
+}
+
+fn parse_rps(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && (0.1..=100_000.0).contains(&v) => Ok(v),
+        _ => Err(format!(
+            "{s:?} is not a request rate: give requests a second, from 0.1 to 100000"
+        )),
     }
 }
 

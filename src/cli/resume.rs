@@ -2,8 +2,8 @@
 //! client, or a batch) and downloads its image — the way back to a paid task a failure named.
 
 use super::connect::connect;
-use super::generate::Watched;
 use super::output::{fail, task_failed};
+use super::single::{check_writable, report_written, watched, Watched};
 use super::{EngineArgs, Global, EXIT_CONFIG, EXIT_USAGE};
 use clap::Args;
 use std::path::PathBuf;
@@ -27,7 +27,7 @@ pub struct ResumeArgs {
 
 /// Polls the task and writes its image.
 pub async fn run(global: &Global, args: &ResumeArgs) -> u8 {
-    if let Err(e) = super::generate::check_writable(&args.out) {
+    if let Err(e) = check_writable(&args.out) {
         let msg = format!("cannot write {}: {e}", args.out.display());
         return fail(global, EXIT_USAGE, &msg);
     }
@@ -37,9 +37,9 @@ pub async fn run(global: &Global, args: &ResumeArgs) -> u8 {
     };
     let task = bfl_core::task::SubmittedTask::known_as(args.id.clone(), args.polling_url.clone());
     let job = bfl_core::Job::resume(task).to_file(&args.out);
-    let code = match super::generate::watched(&conn.client, job).await {
+    let code = match watched(&conn.client, job).await {
         Watched::Finished(result) => match *result {
-            Ok(output) => super::generate::report_written(global, &args.out, &output),
+            Ok(output) => report_written(global, &args.out, &output),
             Err(e) => task_failed(global, &e),
         },
         Watched::Interrupted(_) => {

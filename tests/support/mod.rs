@@ -45,3 +45,28 @@ pub fn stdout_json(out: &Output) -> serde_json::Value {
         )
     })
 }
+
+/// The run's stderr as text.
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Writes a quick simulator scenario to `dir/scenario.json`: generations of about `median_s`
+/// seconds (lognormal, σ 0.3), 0.1 s in the queue, seeded; `extra` adds top-level fields (e.g.
+/// `"webhooks": {…}`), or is empty.
+pub fn quick_scenario(dir: &Path, seed: u64, median_s: f64, extra: &str) -> PathBuf {
+    let path = dir.join("scenario.json");
+    let extra = if extra.is_empty() {
+        String::new()
+    } else {
+        format!(", {extra}")
+    };
+    std::fs::write(
+        &path,
+        format!(
+            r#"{{"seed": {seed}, "durations": {{"*": "lognormal:{median_s},0.3"}}, "queue_delay": "fixed:0.1"{extra}}}"#
+        ),
+    )
+    .unwrap();
+    path
+}

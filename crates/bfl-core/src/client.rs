@@ -3,6 +3,7 @@
 
 use crate::api::{CreditsResponse, ErrorBody, GenerationRequest};
 use crate::auth::{ApiKey, InvalidKey, KeyPolicy};
+use crate::budget::{BudgetConfig, Budgeted, InvalidBudget, RequestBudget};
 use crate::error::{Phase, TaskError};
 use crate::limiter::{ActiveLimiter, Slot};
 use crate::machine::{Action, EngineConfig, Job, Start, StopAfter, TaskEvent, TaskMachine};
@@ -220,9 +221,13 @@ pub enum BuildError {
     /// The key is unusable.
     #[error(transparent)]
     InvalidKey(#[from] InvalidKey),
-    /// The base URL does not parse or is not http(s).
+    /// The base URL does not parse or is not http(s) (shown with any `user:password@` masked).
     #[error("invalid base URL {0:?}: expected e.g. https://api.bfl.ai")]
     InvalidBaseUrl(String),
+    /// The base URL carries `user:password@`, which nothing sends and logs would show (the
+    /// URL is kept with them masked).
+    #[error("the base URL {0} carries a user name or password: bfl sends neither (the key goes in the x-key header), and it would reach logs; remove it")]
+    CredentialsInBaseUrl(String),
     /// No transport was given.
     #[error("no transport: use bfl_hyper::HyperTransport, bfl_sim::SimTransport or your own")]
     MissingTransport,
@@ -231,6 +236,9 @@ pub enum BuildError {
         "no runtime: use bfl_hyper::TokioRuntime, the simulator's virtual runtime or your own"
     )]
     MissingRuntime,
+    /// The request budget's settings are out of range.
+    #[error(transparent)]
+    InvalidBudget(#[from] InvalidBudget),
 }
 
 /// Builds a [`Client`].
@@ -250,6 +258,7 @@ pub struct ClientBuilder {
     not_found_grace: Option<Duration>,
     result_url_lifetime: Option<Duration>,
     webhooks: Option<Webhooks>,
+    request_budget: Option<BudgetConfig>,
 }
 
 impl ClientBuilder {
@@ -340,10 +349,21 @@ impl ClientBuilder {
         self
     }
 
+    /// Caps the requests the client sends with its key, across all its tasks: e.g. `48.0`
+    /// (2 a second per active slot of a 24-task key), or a [`BudgetConfig`] with a burst. Off
+    /// by default. See [`crate::budget`] for what counts and which request goes first.
+    pub fn request_budget(mut self, budget: impl Into<BudgetConfig>) -> Self {
+        self.request_budget = Some(budget.into());
+        self
+    }
+
     /// Builds the client.
     pub fn build(self) -> Result<Client, BuildError> {
         let key = ApiKey::new(self.key.ok_or(BuildError::MissingKey)?)?;
         let base_str = self.base_url.unwrap_or_else(|| DEFAULT_BASE_URL.to_owned());
+        if let Some(masked) = crate::sanitize::mask_userinfo(&base_str) {
+            return Err(BuildError::CredentialsInBaseUrl(masked));
+        }
         let base: http::Uri = base_str
             .parse()
             .ok()
@@ -372,11 +392,29 @@ impl ClientBuilder {
         if let Some(l) = self.result_url_lifetime {
             config.result_url_lifetime = l;
         }
+        let mut transport = self.transport.ok_or(BuildError::MissingTransport)?;
+        let runtime = self.runtime.ok_or(BuildError::MissingRuntime)?;
+        let request_budget = match self.request_budget {
+            Some(c) => Some(Arc::new(RequestBudget::new(c)?)),
+            None => None,
+        };
+        if let Some(budget) = &request_budget {
+            tracing::info!(
+                per_second = budget.config().rate(),
+                burst = budget.config().burst_size(),
+                "request budget"
+            );
+            let policy = config.key_policy.clone();
+            let budgeted =
+                Budgeted::new(transport, Arc::clone(budget), Arc::clone(&runtime), policy);
+            transport = Arc::new(budgeted);
+        }
         Ok(Client {
             inner: Arc::new(Inner {
                 config: Arc::new(config),
-                transport: self.transport.ok_or(BuildError::MissingTransport)?,
-                runtime: self.runtime.ok_or(BuildError::MissingRuntime)?,
+                transport,
+                runtime,
+                request_budget,
                 strategy: self.strategy.unwrap_or_else(default_strategy),
                 seed: self.seed,
                 next_task: AtomicU64::new(0),
@@ -399,6 +437,7 @@ struct Inner {
     max_active: Option<usize>,
     limiters: Mutex<HashMap<usize, Arc<ActiveLimiter>>>,
     webhooks: Option<Webhooks>,
+    request_budget: Option<Arc<RequestBudget>>,
 }
 
 /// A BFL API client. Cheap to clone; share it between tasks.
@@ -479,6 +518,11 @@ impl Client {
                     None => ActiveLimiter::new(known),
                 }),
         )
+    }
+
+    /// The request budget, when one was set ([`ClientBuilder::request_budget`]).
+    pub fn request_budget(&self) -> Option<&Arc<RequestBudget>> {
+        self.inner.request_budget.as_ref()
     }
 
     /// The client's seed.

@@ -15,6 +15,8 @@
 //!   the image (magic bytes, length)?
 //! - [`client`]: the only async code — a short driver loop, and [`Client`];
 //! - [`limiter`], [`batch`]: many tasks under the key's active-task limit;
+//! - [`budget`]: an optional cap on the key's requests per second, spent where a poll is most
+//!   likely to find its task done;
 //! - [`webhook`]: deliveries as hints that wake a task for one confirming poll.
 //!
 //! ## The driving contract
@@ -41,6 +43,7 @@ pub mod api;
 pub mod arb;
 pub mod auth;
 pub mod batch;
+pub mod budget;
 pub mod client;
 pub mod error;
 mod event_queue;

@@ -57,6 +57,21 @@ pub fn redact_key_str(text: &str, key: &str) -> String {
     text.replace(key, REDACTED_KEY)
 }
 
+/// `url` with a `user:password@` part masked as `***@`, or `None` when it carries none: a URL
+/// that names credentials is shown this way in every error, so a password never reaches a log.
+///
+/// ```
+/// use bfl_core::sanitize::mask_userinfo;
+/// assert_eq!(mask_userinfo("https://me:hunter2@api.bfl.ai/v1").as_deref(), Some("https://***@api.bfl.ai/v1"));
+/// assert_eq!(mask_userinfo("https://api.bfl.ai/v1?a=b@c"), None);
+/// ```
+pub fn mask_userinfo(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let authority_len = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (_, host) = rest[..authority_len].rsplit_once('@')?;
+    Some(format!("{scheme}://***@{host}{}", &rest[authority_len..]))
+}
+
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     if needle.is_empty() || haystack.len() < needle.len() {
         return None;

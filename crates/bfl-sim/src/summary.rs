@@ -142,6 +142,18 @@ impl Stats {
         let times: Vec<f64> = self.requests.iter().map(|r| r.time).collect();
         Summary::of(&self.tasks, &times, self.counters.rate_limited)
     }
+
+    /// [`Stats::summary`] with only the requests that carried the key counted (what a key-wide
+    /// request budget caps: submits and polls, not downloads from the delivery host).
+    pub fn keyed_summary(&self) -> Summary {
+        let times: Vec<f64> = self
+            .requests
+            .iter()
+            .filter(|r| r.key_sent)
+            .map(|r| r.time)
+            .collect();
+        Summary::of(&self.tasks, &times, self.counters.rate_limited)
+    }
 }
 
 #[cfg(test)]

@@ -20,7 +20,7 @@
 //! task can still be recorded.
 //!
 //! ```
-//! use bfl::journal::{Header, ItemState, Journal, Record};
+//! use bfl::batch::journal::{Header, ItemState, Journal, Record};
 //! let dir = std::env::temp_dir().join(format!("bfl-journal-doc-{}", std::process::id()));
 //! std::fs::create_dir_all(&dir).unwrap();
 //! let path = dir.join("journal.jsonl");

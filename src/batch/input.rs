@@ -2,7 +2,7 @@
 //! line (JSON lines, each with its own model and parameters).
 //!
 //! ```
-//! use bfl::input::{parse_jobs, Defaults};
+//! use bfl::batch::input::{parse_jobs, Defaults};
 //! let text = "a red fox in snow\n# a comment\n\n{\"model\": \"flux-dev\", \"prompt\": \"a cat\", \"seed\": 3}\n";
 //! let jobs = parse_jobs(text, &Defaults::new("flux-2-pro")).unwrap();
 //! assert_eq!(jobs.len(), 2);

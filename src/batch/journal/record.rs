@@ -13,7 +13,7 @@ pub const JOURNAL_VERSION: u32 = 2;
 pub struct Header {
     /// The input file, as given.
     pub input: String,
-    /// The input's fingerprint ([`crate::input::fingerprint`]).
+    /// The input's fingerprint ([`crate::batch::input::fingerprint`]).
     pub fingerprint: String,
     /// The number of jobs in the input.
     pub jobs: usize,

@@ -137,6 +137,24 @@ impl BatchSummary {
         self.jobs.saturating_sub(self.items.len())
     }
 
+    /// Jobs the server refused before taking them (never submitted for good, so not charged)
+    /// that a resume submits again.
+    pub fn refused_unpaid(&self) -> usize {
+        self.items
+            .iter()
+            .filter(|i| {
+                matches!(
+                    i.result,
+                    ItemResult::Failed {
+                        retry: true,
+                        id: None,
+                        ..
+                    }
+                )
+            })
+            .count()
+    }
+
     /// Jobs that ended without an image (ambiguous ones included).
     pub fn failures(&self) -> usize {
         self.failed.values().sum::<usize>() + self.ambiguous
@@ -238,11 +256,13 @@ impl fmt::Display for BatchSummary {
                 writeln!(f, "  line {}: {}", t.line, t.resume_command())?;
             }
         }
-        if self.stopped.is_some() && self.not_run() > 0 {
+        let unpaid = self.not_run() + self.refused_unpaid();
+        if self.stopped.is_some() && unpaid > 0 {
             writeln!(
                 f,
-                "{} job(s) not started: resume with the same command and --resume",
-                self.not_run()
+                "{unpaid} job(s) not taken (nothing charged for them): fix the cause above, then run \
+                 the same command with --resume; the {} image(s) on disk are not paid again",
+                self.images_written + self.already_done
             )?;
         }
         for e in &self.journal_errors {

@@ -116,6 +116,17 @@ impl Disk {
             group.extend(rx.try_iter());
             self.commit(group);
         }
+        self.release_reserve();
+    }
+
+    /// Gives back the blocks reserved past the last record once nothing more will be written
+    /// (truncating to the file's own length frees what `KEEP_SIZE` allocated beyond it).
+    fn release_reserve(&mut self) {
+        if self.reserved_to != u64::MAX && self.reserved_to > self.len && self.broken.is_none() {
+            if let Err(e) = self.file.set_len(self.len) {
+                tracing::debug!(error = %e, "the journal's reserve could not be given back");
+            }
+        }
     }
 
     /// Writes the group's accepted records with one write and one sync, then answers each.
@@ -245,6 +256,16 @@ mod tests {
         let text = std::fs::read_to_string(&path).unwrap();
         let expected: String = (0..50).map(|i| format!("{i}\n")).collect();
         assert_eq!(text, expected);
+        // The reserve ahead of the records is given back when the writer stops.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            let blocks = std::fs::metadata(&path).unwrap().blocks();
+            assert!(
+                blocks * 512 < RESERVE_LOW_WATER,
+                "{blocks} blocks still held"
+            );
+        }
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
