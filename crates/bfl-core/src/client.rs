@@ -99,10 +99,10 @@ pub fn drive_with_hints<'a>(
                         }
                     }
                     let answer = match req.extensions().get::<DownloadDest>().cloned() {
-                        Some(DownloadDest(path)) => transport.download_to(*req, &path).await,
+                        Some(DownloadDest(path)) => transport.download_to(unbox(req), &path).await,
                         None => {
                             // The request moves into the transport's future before the await.
-                            let sending = transport.send(*req);
+                            let sending = transport.send(unbox(req));
                             sending.await
                         }
                     };
@@ -122,6 +122,12 @@ pub fn drive_with_hints<'a>(
             let _ = drain_events(machine, &mut slot, hooks).await;
         }
     }
+}
+
+/// The value of `boxed`, its box freed now (`*boxed` on a binding frees it only when the
+/// binding goes out of scope: in a future, when the future ends).
+fn unbox<T>(boxed: Box<T>) -> T {
+    *boxed
 }
 
 /// Why a halted batch sends no more submits.
@@ -578,7 +584,8 @@ impl Client {
                 }
                 None => None,
             };
-            let (job, strategy, strategy_name, seed, hooks) = *parts;
+            // Moved out of the capture, so the box is freed here, not when the task ends.
+            let (job, strategy, strategy_name, seed, hooks) = unbox(parts);
             let mut machine = TaskMachine::new(
                 Arc::clone(&inner.config),
                 job,
