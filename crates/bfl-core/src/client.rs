@@ -46,6 +46,7 @@ pub fn drive<'a>(
 
 /// [`drive`], with the task's webhook inbox: a delivery cuts a wait short and reaches the
 /// machine as a hint ([`TaskMachine::on_hint`]).
+#[allow(clippy::manual_async_fn)] // an `async fn` keeps every argument twice in its future
 pub fn drive_with_hints<'a>(
     machine: &'a mut TaskMachine,
     transport: &'a dyn Transport,
@@ -126,6 +127,7 @@ pub fn drive_with_hints<'a>(
 
 /// The value of `boxed`, its box freed now (`*boxed` on a binding frees it only when the
 /// binding goes out of scope: in a future, when the future ends).
+#[allow(clippy::boxed_local)] // the point: the box is taken, and freed, here
 fn unbox<T>(boxed: Box<T>) -> T {
     *boxed
 }
@@ -146,6 +148,7 @@ fn not_submitted(machine: &TaskMachine, reason: String) -> TaskOutcome {
 ///
 /// (An `async` block rather than an `async fn`, which would keep its arguments twice, and one
 /// event at a time: its future is part of every task's.)
+#[allow(clippy::manual_async_fn)] // an `async fn` keeps every argument twice in its future
 fn drain_events<'a>(
     machine: &'a mut TaskMachine,
     slot: &'a mut Option<Slot>,
@@ -153,6 +156,8 @@ fn drain_events<'a>(
 ) -> impl Future<Output = Result<(), RecordError>> + 'a {
     async move {
         let mut first_failure = None;
+        // Not `while let`: its scrutinee would be kept across the await beside `event`.
+        #[allow(clippy::while_let_loop)]
         loop {
             let Some(event) = machine.poll_event() else {
                 break;
