@@ -35,8 +35,10 @@
 //!     while let Some(event) = machine.poll_event() { /* record, trace, release slots */ }
 //! }
 //! ```
-//! [`client::drive`] is exactly this loop. A transport is `bfl_hyper::HyperTransport` for real
-//! sockets or `bfl_sim::SimTransport` for the simulator's virtual time.
+//! [`client::drive`] is this loop, awaiting [`transport::Transport::ready`] before a task's
+//! first request and each after a wait (so tasks queued for a bounded transport hold no
+//! request). A transport is `bfl_hyper::HyperTransport` for real sockets or
+//! `bfl_sim::SimTransport` for the simulator's virtual time.
 
 pub mod api;
 #[cfg(any(test, feature = "arb"))]
