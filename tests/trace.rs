@@ -55,14 +55,7 @@ async fn a_task_is_traced_in_one_span_and_the_key_never_appears() {
         .lines()
         .filter(|l| l.contains("task{model=flux-2-pro"))
         .collect();
-    for needle in [
-        "submitted",
-        "polled",
-        "next_in",
-        "hinted",
-        "downloaded",
-        "done",
-    ] {
+    for needle in ["submitted", "polled", "next_in", "downloaded", "done"] {
         assert!(
             task_lines.iter().any(|l| l.contains(needle)),
             "no {needle:?} event in the task span:\n{log}"

@@ -9,21 +9,8 @@ use std::path::Path;
 pub fn write_svg(path: &Path, report: &CompareReport) -> Result<(), String> {
     let err = |e: &dyn std::fmt::Display| format!("plot {}: {e}", path.display());
     let results = &report.results;
-    let oracle_in_view = |polls: f64| polls <= max_polls(report) * 1.05;
     let x_max = max_polls(report) * 1.1;
-    let y_max = results
-        .iter()
-        .map(|r| r.mean_lag_s)
-        .chain(
-            report
-                .oracle
-                .iter()
-                .filter(|p| oracle_in_view(p.polls_per_job))
-                .map(|p| p.mean_lag_s),
-        )
-        .fold(0.0f64, f64::max)
-        .max(0.1)
-        * 1.15;
+    let y_max = lag_axis_max(report);
 
     let root = SVGBackend::new(path, (900, 600)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| err(&e))?;
@@ -85,6 +72,25 @@ pub fn write_svg(path: &Path, report: &CompareReport) -> Result<(), String> {
         .map_err(|e| err(&e))?;
     root.present().map_err(|e| err(&e))?;
     Ok(())
+}
+
+/// The top of the lag axis: every strategy's lag and the frontier's in view, with headroom.
+fn lag_axis_max(report: &CompareReport) -> f64 {
+    let oracle_in_view = |polls: f64| polls <= max_polls(report) * 1.05;
+    report
+        .results
+        .iter()
+        .map(|r| r.mean_lag_s)
+        .chain(
+            report
+                .oracle
+                .iter()
+                .filter(|p| oracle_in_view(p.polls_per_job))
+                .map(|p| p.mean_lag_s),
+        )
+        .fold(0.0f64, f64::max)
+        .max(0.1)
+        * 1.15
 }
 
 /// The label of result `i`'s point: every strategy on (nearly) the same point, joined with " = ",

@@ -1,11 +1,12 @@
 //! The client: the only code with `.await` — a short loop that runs a [`TaskMachine`] over a
 //! [`Transport`] and a [`Runtime`].
 
-use crate::api::{CreditsResponse, ErrorBody, GenerationRequest};
+use crate::api::GenerationRequest;
 use crate::auth::{ApiKey, InvalidKey, KeyPolicy};
 use crate::budget::{BudgetConfig, Budgeted, InvalidBudget, RequestBudget};
 use crate::error::{Phase, TaskError};
 use crate::limiter::{ActiveLimiter, Slot};
+use crate::machine::classify::{classify, Answer, Decision, Sent};
 use crate::machine::{Action, EngineConfig, Job, Start, StopAfter, TaskEvent, TaskMachine};
 pub use crate::observe::Hooks;
 use crate::observe::RecordError;
@@ -13,7 +14,7 @@ use crate::retry::{RetryBudget, RetryPolicy};
 use crate::rt::{Now, Runtime};
 use crate::strategy::{default_strategy, StrategyFactory};
 use crate::task::{Finished, ReadyTask, SubmittedTask, TaskOutcome, TaskOutput};
-use crate::transport::{DownloadDest, RequestKind, RequestMeta, Transport};
+use crate::transport::{RequestKind, Transmit, Transport};
 use crate::webhook::{self, HintInbox, WebhookRouter, Webhooks};
 use std::collections::HashMap;
 use std::future::Future;
@@ -72,15 +73,14 @@ pub fn drive_with_hints<'a>(
             // Only what the step needs is kept across its awaits, not the whole `Action`; the
             // request boxed, so a task that sleeps or waits keeps 16 bytes for it, not 512.
             let step = match machine.next_action(Now::of(runtime)) {
-                Action::Send(req) => Ok(Box::new(req)),
+                Action::Send(transmit) => Ok(Box::new(transmit)),
                 Action::Wait(until) => Err(until),
                 Action::Done(outcome) => return outcome,
             };
             await_room = step.is_err();
             match step {
-                Ok(req) => {
-                    let is_submit =
-                        RequestMeta::of(&req).map(|m| m.kind) == Some(RequestKind::Submit);
+                Ok(transmit) => {
+                    let is_submit = transmit.kind == RequestKind::Submit;
                     if is_submit && slot.is_none() {
                         if let Some(limiter) = slots {
                             slot = Some(limiter.acquire().await);
@@ -99,11 +99,16 @@ pub fn drive_with_hints<'a>(
                             );
                         }
                     }
-                    let answer = match req.extensions().get::<DownloadDest>().cloned() {
-                        Some(DownloadDest(path)) => transport.download_to(unbox(req), &path).await,
+                    let Transmit {
+                        request,
+                        download_to,
+                        ..
+                    } = unbox(transmit);
+                    let answer = match download_to {
+                        Some(path) => transport.download_to(request, &path).await,
                         None => {
                             // The request moves into the transport's future before the await.
-                            let sending = transport.send(unbox(req));
+                            let sending = transport.send(request);
                             sending.await
                         }
                     };
@@ -216,8 +221,7 @@ fn trace_event(event: &TaskEvent) {
             status,
             progress,
             next_in,
-            hinted,
-        } => tracing::debug!(%status, ?progress, ?next_in, hinted, "polled"),
+        } => tracing::debug!(%status, ?progress, ?next_in, "polled"),
         TaskEvent::Terminal(status) => tracing::info!(%status, "terminal"),
     }
 }
@@ -727,33 +731,17 @@ impl Client {
             .await
             .map_err(|source| TaskError::Transport {
                 task: None,
-                phase: Phase::Submit,
+                phase: Phase::Credits,
                 attempts: 1,
                 source,
             })?;
-        let status = resp.status().as_u16();
-        let raw = crate::sanitize::redact_key(resp.into_body(), cfg.key.expose());
-        match status {
-            200..=299 => CreditsResponse::parse(&raw)
-                .map(|c| c.credits)
-                .map_err(|e| TaskError::MalformedResponse {
-                    task: None,
-                    phase: Phase::Submit,
-                    reason: e.to_string(),
-                    raw,
-                }),
-            401 | 403 => Err(TaskError::Unauthorized {
-                status,
-                detail: ErrorBody::parse(&raw).summary(),
-                raw,
-            }),
-            _ => Err(TaskError::BadRequest {
-                task: None,
-                phase: Phase::Submit,
-                status,
-                detail: ErrorBody::parse(&raw).summary(),
-                raw,
-            }),
+        let resp = resp.map(|body| crate::sanitize::redact_key(body, cfg.key.expose()));
+        // One try: a caller asking for credits decides for itself whether to ask again.
+        match classify(Sent::Credits, resp, Now::of(&*self.inner.runtime)) {
+            Decision::Proceed(Answer::Credits(credits)) => Ok(credits),
+            Decision::Retry(retry) => Err(retry.into_error(None, Phase::Credits, 1)),
+            Decision::Forbid(e) | Decision::Proceed(Answer::Unreadable(e)) => Err(e),
+            Decision::Proceed(other) => Err(unexpected(other)),
         }
     }
 }
@@ -773,12 +761,13 @@ pub(crate) fn downloaded(outcome: TaskOutcome) -> Result<TaskOutput, TaskError> 
     }
 }
 
-/// A machine stopped at another stage than the one asked for; cannot happen, reported not panicked.
-fn unexpected(stage: Finished) -> TaskError {
+/// A machine stopped at another stage than the one asked for (or `classify` answered credits
+/// with another kind of answer); cannot happen, reported not panicked.
+fn unexpected(what: impl std::fmt::Debug) -> TaskError {
     TaskError::MalformedResponse {
         task: None,
         phase: Phase::Poll,
-        reason: format!("internal: task stopped at an unexpected stage: {stage:?}"),
+        reason: format!("internal: unexpected {what:?}"),
         raw: bytes::Bytes::new(),
     }
 }

@@ -30,6 +30,8 @@ pub enum Phase {
     Poll,
     /// Downloading the result.
     Download,
+    /// Asking for the key's credits.
+    Credits,
 }
 
 impl std::fmt::Display for Phase {
@@ -38,6 +40,7 @@ impl std::fmt::Display for Phase {
             Phase::Submit => "submit",
             Phase::Poll => "poll",
             Phase::Download => "download",
+            Phase::Credits => "credits",
         })
     }
 }
@@ -205,6 +208,8 @@ pub enum TaskError {
     /// 401 or 403: the key is missing or invalid.
     #[error("unauthorized ({status}): {}", detail.as_deref().unwrap_or("the API key was refused"))]
     Unauthorized {
+        /// The task, if it was submitted (a key revoked while it ran).
+        task: Option<TaskRef>,
         /// The HTTP status.
         status: u16,
         /// The server's detail.
@@ -215,6 +220,8 @@ pub enum TaskError {
     /// 402: the key has no credits left.
     #[error("insufficient credits (402): {}", detail.as_deref().unwrap_or("top up the account"))]
     InsufficientCredits {
+        /// The task, if it was submitted.
+        task: Option<TaskRef>,
         /// The server's detail.
         detail: Option<String>,
         /// The answer.
@@ -223,6 +230,8 @@ pub enum TaskError {
     /// 422: the request broke the model's schema.
     #[error("invalid request (422): {}", detail.as_deref().unwrap_or("validation failed"))]
     Validation {
+        /// The task, if it was submitted.
+        task: Option<TaskRef>,
         /// The server's detail, e.g. `body.width: …`.
         detail: Option<String>,
         /// The answer.
@@ -437,12 +446,11 @@ impl TaskError {
             | TaskError::BadRequest { task, .. }
             | TaskError::Server { task, .. }
             | TaskError::Transport { task, .. }
-            | TaskError::MalformedResponse { task, .. } => task.as_ref(),
-            TaskError::Unauthorized { .. }
-            | TaskError::InsufficientCredits { .. }
-            | TaskError::Validation { .. }
-            | TaskError::ForeignPollingUrl { .. }
-            | TaskError::NotSubmitted { .. } => None,
+            | TaskError::MalformedResponse { task, .. }
+            | TaskError::Unauthorized { task, .. }
+            | TaskError::InsufficientCredits { task, .. }
+            | TaskError::Validation { task, .. } => task.as_ref(),
+            TaskError::ForeignPollingUrl { .. } | TaskError::NotSubmitted { .. } => None,
         }
     }
 
@@ -530,12 +538,14 @@ mod tests {
         };
         assert!(!never.is_retryable() && !never.is_input_error());
         let input = TaskError::Validation {
+            task: None,
             detail: Some("body.width: too small".into()),
             raw: Bytes::new(),
         };
         assert!(input.is_input_error() && !input.is_retryable());
         assert!(input.to_string().contains("body.width: too small"));
         let fatal = TaskError::InsufficientCredits {
+            task: None,
             detail: None,
             raw: Bytes::new(),
         };

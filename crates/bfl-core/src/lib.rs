@@ -10,7 +10,8 @@
 //! - [`strategy`]: polling strategies (the seed recipes, AWS's jittered backoffs, and the default
 //!   `learned`, which polls near the [`strategy::oracle`] schedule of durations it learns);
 //! - [`machine`]: the sans-IO task machine (`Send` / `Wait` / `Done`);
-//! - [`retry`], [`auth`], [`error`]: answer classification, retry budget, key-host policy, outcomes;
+//! - [`machine::classify`], [`retry`], [`auth`], [`error`]: answer → decision, backoff and retry
+//!   budget, key-host policy, outcomes;
 //! - [`transport`], [`rt`]: the two traits a runtime provides; [`image`]: is a downloaded body
 //!   the image (magic bytes, length)?
 //! - [`client`]: the only async code — a short driver loop, and [`Client`];
@@ -25,7 +26,7 @@
 //! let mut machine = TaskMachine::new(config, job, strategy, name, seed, Now::of(&rt));
 //! loop {
 //!     match machine.next_action(Now::of(&rt)) {
-//!         Action::Send(req) => match transport.send(req).await {
+//!         Action::Send(t) => match transport.send(t.request).await {
 //!             Ok(resp) => machine.on_response(Now::of(&rt), resp),
 //!             Err(err) => machine.on_transport_error(Now::of(&rt), err),
 //!         },
@@ -52,9 +53,9 @@ mod event_queue;
 pub mod image;
 pub mod limiter;
 pub mod machine;
+pub use machine::retry;
 pub mod observe;
 pub mod progress;
-pub mod retry;
 pub mod rt;
 pub mod sanitize;
 pub mod strategy;

@@ -210,7 +210,15 @@ impl<T: Transport + ?Sized> Transport for std::sync::Arc<T> {
     }
 }
 
-/// Where the driver should stream a download (attached to download requests whose task was given
-/// a file destination). The driver then calls [`Transport::download_to`] instead of `send`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DownloadDest(pub PathBuf);
+/// One request on its way out, as the task machine hands it to its driver (in the manner of
+/// str0m's `Transmit`): what it is for, the request itself, and where a download streams — typed
+/// fields, not metadata for the driver to dig out of the request.
+#[derive(Debug)]
+pub struct Transmit {
+    /// What the request is for (a driver takes an active slot before a submit).
+    pub kind: RequestKind,
+    /// The request. Its extensions carry a [`RequestMeta`] for the transport.
+    pub request: http::Request<Bytes>,
+    /// Stream the answer's body to this file ([`Transport::download_to`]) instead of memory.
+    pub download_to: Option<PathBuf>,
+}

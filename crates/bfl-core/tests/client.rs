@@ -193,6 +193,63 @@ fn server_detail_reaches_final_errors() {
 }
 
 #[test]
+fn a_refusal_during_a_poll_keeps_the_paid_task_in_the_error() {
+    for (status, kind) in [
+        (401, ErrorKind::Unauthorized),
+        (403, ErrorKind::Unauthorized),
+        (402, ErrorKind::InsufficientCredits),
+        (422, ErrorKind::Validation),
+        (400, ErrorKind::BadRequest),
+    ] {
+        let t = Scripted::new(vec![
+            (
+                RequestKind::Submit,
+                arb::accepted("p", "https://api.eu1.bfl.ai"),
+            ),
+            (
+                RequestKind::Poll,
+                Answer::http(status, r#"{"detail":"no"}"#),
+            ),
+        ]);
+        let c = client(Arc::clone(&t), JumpClock::new());
+        let e = block_on(c.generate(GenerationRequest::new("flux-2-pro", "x"))).unwrap_err();
+        assert_eq!(e.kind(), kind, "{status}");
+        assert_eq!(
+            e.task_id(),
+            Some("p"),
+            "{status}: the paid task was dropped"
+        );
+        assert!(e.may_have_been_charged(), "{status}");
+        assert_eq!(
+            t.log().len(),
+            2,
+            "{status}: a final answer is never retried"
+        );
+    }
+}
+
+#[test]
+fn credits_errors_are_classified_like_every_other_answer() {
+    for (status, kind) in [
+        (403, ErrorKind::Unauthorized),
+        (402, ErrorKind::InsufficientCredits),
+        (503, ErrorKind::Server),
+        (429, ErrorKind::RateLimited),
+    ] {
+        let t = Scripted::new(vec![(RequestKind::Credits, Answer::http(status, "{}"))]);
+        let c = client(Arc::clone(&t), JumpClock::new());
+        let e = block_on(c.credits()).unwrap_err();
+        assert_eq!(e.kind(), kind, "{status}");
+        assert!(e.task().is_none());
+        assert_eq!(t.log().len(), 1, "credits are asked once");
+    }
+    let t = Scripted::new(vec![(RequestKind::Credits, Answer::http(200, "nope"))]);
+    let e = block_on(client(t, JumpClock::new()).credits()).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::MalformedResponse);
+    assert!(e.to_string().contains("during credits"), "{e}");
+}
+
+#[test]
 fn retry_after_on_429_is_honoured_then_the_submit_goes_through() {
     let mut script = vec![(
         RequestKind::Submit,

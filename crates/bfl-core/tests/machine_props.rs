@@ -64,8 +64,10 @@ fn run(strategy: &str, seed: u64, deadline: Duration, answers: &[Answer], rtt: D
     loop {
         assert!(steps.len() < 100_000, "runaway machine");
         match m.next_action(now) {
-            Action::Send(req) => {
-                let meta = RequestMeta::of(&req).unwrap();
+            Action::Send(transmit) => {
+                let req = &transmit.request;
+                let meta = RequestMeta::of(req).unwrap();
+                assert_eq!(meta.kind, transmit.kind, "the request says what it is for");
                 let keyed = req.headers().contains_key(KEY_HEADER);
                 // Key safety: never to a download, only to allowed hosts.
                 if meta.kind == RequestKind::Download {

@@ -20,7 +20,7 @@
 //! ```
 //!
 //! Tracing: the engine's driver (in `bfl-core`) opens one `task` span per task (model, id) with
-//! events for submit, each poll (status, progress, next delay and whether the server hinted it),
+//! events for submit, each poll (status, progress and next delay),
 //! retries and the outcome; this transport adds a `downloaded` event inside it.
 
 mod body;

@@ -199,6 +199,15 @@ impl SimArgs {
         if let Some(s) = self.seed {
             c.seed = s;
         }
+        self.set_workload(&mut c)?;
+        self.set_rates(&mut c);
+        self.set_server(&mut c)?;
+        c.check().map_err(CliError::Flag)?;
+        Ok(c)
+    }
+
+    /// Durations, queueing, capacity and the active-task limits.
+    fn set_workload(&self, c: &mut SimConfig) -> Result<(), CliError> {
         for d in &self.durations {
             let (model, spec) = match d.split_once('=') {
                 Some((m, s)) => (m.to_owned(), s),
@@ -223,6 +232,11 @@ impl SimArgs {
         if let Some(r) = self.retry_after {
             c.retry_after = r;
         }
+        Ok(())
+    }
+
+    /// Outcome mix, fault rates, latencies and lifetimes.
+    fn set_rates(&self, c: &mut SimConfig) {
         let set = |dst: &mut f64, v: Option<f64>| {
             if let Some(v) = v {
                 *dst = v;
@@ -252,6 +266,10 @@ impl SimArgs {
             &mut c.quirks.not_found_after_submit_secs,
             self.quirk_404_secs,
         );
+    }
+
+    /// Brownouts, hosts, keys, credits and the wire quirks.
+    fn set_server(&self, c: &mut SimConfig) -> Result<(), CliError> {
         for b in &self.brownouts {
             c.faults.brownouts.push(pair(b, '-')?);
         }
@@ -276,8 +294,7 @@ impl SimArgs {
         if let Some(n) = self.request_log_cap {
             c.request_log_cap = n;
         }
-        c.check().map_err(CliError::Flag)?;
-        Ok(c)
+        Ok(())
     }
 
     /// Where to listen.

@@ -73,34 +73,30 @@ impl Sim {
                 &json!({"detail": [{"type": "missing", "loc": ["query", "id"], "msg": "Field required", "input": null}]}),
             );
         };
-        let not_found = |id: &str| {
-            let body = PollBody {
-                id,
-                status: "Task not found",
-                result: None,
-                progress: None,
-                details: None,
-                preview: None,
-                cost: None,
-            };
-            SimResponse::json(200, serde_json::to_vec(&body).unwrap_or_default())
-        };
-        let Some(&index) = self.by_id.get(id) else {
+        let Some(index) = self.by_id.get(id).map(|&i| i as usize) else {
             return not_found(id);
         };
-        let Some(task) = self.tasks.get_mut(index as usize) else {
-            return not_found(id);
-        };
+        match self.count_poll(now, index) {
+            None => not_found(id),
+            Some(Seen::TooSoon) => SimResponse::detail(404, "Not Found"),
+            Some(Seen::AgedOut) => not_found(id),
+            Some(Seen::Known { terminal }) => self.status_answer(now, index, req.role, terminal),
+        }
+    }
+
+    /// Counts a poll of task `index` in its ground truth, and says what the poll may see.
+    fn count_poll(&mut self, now: f64, index: usize) -> Option<Seen> {
+        let task = self.tasks.get_mut(index)?;
         task.polls += 1;
         if task.first_terminal_poll.is_some() {
             task.polls_after_terminal += 1;
             self.counters.polls_after_terminal += 1;
         }
         if now - task.submitted < self.cfg.quirks.not_found_after_submit_secs {
-            return SimResponse::detail(404, "Not Found");
+            return Some(Seen::TooSoon);
         }
         if now > task.finished + self.cfg.retention_secs {
-            return not_found(id);
+            return Some(Seen::AgedOut);
         }
         let terminal = now >= task.finished;
         if terminal {
@@ -109,7 +105,18 @@ impl Sim {
                 task.first_ready_poll.get_or_insert(now);
             }
         }
-        let task = &self.tasks[index as usize];
+        Some(Seen::Known { terminal })
+    }
+
+    /// The poll answer of a known task, as of `now`.
+    fn status_answer(
+        &mut self,
+        now: f64,
+        index: usize,
+        polled: Role,
+        terminal: bool,
+    ) -> SimResponse {
+        let task = &self.tasks[index];
         let mut progress = None;
         let (status, result, details) = if !terminal {
             if self.cfg.progress && now >= task.started {
@@ -118,24 +125,7 @@ impl Sim {
             }
             ("Pending", None, None)
         } else {
-            match task.outcome {
-                Outcome::Ready => ("Ready", Some(self.ready_result(task, req.role)), None),
-                Outcome::Error => (
-                    "Error",
-                    None,
-                    Some(json!({"message": "Generation failed, please try again"})),
-                ),
-                Outcome::RequestModerated => (
-                    "Request Moderated",
-                    None,
-                    Some(json!({"Moderation Reasons": ["Derivative Works Filter"]})),
-                ),
-                Outcome::ContentModerated => (
-                    "Content Moderated",
-                    None,
-                    Some(json!({"Moderation Reasons": ["Content Filter"]})),
-                ),
-            }
+            self.terminal_status(task, polled)
         };
         let body = PollBody {
             id: &task.id,
@@ -159,4 +149,57 @@ impl Sim {
         };
         SimResponse::json(code, serde_json::to_vec(&body).unwrap_or_default())
     }
+
+    /// A terminal task's status, result and details, in the API's words.
+    fn terminal_status<'a>(
+        &self,
+        task: &'a Task,
+        polled: Role,
+    ) -> (&'static str, Option<ResultBody<'a>>, Option<Value>) {
+        match task.outcome {
+            Outcome::Ready => ("Ready", Some(self.ready_result(task, polled)), None),
+            Outcome::Error => (
+                "Error",
+                None,
+                Some(json!({"message": "Generation failed, please try again"})),
+            ),
+            Outcome::RequestModerated => (
+                "Request Moderated",
+                None,
+                Some(json!({"Moderation Reasons": ["Derivative Works Filter"]})),
+            ),
+            Outcome::ContentModerated => (
+                "Content Moderated",
+                None,
+                Some(json!({"Moderation Reasons": ["Content Filter"]})),
+            ),
+        }
+    }
+}
+
+/// What a counted poll may see of its task.
+enum Seen {
+    /// Within the quirk's not-found window after the submit: a bare 404.
+    TooSoon,
+    /// Past its retention: `Task not found`.
+    AgedOut,
+    /// The task, terminal or not.
+    Known {
+        /// Whether it is terminal as of the poll.
+        terminal: bool,
+    },
+}
+
+/// The API's `Task not found` answer for `id`.
+fn not_found(id: &str) -> SimResponse {
+    let body = PollBody {
+        id,
+        status: "Task not found",
+        result: None,
+        progress: None,
+        details: None,
+        preview: None,
+        cost: None,
+    };
+    SimResponse::json(200, serde_json::to_vec(&body).unwrap_or_default())
 }

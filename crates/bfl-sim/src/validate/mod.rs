@@ -117,9 +117,6 @@ fn fmt_num(x: f64, integer: bool) -> String {
 }
 
 fn check_field(rule: &FieldRule, v: &Value) -> Option<Value> {
-    let err = |kind: &str, msg: String| {
-        Some(json!({"type": kind, "loc": ["body", rule.name], "msg": msg, "input": v}))
-    };
     if v.is_null() {
         return if rule.nullable || rule.kind == FieldKind::Any {
             None
@@ -143,64 +140,74 @@ fn check_field(rule: &FieldRule, v: &Value) -> Option<Value> {
         FieldKind::Str => match v.as_str() {
             None => type_error(rule, v),
             Some(s) => match rule.max_len {
-                Some(max) if s.chars().count() > max => err(
+                Some(max) if s.chars().count() > max => field_error(
+                    rule,
+                    v,
                     "string_too_long",
                     format!("String should have at most {max} characters"),
                 ),
                 _ => None,
             },
         },
-        FieldKind::Int | FieldKind::Num => {
-            let integer = rule.kind == FieldKind::Int;
-            let Some(x) = v.as_f64() else {
-                return type_error(rule, v);
-            };
-            if integer && x.fract() != 0.0 {
-                return err(
-                    "int_from_float",
-                    "Input should be a valid integer, got a number with a fractional part".into(),
-                );
-            }
-            let bounds: [Bound; 4] = [
-                (
-                    rule.min,
-                    |x, b| x < b,
-                    "greater_than_equal",
-                    "greater than or equal to",
-                ),
-                (
-                    rule.exclusive_min,
-                    |x, b| x <= b,
-                    "greater_than",
-                    "greater than",
-                ),
-                (
-                    rule.max,
-                    |x, b| x > b,
-                    "less_than_equal",
-                    "less than or equal to",
-                ),
-                (rule.exclusive_max, |x, b| x >= b, "less_than", "less than"),
-            ];
-            for (bound, fails, kind, words) in bounds {
-                if let Some(b) = bound.filter(|b| fails(x, *b)) {
-                    return err(
-                        kind,
-                        format!("Input should be {words} {}", fmt_num(b, integer)),
-                    );
-                }
-            }
-            if let Some(m) = rule.multiple_of {
-                if m > 0.0 && (x % m).abs() > 1e-9 {
-                    return err(
-                        "multiple_of",
-                        format!("Input should be a multiple of {}", fmt_num(m, integer)),
-                    );
-                }
-            }
-            None
+        FieldKind::Int | FieldKind::Num => check_number(rule, v),
+    }
+}
+
+/// An integer or number field against its bounds and step.
+fn check_number(rule: &FieldRule, v: &Value) -> Option<Value> {
+    let integer = rule.kind == FieldKind::Int;
+    let Some(x) = v.as_f64() else {
+        return type_error(rule, v);
+    };
+    if integer && x.fract() != 0.0 {
+        return field_error(
+            rule,
+            v,
+            "int_from_float",
+            "Input should be a valid integer, got a number with a fractional part".into(),
+        );
+    }
+    let bounds: [Bound; 4] = [
+        (
+            rule.min,
+            |x, b| x < b,
+            "greater_than_equal",
+            "greater than or equal to",
+        ),
+        (
+            rule.exclusive_min,
+            |x, b| x <= b,
+            "greater_than",
+            "greater than",
+        ),
+        (
+            rule.max,
+            |x, b| x > b,
+            "less_than_equal",
+            "less than or equal to",
+        ),
+        (rule.exclusive_max, |x, b| x >= b, "less_than", "less than"),
+    ];
+    for (bound, fails, kind, words) in bounds {
+        if let Some(b) = bound.filter(|b| fails(x, *b)) {
+            let msg = format!("Input should be {words} {}", fmt_num(b, integer));
+            return field_error(rule, v, kind, msg);
         }
     }
+    match rule.multiple_of {
+        Some(m) if m > 0.0 && (x % m).abs() > 1e-9 => field_error(
+            rule,
+            v,
+            "multiple_of",
+            format!("Input should be a multiple of {}", fmt_num(m, integer)),
+        ),
+        _ => None,
+    }
+}
+
+/// One FastAPI-style validation item for `rule`'s field holding `v`.
+fn field_error(rule: &FieldRule, v: &Value, kind: &str, msg: String) -> Option<Value> {
+    Some(json!({"type": kind, "loc": ["body", rule.name], "msg": msg, "input": v}))
 }
 
 fn type_error(rule: &FieldRule, v: &Value) -> Option<Value> {
@@ -212,7 +219,7 @@ fn type_error(rule: &FieldRule, v: &Value) -> Option<Value> {
         FieldKind::Enum => return enum_error(rule, v),
         FieldKind::Any => return None,
     };
-    Some(json!({"type": kind, "loc": ["body", rule.name], "msg": msg, "input": v}))
+    field_error(rule, v, kind, msg.into())
 }
 
 /// Pydantic's wording: "Input should be 'a', 'b' or 'c'".
@@ -222,9 +229,7 @@ fn enum_error(rule: &FieldRule, v: &Value) -> Option<Value> {
         Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
         _ => quoted.concat(),
     };
-    Some(
-        json!({"type": "enum", "loc": ["body", rule.name], "msg": format!("Input should be {msg}"), "input": v}),
-    )
+    field_error(rule, v, "enum", format!("Input should be {msg}"))
 }
 
 #[cfg(test)]

@@ -1,56 +1,8 @@
-//! Which answers are worth another try, how long to wait first, and how many tries a client may
-//! spend in all.
+//! How long to wait before another try, and how many tries a client may spend in all. (Which
+//! answers are worth another try is [`classify`](super::classify)'s to say.)
 
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, SystemTime};
-
-/// What an HTTP status from the API means for the request that got it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
-    /// 2xx: read the body.
-    Success,
-    /// 429: the key has too many active tasks; try again once one finishes.
-    RateLimited,
-    /// 500, 502, 503, 504: a server fault; try again with backoff.
-    ServerFault,
-    /// 400, 401, 402, 403, 404, 422 and any other 4xx: never send the same request again.
-    Final,
-}
-
-/// Classifies an API status code.
-///
-/// ```
-/// use bfl_core::retry::{classify, Verdict};
-/// assert_eq!(classify(http::StatusCode::TOO_MANY_REQUESTS), Verdict::RateLimited);
-/// assert_eq!(classify(http::StatusCode::BAD_GATEWAY), Verdict::ServerFault);
-/// assert_eq!(classify(http::StatusCode::PAYMENT_REQUIRED), Verdict::Final);
-/// ```
-pub fn classify(status: http::StatusCode) -> Verdict {
-    match status.as_u16() {
-        200..=299 => Verdict::Success,
-        429 => Verdict::RateLimited,
-        500 | 502 | 503 | 504 => Verdict::ServerFault,
-        _ => Verdict::Final,
-    }
-}
-
-/// Reads a `Retry-After` header: delay-seconds or an HTTP-date (relative to `wall_now`).
-/// Unreadable values are ignored (`None`).
-pub fn retry_after(headers: &http::HeaderMap, wall_now: SystemTime) -> Option<Duration> {
-    let v = headers
-        .get(http::header::RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim();
-    if let Ok(secs) = v.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
-    }
-    if let Ok(secs) = v.parse::<f64>() {
-        return Duration::try_from_secs_f64(secs).ok();
-    }
-    let at = httpdate::parse_http_date(v).ok()?;
-    Some(at.duration_since(wall_now).unwrap_or(Duration::ZERO))
-}
+use std::time::Duration;
 
 /// How waits between tries are chosen.
 #[derive(Debug, Clone, PartialEq)]
@@ -163,45 +115,6 @@ impl Default for RetryBudget {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn classifies_every_documented_status() {
-        use http::StatusCode as S;
-        assert_eq!(classify(S::OK), Verdict::Success);
-        assert_eq!(classify(S::ACCEPTED), Verdict::Success);
-        assert_eq!(classify(S::TOO_MANY_REQUESTS), Verdict::RateLimited);
-        for s in [500, 502, 503, 504] {
-            assert_eq!(
-                classify(S::from_u16(s).unwrap()),
-                Verdict::ServerFault,
-                "{s}"
-            );
-        }
-        for s in [400, 401, 402, 403, 404, 422, 418] {
-            assert_eq!(classify(S::from_u16(s).unwrap()), Verdict::Final, "{s}");
-        }
-    }
-
-    #[test]
-    fn reads_retry_after_seconds_and_dates() {
-        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
-        let mut h = http::HeaderMap::new();
-        assert_eq!(retry_after(&h, now), None);
-        h.insert("retry-after", "7".parse().unwrap());
-        assert_eq!(retry_after(&h, now), Some(Duration::from_secs(7)));
-        h.insert("retry-after", "1.5".parse().unwrap());
-        assert_eq!(retry_after(&h, now), Some(Duration::from_millis(1500)));
-        let later = httpdate::fmt_http_date(now + Duration::from_secs(30));
-        h.insert("retry-after", later.parse().unwrap());
-        assert_eq!(retry_after(&h, now), Some(Duration::from_secs(30)));
-        let past = httpdate::fmt_http_date(now - Duration::from_secs(30));
-        h.insert("retry-after", past.parse().unwrap());
-        assert_eq!(retry_after(&h, now), Some(Duration::ZERO));
-        h.insert("retry-after", "soon".parse().unwrap());
-        assert_eq!(retry_after(&h, now), None);
-        h.insert("retry-after", "-3".parse().unwrap());
-        assert_eq!(retry_after(&h, now), None);
-    }
 
     #[test]
     fn hints_are_clamped_and_jitter_only_adds() {
