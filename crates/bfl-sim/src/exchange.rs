@@ -119,7 +119,17 @@ impl SimResponse {
     }
 
     pub(crate) fn value(status: u16, v: &Value) -> SimResponse {
-        SimResponse::json(status, serde_json::to_vec(v).unwrap_or_default())
+        SimResponse::serialized(status, v)
+    }
+
+    /// `body` as JSON, written into one buffer sized for a poll answer (growing from empty
+    /// took five allocations per poll).
+    pub(crate) fn serialized(status: u16, body: &impl serde::Serialize) -> SimResponse {
+        let mut out = Vec::with_capacity(256);
+        if serde_json::to_writer(&mut out, body).is_err() {
+            out.clear();
+        }
+        SimResponse::json(status, out)
     }
 
     pub(crate) fn detail(status: u16, msg: &str) -> SimResponse {

@@ -119,18 +119,18 @@ impl Transport for SimTransport {
         let timeout = RequestMeta::of(&req)
             .and_then(|m| m.timeout)
             .map_or(self.timeout, |t| t.min(self.timeout));
-        let authority = req
-            .uri()
-            .authority()
-            .map(|a| a.as_str().to_owned())
-            .ok_or_else(|| TransportError::InvalidRequest(format!("no host in {}", req.uri())))?;
+        // Borrowed from the request: nothing allocated per request for them.
+        let authority =
+            req.uri().authority().map(|a| a.as_str()).ok_or_else(|| {
+                TransportError::InvalidRequest(format!("no host in {}", req.uri()))
+            })?;
         let key = req
             .headers()
             .get("x-key")
-            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+            .map(|v| String::from_utf8_lossy(v.as_bytes()));
         let resp = {
             let mut sim = lock(&self.sim);
-            let Some(role) = sim.hosts().role_of(&authority) else {
+            let Some(role) = sim.hosts().role_of(authority) else {
                 return Err(TransportError::Connect(format!(
                     "no simulated host {authority}"
                 )));

@@ -232,7 +232,6 @@ impl Core {
             server_duration: result
                 .duration
                 .and_then(|d| Duration::try_from_secs_f64(d).ok()),
-            polls: self.report.polls,
         }
     }
 

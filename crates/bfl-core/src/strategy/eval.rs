@@ -197,7 +197,6 @@ fn run_job(
                 ready_seen_after: Duration::from_secs_f64(t),
                 server_ready_after: cfg.server_times.then(|| Duration::from_secs_f64(t_ready)),
                 server_duration: cfg.server_times.then(|| Duration::from_secs_f64(t_ready)),
-                polls,
             });
             return JobRun {
                 polls,

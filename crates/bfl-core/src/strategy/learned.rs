@@ -193,12 +193,6 @@ impl Learned {
         models.get(model).and_then(|m| m.contended_plan.clone())
     }
 
-    /// Samples `model` has given so far.
-    pub fn samples_seen(&self, model: &str) -> u64 {
-        let models = self.models.read().unwrap_or_else(|e| e.into_inner());
-        models.get(model).map_or(0, |m| m.store.seen())
-    }
-
     /// Plans from a snapshot of samples.
     fn make_plan(&self, samples: &[Sample], tradeoff: Tradeoff) -> Option<Plan> {
         let points = store::resolve(samples);
@@ -446,7 +440,6 @@ mod tests {
                 ready_seen_after: d + Duration::from_millis(300),
                 server_ready_after: Some(d),
                 server_duration: Some(d),
-                polls: 1,
             });
         }
     }

@@ -67,8 +67,6 @@ pub struct TaskObservation {
     pub server_ready_after: Option<Duration>,
     /// The generation time the server reported (`duration`), if any.
     pub server_duration: Option<Duration>,
-    /// Polls the task took.
-    pub polls: u32,
 }
 
 /// Makes a fresh [`PollStrategy`] for each task. Shared by all tasks of a client.

@@ -20,8 +20,10 @@
 //! ```
 
 mod dist;
+mod dp;
 
 pub use dist::{DurationDist, Empirical, ParseDistError};
+pub(crate) use dp::DpBuffers;
 
 /// Candidate poll times `0 = t₀ < t₁ < … < t_N` with the distribution's CDF and partial mean
 /// at each, so that every schedule over them is scored exactly.
@@ -72,12 +74,28 @@ impl Grid {
     /// A grid of `steps` steps spaced evenly in `ln t` from `lo` to `hi` (plus 0): the same
     /// relative resolution at every scale, which suits skewed durations.
     pub fn log_spaced(dist: &DurationDist, lo: f64, hi: f64, steps: usize) -> Self {
-        let lo = lo.max(1e-3);
-        let hi = hi.max(lo * (1.0 + 1e-9));
-        let steps = steps.max(1);
-        let ratio = (hi / lo).ln();
-        let times = (0..=steps).map(|i| lo * (ratio * i as f64 / steps as f64).exp());
+        let mut times = Vec::new();
+        push_log_times(&mut times, lo, hi, steps);
         Self::with_times(dist, times)
+    }
+
+    /// A grid with nothing in it, to be filled by [`Grid::refill_log_spaced`].
+    pub(crate) fn empty() -> Self {
+        Grid {
+            t: Vec::new(),
+            f: Vec::new(),
+            m: Vec::new(),
+        }
+    }
+
+    /// Makes this grid [`Grid::log_spaced`]'s over the mixture `dist`, in its own buffers (no
+    /// allocation once they have grown: the posterior planner refills one grid per poll).
+    pub(crate) fn refill_log_spaced(&mut self, dist: &Empirical, lo: f64, hi: f64, steps: usize) {
+        self.t.clear();
+        self.t.push(0.0);
+        // Increasing from lo > 0 by a ratio > 1: already sorted, no duplicates.
+        push_log_times(&mut self.t, lo, hi, steps);
+        dist.tabulate_into(&self.t, &mut self.f, &mut self.m);
     }
 
     /// A grid over the given times (sorted, deduplicated, with 0 added).
@@ -112,8 +130,17 @@ impl Grid {
     /// The first poll of [`Grid::optimal`]'s schedule, without scoring the whole schedule
     /// (what a planner that replans after every poll needs).
     pub fn first_optimal(&self, lambda: f64) -> Option<f64> {
-        let next = self.successors(lambda.max(0.0));
-        let first = *next.first()?;
+        self.first_optimal_with(lambda, &mut DpBuffers::default())
+    }
+
+    /// [`Grid::first_optimal`] in reused buffers.
+    pub(crate) fn first_optimal_with(&self, lambda: f64, buf: &mut DpBuffers) -> Option<f64> {
+        let mut first = 0;
+        dp::solve(&self.t, &self.f, &self.m, lambda.max(0.0), buf, |i, j| {
+            if i == 0 {
+                first = j;
+            }
+        });
         (first < self.t.len() && first > 0).then(|| self.t[first])
     }
 
@@ -132,35 +159,15 @@ impl Grid {
     /// For each grid point, the next poll of the optimal schedule after a pending poll there.
     fn successors(&self, lambda: f64) -> Vec<usize> {
         let n = self.t.len() - 1;
-        // w[i]: the least cost to go, given a poll at t_i saw the task pending (weighted by
-        // P(T > t_i), so no division by small survival probabilities).
-        let mut w = vec![0.0; n + 1];
         let mut next = vec![n; n + 1];
-        for i in (0..n).rev() {
-            let poll = lambda * (1.0 - self.f[i]);
-            let mut best = f64::INFINITY;
-            let mut arg = n;
-            let (fi, mi) = (self.f[i], self.m[i]);
-            let later = self.t[i + 1..]
-                .iter()
-                .zip(&self.f[i + 1..])
-                .zip(&self.m[i + 1..])
-                .zip(&w[i + 1..]);
-            for (k, (((tj, fj), mj), wj)) in later.enumerate() {
-                let here = poll + (tj * (fj - fi) - (mj - mi)).max(0.0);
-                // The lag term grows with j and w ≥ 0: no later j can win.
-                if here >= best {
-                    break;
-                }
-                let c = here + wj;
-                if c < best {
-                    best = c;
-                    arg = i + 1 + k;
-                }
-            }
-            w[i] = best;
-            next[i] = arg;
-        }
+        dp::solve(
+            &self.t,
+            &self.f,
+            &self.m,
+            lambda,
+            &mut DpBuffers::default(),
+            |i, j| next[i] = j,
+        );
         next
     }
 
@@ -282,6 +289,21 @@ impl Grid {
             }
         }
         (few, many)
+    }
+}
+
+/// Appends `steps + 1` times spaced evenly in `ln t` from `lo` (at least 1 ms) to `hi` (above
+/// `lo`) to `out`, by a running product: one `exp` for the whole grid.
+fn push_log_times(out: &mut Vec<f64>, lo: f64, hi: f64, steps: usize) {
+    let lo = lo.max(1e-3);
+    let hi = hi.max(lo * (1.0 + 1e-9));
+    let steps = steps.max(1);
+    let ratio = ((hi / lo).ln() / steps as f64).exp();
+    out.reserve(steps + 1);
+    let mut t = lo;
+    for _ in 0..=steps {
+        out.push(t);
+        t *= ratio;
     }
 }
 

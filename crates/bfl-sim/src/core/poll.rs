@@ -147,7 +147,7 @@ impl Sim {
         } else {
             200
         };
-        SimResponse::json(code, serde_json::to_vec(&body).unwrap_or_default())
+        SimResponse::serialized(code, &body)
     }
 
     /// A terminal task's status, result and details, in the API's words.
@@ -201,5 +201,5 @@ fn not_found(id: &str) -> SimResponse {
         preview: None,
         cost: None,
     };
-    SimResponse::json(200, serde_json::to_vec(&body).unwrap_or_default())
+    SimResponse::serialized(200, &body)
 }

@@ -7,7 +7,7 @@
 //! samples, the remaining time is extrapolated from the latest reading.
 
 use super::store::Point;
-use crate::strategy::oracle::{DurationDist, Empirical, Grid};
+use crate::strategy::oracle::{DpBuffers, Empirical, Grid};
 
 /// The standard deviation assumed of a progress reading (noise and rounding together).
 pub(crate) const READING_SD: f64 = 0.1;
@@ -182,7 +182,8 @@ impl ProgressTrack {
         self.loglik
             .update(basis, first, &self.readings, self.recorded);
         let cached = self.loglik.from(first);
-        SCRATCH.with_borrow_mut(|ll| {
+        SCRATCH.with_borrow_mut(|scratch| {
+            let Scratch { ll, dist, grid, dp } = scratch;
             ll.clear();
             ll.extend(cached.iter().map(|&l| f64::from(l)));
             let best = ll.iter().copied().fold(f64::NEG_INFINITY, f64::max);
@@ -191,7 +192,7 @@ impl ProgressTrack {
             }
             let heaviest = live.iter().map(|s| s.2).fold(1.0, f64::max);
             let cut = LN_MIN_WEIGHT - heaviest.ln();
-            let mut e = Empirical::with_capacity(live.len());
+            dist.clear();
             let mut lo = f64::INFINITY;
             for (&(x, _, weight), l) in live.iter().zip(ll.iter_mut()) {
                 // `weight · e^(l − best) < MIN_WEIGHT` for certain: skip the `exp`.
@@ -208,10 +209,10 @@ impl ProgressTrack {
                 // Only the part still ahead, measured from now.
                 let a2 = a.max(now);
                 *l = w * (b - a2) / (b - a);
-                e.push(a2 - now, b - now, *l);
+                dist.push(a2 - now, b - now, *l);
                 lo = lo.min(a2 - now);
             }
-            if e.is_empty() {
+            if dist.is_empty() {
                 return None;
             }
             // The grid ends where all but GRID_TAIL of the mass is behind (pieces end in order).
@@ -222,9 +223,8 @@ impl ProgressTrack {
                 above > tail
             });
             let hi = last.map_or(0.0, |k| live[k].0 * grow - now);
-            let dist = DurationDist::Empirical(e);
-            let grid = Grid::log_spaced(&dist, lo.max(MIN_WAIT_S), hi, POSTERIOR_STEPS);
-            grid.first_optimal(basis.lambda)
+            grid.refill_log_spaced(dist, lo.max(MIN_WAIT_S), hi, POSTERIOR_STEPS);
+            grid.first_optimal_with(basis.lambda, dp)
         })
     }
 }
@@ -236,10 +236,25 @@ const MIN_WEIGHT: f64 = 1e-6;
 /// `ln MIN_WEIGHT`, a little below it so that rounding never drops a sample the cut keeps.
 const LN_MIN_WEIGHT: f64 = -13.82;
 
+/// The buffers of the posterior being built, reused from poll to poll (no allocation per poll).
+struct Scratch {
+    /// The per-sample log-likelihoods, then masses.
+    ll: Vec<f64>,
+    /// The posterior of the remaining time.
+    dist: Empirical,
+    /// Its planning grid.
+    grid: Grid,
+    /// The oracle DP's buffers.
+    dp: DpBuffers,
+}
+
 std::thread_local! {
-    /// The per-sample log-likelihoods, then masses, of the posterior being built (reused: no
-    /// allocation per poll for them).
-    static SCRATCH: std::cell::RefCell<Vec<f64>> = const { std::cell::RefCell::new(Vec::new()) };
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::new(Scratch {
+        ll: Vec::new(),
+        dist: Empirical::new(),
+        grid: Grid::empty(),
+        dp: DpBuffers::default(),
+    });
 }
 
 #[cfg(test)]
@@ -285,5 +300,28 @@ mod tests {
         let mut slow = ProgressTrack::default();
         slow.record(1, 3.0, Some(0.3));
         assert!(slow.next_wait(3.0, Some(&basis)).unwrap() > w);
+    }
+
+    #[test]
+    fn the_reused_buffers_carry_nothing_from_one_posterior_to_the_next() {
+        let wide = Basis {
+            samples: (0..=80).map(|i| (4.0 + 0.1 * i as f64, 0.0, 1.0)).collect(),
+            h: 0.02,
+            lambda: 0.05,
+        };
+        let narrow = Basis {
+            samples: vec![(9.0, 1.0, 1.0), (9.5, 1.0, 2.0)],
+            h: 0.05,
+            lambda: 0.5,
+        };
+        let wait = |basis: &Basis| {
+            let mut t = ProgressTrack::default();
+            t.record(1, 3.0, Some(0.4));
+            t.next_wait(3.0, Some(basis)).unwrap()
+        };
+        let (first, small) = (wait(&wide), wait(&narrow));
+        assert_ne!(first, small);
+        assert_eq!(wait(&wide), first);
+        assert_eq!(wait(&narrow), small);
     }
 }

@@ -108,50 +108,93 @@ const REPS: [f64; 4] = [0.125, 0.375, 0.625, 0.875];
 /// interval under that density. Spreading it evenly over its interval instead would widen
 /// the estimate by about the polling interval, and bias the plan toward the tails.
 pub(crate) fn resolve(samples: &[Sample]) -> Vec<Point> {
-    let exact = |s: &Sample| s.hi - s.lo <= 1e-9;
-    if samples.iter().all(exact) {
-        return samples
-            .iter()
-            .map(|s| Point {
-                x: s.lo,
-                queue: s.queue,
-                w: 1.0,
-            })
-            .collect();
+    if samples.iter().all(is_exact) {
+        return samples.iter().map(exact_point).collect();
     }
-    let floor = samples
-        .iter()
-        .map(|s| if s.lo > 0.0 { s.lo } else { 0.1 * s.hi })
-        .fold(f64::INFINITY, f64::min)
-        .max(1e-3)
-        * 0.999;
-    let top = samples.iter().map(|s| s.hi).fold(0.0f64, f64::max) * 1.001;
-    let ratio = (top / floor).max(1.0 + 1e-9).ln();
-    let edge = |k: usize| floor * (ratio * k as f64 / CELLS as f64).exp();
-    let cell_of = |t: f64| {
-        (((t / floor).ln() / ratio * CELLS as f64).floor().max(0.0) as usize).min(CELLS - 1)
-    };
+    let cells = LogCells::spanning(samples);
     // Each sample's cells, with the fraction of each cell its interval covers.
-    let cover: Vec<Vec<(usize, f64)>> = samples
-        .iter()
-        .map(|s| {
-            if exact(s) {
-                return vec![(cell_of(s.lo), 1.0)];
-            }
-            let (lo, hi) = (s.lo.max(floor), s.hi.max(floor));
-            (cell_of(lo)..=cell_of(hi))
-                .filter_map(|k| {
-                    let (a, b) = (edge(k), edge(k + 1));
-                    let o = (hi.min(b) - lo.max(a)) / (b - a);
-                    (o > 0.0).then_some((k, o))
-                })
-                .collect()
-        })
-        .collect();
+    let cover: Vec<Vec<(usize, f64)>> = samples.iter().map(|s| cells.cover(s)).collect();
+    let p = cell_masses(&cover);
+    let mut points = Vec::with_capacity(samples.len() * REPS.len());
+    for (s, c) in samples.iter().zip(&cover) {
+        if is_exact(s) {
+            points.push(exact_point(s));
+        } else {
+            representatives(s, c, &p, &cells, &mut points);
+        }
+    }
+    points
+}
+
+/// A sample known to the nanosecond.
+fn is_exact(s: &Sample) -> bool {
+    s.hi - s.lo <= 1e-9
+}
+
+fn exact_point(s: &Sample) -> Point {
+    Point {
+        x: s.lo,
+        queue: s.queue,
+        w: 1.0,
+    }
+}
+
+/// [`CELLS`] cells of equal width in `ln t`, from just under the shortest sample to just over the
+/// longest.
+struct LogCells {
+    floor: f64,
+    ratio: f64,
+}
+
+impl LogCells {
+    fn spanning(samples: &[Sample]) -> LogCells {
+        let floor = samples
+            .iter()
+            .map(|s| if s.lo > 0.0 { s.lo } else { 0.1 * s.hi })
+            .fold(f64::INFINITY, f64::min)
+            .max(1e-3)
+            * 0.999;
+        let top = samples.iter().map(|s| s.hi).fold(0.0f64, f64::max) * 1.001;
+        let ratio = (top / floor).max(1.0 + 1e-9).ln();
+        LogCells { floor, ratio }
+    }
+
+    /// Where cell `k` starts.
+    fn edge(&self, k: usize) -> f64 {
+        self.floor * (self.ratio * k as f64 / CELLS as f64).exp()
+    }
+
+    /// The cell `t` falls in.
+    fn cell_of(&self, t: f64) -> usize {
+        (((t / self.floor).ln() / self.ratio * CELLS as f64)
+            .floor()
+            .max(0.0) as usize)
+            .min(CELLS - 1)
+    }
+
+    /// The cells `s`'s interval covers, each with the fraction of it covered.
+    fn cover(&self, s: &Sample) -> Vec<(usize, f64)> {
+        if is_exact(s) {
+            return vec![(self.cell_of(s.lo), 1.0)];
+        }
+        let (lo, hi) = (s.lo.max(self.floor), s.hi.max(self.floor));
+        (self.cell_of(lo)..=self.cell_of(hi))
+            .filter_map(|k| {
+                let (a, b) = (self.edge(k), self.edge(k + 1));
+                let o = (hi.min(b) - lo.max(a)) / (b - a);
+                (o > 0.0).then_some((k, o))
+            })
+            .collect()
+    }
+}
+
+/// The probability of each cell, by [`EM_ROUNDS`] rounds of expectation–maximisation over the
+/// samples' covers, lightly smoothed between neighbours each round.
+fn cell_masses(cover: &[Vec<(usize, f64)>]) -> Vec<f64> {
     let mut p = vec![1.0 / CELLS as f64; CELLS];
     for _ in 0..EM_ROUNDS {
         let mut acc = vec![0.0; CELLS];
-        for c in &cover {
+        for c in cover {
             let denom: f64 = c.iter().map(|&(k, o)| p[k] * o).sum();
             if denom > 0.0 {
                 for &(k, o) in c {
@@ -166,44 +209,43 @@ pub(crate) fn resolve(samples: &[Sample]) -> Vec<Point> {
             p[k] = (0.25 * left + 0.5 * acc[k] + 0.25 * right) / n;
         }
     }
-    let mut points = Vec::with_capacity(samples.len() * REPS.len());
-    for (s, c) in samples.iter().zip(&cover) {
-        if exact(s) {
-            points.push(Point {
-                x: s.lo,
-                queue: s.queue,
-                w: 1.0,
-            });
-            continue;
-        }
-        let mass: Vec<f64> = c.iter().map(|&(k, o)| p[k] * o).collect();
-        let total: f64 = mass.iter().sum();
-        let (lo, hi) = (s.lo.max(floor), s.hi.max(floor));
-        for q in REPS {
-            let x = if total > 0.0 {
-                let mut before = 0.0;
-                let mut x = hi;
-                for (&(k, _), m) in c.iter().zip(&mass) {
-                    let share = m / total;
-                    if before + share >= q && share > 0.0 {
-                        let (a, b) = (edge(k).max(lo), edge(k + 1).min(hi));
-                        x = a + (q - before) / share * (b - a);
-                        break;
-                    }
-                    before += share;
+    p
+}
+
+/// Pushes the [`REPS`] quantiles of interval sample `s` under the cell masses `p`.
+fn representatives(
+    s: &Sample,
+    c: &[(usize, f64)],
+    p: &[f64],
+    cells: &LogCells,
+    points: &mut Vec<Point>,
+) {
+    let mass: Vec<f64> = c.iter().map(|&(k, o)| p[k] * o).collect();
+    let total: f64 = mass.iter().sum();
+    let (lo, hi) = (s.lo.max(cells.floor), s.hi.max(cells.floor));
+    for q in REPS {
+        let x = if total > 0.0 {
+            let mut before = 0.0;
+            let mut x = hi;
+            for (&(k, _), m) in c.iter().zip(&mass) {
+                let share = m / total;
+                if before + share >= q && share > 0.0 {
+                    let (a, b) = (cells.edge(k).max(lo), cells.edge(k + 1).min(hi));
+                    x = a + (q - before) / share * (b - a);
+                    break;
                 }
-                x
-            } else {
-                lo + q * (hi - lo)
-            };
-            points.push(Point {
-                x,
-                queue: s.queue.min(x),
-                w: 1.0 / REPS.len() as f64,
-            });
-        }
+                before += share;
+            }
+            x
+        } else {
+            lo + q * (hi - lo)
+        };
+        points.push(Point {
+            x,
+            queue: s.queue.min(x),
+            w: 1.0 / REPS.len() as f64,
+        });
     }
-    points
 }
 
 /// A smoothed estimate of the duration distribution: each point becomes a uniform piece in
@@ -260,7 +302,6 @@ mod tests {
             ready_seen_after: Duration::from_secs_f64(seen),
             server_ready_after: server.map(Duration::from_secs_f64),
             server_duration: None,
-            polls: 3,
         }
     }
 

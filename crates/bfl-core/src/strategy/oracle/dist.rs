@@ -69,44 +69,46 @@ impl Empirical {
         self.pieces.iter().map(|p| p.1).fold(0.0, f64::max)
     }
 
-    /// The CDF and partial mean at each of `times` (ascending) in one sweep over the pieces'
-    /// ends, `O(pieces + n)` when the pieces come sorted (as the posterior's do), plus a sort
-    /// otherwise. Between two ends the density is constant, so both tables grow by
-    /// `density·Δt` and `density·Δ(t²)/2`.
-    fn tabulate(&self, times: &[f64]) -> (Vec<f64>, Vec<f64>) {
-        let n = times.len();
-        let (mut f, mut m) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    /// Empties the mixture, keeping its buffer.
+    pub(crate) fn clear(&mut self) {
+        self.pieces.clear();
+        self.total = 0.0;
+    }
+
+    /// The CDF and partial mean at each of `times` (ascending) in one walk over the pieces'
+    /// starts and ends, `O(pieces + n)` when the pieces come sorted (as the posterior's do),
+    /// plus a sort otherwise. At `t`, a piece open there adds `d·(t − lo)` to the CDF and
+    /// `d·(t² − lo²)/2` to the partial mean (density `d`), a closed one its mass and `mass ·
+    /// mid`: so both are `density·t + c` and `density·t²/2 + c'` with sums that change only
+    /// where a piece starts or ends, in any order. Written into `f` and `m` (buffers reused).
+    pub(crate) fn tabulate_into(&self, times: &[f64], f: &mut Vec<f64>, m: &mut Vec<f64>) {
+        f.clear();
+        m.clear();
         if self.total <= 0.0 {
-            return (vec![0.0; n], vec![0.0; n]);
+            f.resize(times.len(), 0.0);
+            m.resize(times.len(), 0.0);
+            return;
         }
         let starts = sorted_by(&self.pieces, |p| p.0);
         let ends = sorted_by(&self.pieces, |p| p.1);
-        let mut sweep = Sweep::default();
-        let (mut s, mut e) = (starts.iter().peekable(), ends.iter().peekable());
+        let (mut s, mut e) = (starts.iter(), ends.iter());
+        let (mut next_start, mut next_end) = (s.next(), e.next());
+        let mut sums = OpenSums::default();
+        let per_total = 1.0 / self.total;
+        f.reserve(times.len());
+        m.reserve(times.len());
         for &t in times {
-            // Every end at or before `t`, in order (a piece starts before it ends).
-            loop {
-                let next_start = s.peek().map(|&&(lo, _, _)| lo).filter(|&lo| lo <= t);
-                let next_end = e.peek().map(|&&(_, hi, _)| hi).filter(|&hi| hi <= t);
-                match (next_start, next_end) {
-                    (Some(lo), end) if end.is_none_or(|hi| lo <= hi) => {
-                        let Some(&piece) = s.next() else { break };
-                        sweep.advance(lo);
-                        sweep.open(piece);
-                    }
-                    (_, Some(hi)) => {
-                        let Some(&piece) = e.next() else { break };
-                        sweep.advance(hi);
-                        sweep.close(piece);
-                    }
-                    _ => break,
-                }
+            while let Some(&(lo, hi, w)) = next_start.filter(|p| p.0 <= t) {
+                sums.open(lo, hi, w);
+                next_start = s.next();
             }
-            sweep.advance(t);
-            f.push((sweep.f / self.total).clamp(0.0, 1.0));
-            m.push(sweep.m / self.total);
+            while let Some(&(lo, hi, w)) = next_end.filter(|p| p.1 <= t) {
+                sums.close(lo, hi, w);
+                next_end = e.next();
+            }
+            f.push(((sums.density * t + sums.f) * per_total).clamp(0.0, 1.0));
+            m.push((sums.density * 0.5 * t * t + sums.m) * per_total);
         }
-        (f, m)
     }
 
     fn cdf(&self, t: f64) -> f64 {
@@ -157,50 +159,44 @@ fn sorted_by(
     std::borrow::Cow::Owned(v)
 }
 
-/// The running state of [`Empirical::tabulate`]'s sweep: the mass and partial mean up to `at`,
-/// and the density of the pieces open there.
+/// The sums of [`Empirical::tabulate_into`]: CDF `density·t + f`, partial mean
+/// `density·t²/2 + m`, from the pieces open at `t` and those closed before it.
 #[derive(Default)]
-struct Sweep {
-    at: f64,
+struct OpenSums {
+    density: f64,
     f: f64,
     m: f64,
-    density: f64,
     open: usize,
 }
 
-impl Sweep {
-    fn advance(&mut self, t: f64) {
-        if t > self.at {
-            if self.open > 0 {
-                self.f += self.density * (t - self.at);
-                self.m += self.density * (t * t - self.at * self.at) * 0.5;
-            }
-            self.at = t;
-        }
-    }
-
-    /// A piece starting at `at`: a point mass counts whole, a uniform one adds its density.
-    fn open(&mut self, (lo, hi, w): (f64, f64, f64)) {
+impl OpenSums {
+    /// A uniform piece starting (point masses count whole when they close).
+    fn open(&mut self, lo: f64, hi: f64, w: f64) {
         if hi > lo {
-            self.density += w / (hi - lo);
+            let d = w / (hi - lo);
+            self.density += d;
+            self.f -= d * lo;
+            self.m -= 0.5 * d * lo * lo;
             self.open += 1;
-        } else {
-            self.f += w;
-            self.m += w * lo;
         }
     }
 
-    /// A piece ending at `at` (point masses were counted at their start).
-    fn close(&mut self, (lo, hi, w): (f64, f64, f64)) {
+    /// A piece ending: its mass at its mean from here on.
+    fn close(&mut self, lo: f64, hi: f64, w: f64) {
         if hi > lo {
+            let d = w / (hi - lo);
             self.open = self.open.saturating_sub(1);
             // With nothing open, no rounding residue of the subtractions may linger.
             self.density = if self.open == 0 {
                 0.0
             } else {
-                self.density - w / (hi - lo)
+                self.density - d
             };
+            self.f += d * lo;
+            self.m += 0.5 * d * lo * lo;
         }
+        self.f += w;
+        self.m += w * 0.5 * (lo + hi);
     }
 }
 
@@ -256,7 +252,11 @@ impl DurationDist {
     /// for an empirical mixture.
     pub fn tabulate(&self, times: &[f64]) -> (Vec<f64>, Vec<f64>) {
         match self {
-            DurationDist::Empirical(e) => e.tabulate(times),
+            DurationDist::Empirical(e) => {
+                let (mut f, mut m) = (Vec::new(), Vec::new());
+                e.tabulate_into(times, &mut f, &mut m);
+                (f, m)
+            }
             _ => (
                 times.iter().map(|&x| self.cdf(x)).collect(),
                 times.iter().map(|&x| self.partial_mean(x)).collect(),
