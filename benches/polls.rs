@@ -8,10 +8,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use bfl_core::api::SubmitResponse;
-use bfl_core::error::TaskRef;
 use bfl_core::strategy::Fixed;
-use bfl_core::task::SubmittedTask;
 use bfl_core::Client;
+use bfl_core::SubmittedTask;
+use bfl_core::TaskRef;
 use bfl_hyper::{HyperTransport, TokioRuntime};
 use bfl_sim::{DurationModel, Role, SimConfig, SimRequest, SimServer};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};

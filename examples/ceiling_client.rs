@@ -7,11 +7,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use bfl_core::error::TaskRef;
 use bfl_core::machine::{Job, Start, StopAfter, TaskEvent};
-use bfl_core::observe::{Hooks, RecordError, TaskObserver};
 use bfl_core::strategy::Fixed;
 use bfl_core::Client;
+use bfl_core::TaskRef;
+use bfl_core::{Hooks, RecordError, TaskObserver};
 use bfl_hyper::{HyperTransport, TokioRuntime};
 use std::future::Future;
 use std::pin::Pin;

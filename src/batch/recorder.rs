@@ -3,9 +3,9 @@
 
 use crate::batch::journal::{Journal, Record};
 use crate::progress::{Counters, Progress};
-use bfl_core::error::Phase;
-use bfl_core::task::Finished;
 use bfl_core::transport::DownloadedFile;
+use bfl_core::Finished;
+use bfl_core::Phase;
 use bfl_core::{BatchObserver, Image, RecordError, TaskError, TaskEvent, TaskOutcome};
 use std::sync::Mutex;
 

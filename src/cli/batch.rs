@@ -61,7 +61,7 @@ pub struct BatchArgs {
 }
 
 /// Runs the batch and prints its summary.
-pub async fn run(global: &Global, args: &BatchArgs) -> u8 {
+pub(super) async fn run(global: &Global, args: &BatchArgs) -> u8 {
     let stdin = args.file.as_os_str() == "-";
     let input = if stdin {
         "standard input".to_owned()

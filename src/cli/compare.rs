@@ -6,7 +6,7 @@ use crate::compare::{CompareArgs, CompareError};
 
 /// Runs the comparison on a thread of its own (it drives its own virtual-time runtime) and
 /// prints the table, or JSON with `--json`.
-pub async fn run(global: &Global, args: CompareArgs) -> u8 {
+pub(super) async fn run(global: &Global, args: CompareArgs) -> u8 {
     if let Some(plot) = &args.plot {
         if plot.extension().and_then(|e| e.to_str()) != Some("svg") {
             let msg = format!(

@@ -10,7 +10,7 @@ const SIM_KEY: &str = "bfl-sim-local-key";
 
 /// A client, and the simulator it talks to when `--sim` started one (kept alive with it).
 #[derive(Debug)]
-pub struct Connection {
+pub(super) struct Connection {
     /// The client.
     pub client: Client,
     /// The embedded simulator, if any.
@@ -21,7 +21,7 @@ pub struct Connection {
 
 /// Why no client could be made.
 #[derive(Debug, thiserror::Error)]
-pub enum ConnectError {
+pub(super) enum ConnectError {
     /// No key, bad region or base URL, or a transport that cannot be built.
     #[error(transparent)]
     Env(#[from] bfl_hyper::EnvError),
@@ -37,7 +37,7 @@ pub enum ConnectError {
 }
 
 /// Connects as the global flags say, with the engine settings of `engine`.
-pub async fn connect(
+pub(super) async fn connect(
     global: &Global,
     engine: Option<&EngineArgs>,
     max_active: Option<usize>,
@@ -128,7 +128,7 @@ fn configure(
 
 impl Connection {
     /// Stops the webhook receiver and the embedded simulator, if any.
-    pub async fn close(self) {
+    pub(super) async fn close(self) {
         if let Some(receiver) = self.receiver {
             eprintln!("{}", super::webhooks::summary(&receiver));
             receiver.shutdown().await;

@@ -5,7 +5,7 @@ use super::output::{emit, fail, task_failed};
 use super::{Global, EXIT_CONFIG};
 
 /// Prints the balance.
-pub async fn run(global: &Global) -> u8 {
+pub(super) async fn run(global: &Global) -> u8 {
     let conn = match connect(global, None, None).await {
         Ok(c) => c,
         Err(e) => return fail(global, EXIT_CONFIG, &e.to_string()),

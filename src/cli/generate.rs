@@ -73,7 +73,7 @@ impl GenerateArgs {
 }
 
 /// Generates the image and writes it.
-pub async fn run(global: &Global, args: &GenerateArgs) -> u8 {
+pub(super) async fn run(global: &Global, args: &GenerateArgs) -> u8 {
     let (req, out) = match destination(args) {
         Ok(d) => d,
         Err(msg) => return fail(global, EXIT_USAGE, &msg),

@@ -7,25 +7,25 @@ use bfl_core::TaskError;
 use std::io::Write;
 
 /// Writes one line to stdout; a reader that went away (`bfl … | head -c 1`) is ignored.
-pub fn emit(line: impl std::fmt::Display) {
+pub(super) fn emit(line: impl std::fmt::Display) {
     let mut out = std::io::stdout().lock();
     // Only a closed pipe can fail here in practice, and nobody is left to tell.
     let _ = writeln!(out, "{line}").and_then(|()| out.flush());
 }
 
 /// Writes text (its own line ends) to stdout, like [`emit`].
-pub fn emit_text(text: &str) {
+pub(super) fn emit_text(text: &str) {
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
 }
 
 /// Server text as it may be shown on a terminal (see [`bfl_core::sanitize::server_text`]).
-pub fn shown(text: &str) -> String {
+pub(super) fn shown(text: &str) -> String {
     bfl_core::sanitize::server_text(text)
 }
 
 /// Reports an error and returns `code`.
-pub fn fail(global: &Global, code: u8, message: &str) -> u8 {
+pub(super) fn fail(global: &Global, code: u8, message: &str) -> u8 {
     if global.json {
         emit(serde_json::json!({ "error": message, "exit_code": code }));
     } else {
@@ -35,7 +35,7 @@ pub fn fail(global: &Global, code: u8, message: &str) -> u8 {
 }
 
 /// The exit code of a task error.
-pub fn exit_code_of(e: &TaskError) -> u8 {
+pub(super) fn exit_code_of(e: &TaskError) -> u8 {
     if e.is_fatal_for_batch() {
         super::EXIT_REFUSED
     } else {
@@ -44,7 +44,7 @@ pub fn exit_code_of(e: &TaskError) -> u8 {
 }
 
 /// Reports a task error (kind, message, task id) and returns its exit code.
-pub fn task_failed(global: &Global, e: &TaskError) -> u8 {
+pub(super) fn task_failed(global: &Global, e: &TaskError) -> u8 {
     let code = exit_code_of(e);
     if global.json {
         emit(serde_json::json!({

@@ -26,7 +26,7 @@ pub struct ResumeArgs {
 }
 
 /// Polls the task and writes its image.
-pub async fn run(global: &Global, args: &ResumeArgs) -> u8 {
+pub(super) async fn run(global: &Global, args: &ResumeArgs) -> u8 {
     if let Err(e) = check_writable(&args.out) {
         let msg = format!("cannot write {}: {e}", args.out.display());
         return fail(global, EXIT_USAGE, &msg);
@@ -35,7 +35,7 @@ pub async fn run(global: &Global, args: &ResumeArgs) -> u8 {
         Ok(c) => c,
         Err(e) => return fail(global, EXIT_CONFIG, &e.to_string()),
     };
-    let task = bfl_core::task::SubmittedTask::known_as(args.id.clone(), args.polling_url.clone());
+    let task = bfl_core::SubmittedTask::known_as(args.id.clone(), args.polling_url.clone());
     let job = bfl_core::Job::resume(task).to_file(&args.out);
     let code = match watched(&conn.client, job).await {
         Watched::Finished(result) => match *result {

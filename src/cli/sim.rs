@@ -5,7 +5,7 @@ use super::{Global, EXIT_CONFIG, EXIT_USAGE};
 use bfl_sim::cli::{CliError, SimArgs};
 
 /// Runs the simulator until Ctrl-C (or lists the built-in scenarios).
-pub async fn run(global: &Global, args: SimArgs) -> u8 {
+pub(super) async fn run(global: &Global, args: SimArgs) -> u8 {
     if !global.json {
         return match bfl_sim::cli::run(args.clone()).await {
             Ok(()) => 0,

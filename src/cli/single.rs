@@ -38,9 +38,10 @@ pub(super) async fn watched_with(
     tokio::select! {
         outcome = client.run_hooked(job, seed, hooks) => Watched::Finished(Box::new(match outcome.result {
             Ok(bfl_core::Finished::Downloaded(o)) => Ok(o),
-            Ok(other) => Err(bfl_core::TaskError::NotSubmitted {
-                reason: format!("internal: the task stopped at {other:?}"),
-            }),
+            Ok(other) => Err(bfl_core::TaskError::internal(
+                bfl_core::Phase::Download,
+                format!("the task stopped at {other:?}"),
+            )),
             Err(e) => Err(e),
         })),
         Some(()) = interrupts.recv() => Watched::Interrupted(watch),

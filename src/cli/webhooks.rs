@@ -26,7 +26,7 @@ pub struct WebhookArgs {
 }
 
 /// Starts the receiver the flags ask for and gives the client its webhooks.
-pub async fn listen(
+pub(super) async fn listen(
     args: &WebhookArgs,
     builder: ClientBuilder,
 ) -> std::io::Result<(ClientBuilder, Option<WebhookReceiver>)> {
@@ -46,7 +46,7 @@ pub async fn listen(
 }
 
 /// One line for people: what the receiver saw.
-pub fn summary(receiver: &WebhookReceiver) -> String {
+pub(super) fn summary(receiver: &WebhookReceiver) -> String {
     let c = receiver.router().counters();
     format!(
         "webhooks: {} accepted, {} duplicate, {} unknown task, {} forged, {} malformed",

@@ -6,7 +6,7 @@ use plotters::prelude::*;
 use std::path::Path;
 
 /// Writes the plot of `report` to `path` (SVG).
-pub fn write_svg(path: &Path, report: &CompareReport) -> Result<(), String> {
+pub(super) fn write_svg(path: &Path, report: &CompareReport) -> Result<(), String> {
     let err = |e: &dyn std::fmt::Display| format!("plot {}: {e}", path.display());
     let results = &report.results;
     let x_max = max_polls(report) * 1.1;

@@ -72,19 +72,19 @@ pub(crate) struct WebhookRow {
 
 impl WebhookRow {
     /// Turns deliveries on in the scenario.
-    pub fn configure(&self, cfg: &mut SimConfig) {
+    pub(crate) fn configure(&self, cfg: &mut SimConfig) {
         cfg.webhooks = self.profile.config();
     }
 
     /// The run's receiver: the simulator's deliveries go to it, in-process.
-    pub fn receiver(&self, sim: &VirtualSim) -> WebhookRouter {
+    pub(crate) fn receiver(&self, sim: &VirtualSim) -> WebhookRouter {
         let router = WebhookRouter::new();
         sim.set_webhook_sink(Arc::new(router.clone()));
         router
     }
 
     /// Gives a client of the run its webhooks, routed by `router`.
-    pub fn apply(&self, router: &WebhookRouter, builder: ClientBuilder) -> ClientBuilder {
+    pub(crate) fn apply(&self, router: &WebhookRouter, builder: ClientBuilder) -> ClientBuilder {
         builder
             .webhooks(router.clone(), "https://hooks.compare.invalid")
             .webhook_fallback(Arc::new(self.fallback))

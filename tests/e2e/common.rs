@@ -12,16 +12,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// The key every test client sends.
-pub const KEY: &str = "bfl_e2e_secret_key";
+pub(crate) const KEY: &str = "bfl_e2e_secret_key";
 /// Every task's deadline: each test must end well inside it.
-pub const DEADLINE: Duration = Duration::from_secs(8);
+pub(crate) const DEADLINE: Duration = Duration::from_secs(8);
 /// The poll interval of the test strategy.
-pub const POLL_EVERY: Duration = Duration::from_millis(50);
+pub(crate) const POLL_EVERY: Duration = Duration::from_millis(50);
 /// The transport's own whole-request timeout (a hung request ends here).
-pub const REQUEST_TIMEOUT: Duration = Duration::from_millis(400);
+pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_millis(400);
 
 /// A scenario of short generations (0.3 s after a 0.05 s queue), small images, seed 7.
-pub fn scenario() -> SimConfig {
+pub(crate) fn scenario() -> SimConfig {
     let mut c = SimConfig {
         seed: 7,
         queue_delay: DurationModel::Fixed(0.05),
@@ -35,7 +35,7 @@ pub fn scenario() -> SimConfig {
 }
 
 /// Retries scaled down to the scenario's durations; server hints clamped to [50 ms, 1 s].
-pub fn fast_retries() -> RetryPolicy {
+pub(crate) fn fast_retries() -> RetryPolicy {
     RetryPolicy {
         base: Duration::from_millis(20),
         cap: Duration::from_millis(200),
@@ -46,7 +46,7 @@ pub fn fast_retries() -> RetryPolicy {
 }
 
 /// A client builder aimed at `server`: real transport, tokio runtime, 50 ms polls.
-pub fn builder(server: &SimServer) -> ClientBuilder {
+pub(crate) fn builder(server: &SimServer) -> ClientBuilder {
     let transport = HyperTransport::builder()
         .timeout(REQUEST_TIMEOUT)
         .connect_timeout(Duration::from_secs(1))
@@ -64,24 +64,24 @@ pub fn builder(server: &SimServer) -> ClientBuilder {
 }
 
 /// A client for `server` with the defaults above.
-pub fn client(server: &SimServer) -> Client {
+pub(crate) fn client(server: &SimServer) -> Client {
     builder(server).build().unwrap()
 }
 
 /// Starts a simulator.
-pub async fn start(config: SimConfig) -> SimServer {
+pub(crate) async fn start(config: SimConfig) -> SimServer {
     SimServer::start(config).await.unwrap()
 }
 
 /// Runs `fut`, failing the test if it outlives the deadline (plus slack for the last request).
-pub async fn within_deadline<T>(fut: impl Future<Output = T>) -> T {
+pub(crate) async fn within_deadline<T>(fut: impl Future<Output = T>) -> T {
     tokio::time::timeout(DEADLINE + Duration::from_secs(2), fut)
         .await
         .expect("a task outlived its deadline")
 }
 
 /// A fresh directory under the system's temp dir.
-pub fn scratch_dir(name: &str) -> PathBuf {
+pub(crate) fn scratch_dir(name: &str) -> PathBuf {
     static N: AtomicUsize = AtomicUsize::new(0);
     let dir = std::env::temp_dir().join(format!(
         "bfl-e2e-{}-{}-{name}",
@@ -95,7 +95,7 @@ pub fn scratch_dir(name: &str) -> PathBuf {
 
 /// Key safety, from the server's log: the key went with every API request and with none to the
 /// delivery or hostile hosts.
-pub fn assert_key_safety(server: &SimServer, stats: &Stats) {
+pub(crate) fn assert_key_safety(server: &SimServer, stats: &Stats) {
     let c = &stats.counters;
     assert_eq!(c.keys_sent_to_delivery, 0, "key sent to the delivery host");
     assert_eq!(c.keys_sent_to_hostile, 0, "key sent to a hostile host");
@@ -110,7 +110,7 @@ pub fn assert_key_safety(server: &SimServer, stats: &Stats) {
 }
 
 /// No task was polled after an answer showed it terminal (needs well-formed terminal answers).
-pub fn assert_no_poll_after_terminal(stats: &Stats) {
+pub(crate) fn assert_no_poll_after_terminal(stats: &Stats) {
     for t in &stats.tasks {
         assert_eq!(
             t.polls_after_terminal, 0,
@@ -120,12 +120,12 @@ pub fn assert_no_poll_after_terminal(stats: &Stats) {
 }
 
 /// Counts requests of a kind in the server's log.
-pub fn count(stats: &Stats, kind: bfl_sim::stats::RequestKind) -> usize {
+pub(crate) fn count(stats: &Stats, kind: bfl_sim::stats::RequestKind) -> usize {
     stats.requests.iter().filter(|r| r.kind == kind).count()
 }
 
 /// Runs futures concurrently on the runtime's workers; answers in input order.
-pub async fn join_all<F>(futs: impl IntoIterator<Item = F>) -> Vec<F::Output>
+pub(crate) async fn join_all<F>(futs: impl IntoIterator<Item = F>) -> Vec<F::Output>
 where
     F: Future + Send + 'static,
     F::Output: Send + 'static,

@@ -6,7 +6,7 @@
 use crate::common::*;
 use bfl_core::image::{sniff, BadImage};
 use bfl_core::transport::{temp_path_for, TransportError};
-use bfl_core::{ErrorKind, GenerationRequest, Image, OutputFormat, TaskError};
+use bfl_core::{ErrorKind, GenerationRequest, Image, OutputFormat};
 use bfl_sim::{SimServer, TaskTruth};
 use std::path::Path;
 
@@ -93,9 +93,8 @@ async fn bad_bodies_past_the_failure_cap_fail_retryably_and_leave_the_old_file()
         assert!(err.is_retryable(), "{kind}");
         assert_eq!(err.task_id(), Some(task.id.as_str()), "{kind}");
         assert!(err.to_string().contains(cause), "{kind}: {err}");
-        let source = match &err {
-            TaskError::Transport { source, .. } => source.clone(),
-            other => panic!("{kind}: {other:?}"),
+        let Some(source) = err.transport_error().cloned() else {
+            panic!("{kind}: {err:?}")
         };
         match kind {
             "empty" => assert_eq!(source, TransportError::BadImage(BadImage::Empty)),

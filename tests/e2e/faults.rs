@@ -135,12 +135,12 @@ async fn a_spike_over_the_timeout_ends_in_a_transport_timeout() {
     let err = within_deadline(client(&server).generate(GenerationRequest::new("flux-2-pro", "x")))
         .await
         .unwrap_err();
-    let TaskError::Transport { source, .. } = &err else {
-        panic!("{err:?}")
-    };
+    assert_eq!(err.kind(), ErrorKind::Transport, "{err}");
     assert_eq!(
-        *source,
-        bfl_core::transport::TransportError::Timeout(REQUEST_TIMEOUT)
+        err.transport_error(),
+        Some(&bfl_core::transport::TransportError::Timeout(
+            REQUEST_TIMEOUT
+        ))
     );
     assert_eq!(count(&server.stats(), RequestKind::Submit), 1);
     server.shutdown().await;
@@ -287,10 +287,11 @@ async fn lost_submit_answers_end_typed_and_the_orphans_are_counted() {
     let done = results.iter().filter(|r| r.is_ok()).count();
     for r in &results {
         if let Err(e) = r {
-            let TaskError::Transport { source, .. } = e else {
-                panic!("{e:?}")
-            };
-            assert_eq!(*source, TransportError::Timeout(REQUEST_TIMEOUT));
+            assert_eq!(e.kind(), ErrorKind::Transport, "{e}");
+            assert_eq!(
+                e.transport_error(),
+                Some(&TransportError::Timeout(REQUEST_TIMEOUT))
+            );
         }
     }
     // A submit that may have reached the server is never sent again: that could pay twice.

@@ -1,7 +1,7 @@
 //! The happy path: several models and every output format, streamed to files and in memory.
 
 use crate::common::*;
-use bfl_core::task::Image;
+use bfl_core::Image;
 use bfl_core::{GenerationRequest, OutputFormat};
 use bfl_sim::stats::{Outcome, RequestKind};
 

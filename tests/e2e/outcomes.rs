@@ -1,7 +1,7 @@
 //! Terminal outcomes other than success, and the answers that carry server detail.
 
 use crate::common::*;
-use bfl_core::{ErrorKind, GenerationRequest, TaskError};
+use bfl_core::{ErrorKind, GenerationRequest};
 use bfl_sim::stats::{Outcome, RequestKind};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -141,10 +141,7 @@ async fn refusals_402_403_422_carry_the_server_detail_and_are_not_retried() {
             .await
             .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Validation, "{err}");
-    let TaskError::Validation { detail, .. } = &err else {
-        panic!("{err:?}")
-    };
-    let detail = detail.clone().unwrap_or_default();
+    let detail = err.detail().unwrap_or_default();
     assert!(detail.contains("prompt"), "{detail}");
     assert_eq!(server.stats().counters.submits, 1, "a 422 is never retried");
     server.shutdown().await;

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 /// A fresh scratch directory for one test.
-pub fn temp_dir(suite: &str, name: &str) -> PathBuf {
+pub(crate) fn temp_dir(suite: &str, name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("bfl-{suite}-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
@@ -14,7 +14,7 @@ pub fn temp_dir(suite: &str, name: &str) -> PathBuf {
 }
 
 /// The `bfl` binary, run in `dir` with none of the user's BFL settings.
-pub fn bfl(dir: &Path) -> Command {
+pub(crate) fn bfl(dir: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_bfl"));
     cmd.current_dir(dir)
         .env_remove("BFL_API_KEY")
@@ -25,7 +25,7 @@ pub fn bfl(dir: &Path) -> Command {
 }
 
 /// Asserts the run exited with `code`, showing its stderr if not.
-pub fn assert_exit(out: &Output, code: i32) {
+pub(crate) fn assert_exit(out: &Output, code: i32) {
     assert_eq!(
         out.status.code(),
         Some(code),
@@ -36,7 +36,7 @@ pub fn assert_exit(out: &Output, code: i32) {
 }
 
 /// The run's stdout as one JSON value.
-pub fn stdout_json(out: &Output) -> serde_json::Value {
+pub(crate) fn stdout_json(out: &Output) -> serde_json::Value {
     let text = String::from_utf8_lossy(&out.stdout);
     serde_json::from_str(text.trim()).unwrap_or_else(|e| {
         panic!(
@@ -47,14 +47,14 @@ pub fn stdout_json(out: &Output) -> serde_json::Value {
 }
 
 /// The run's stderr as text.
-pub fn stderr(out: &Output) -> String {
+pub(crate) fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 /// Writes a quick simulator scenario to `dir/scenario.json`: generations of about `median_s`
 /// seconds (lognormal, σ 0.3), 0.1 s in the queue, seeded; `extra` adds top-level fields (e.g.
 /// `"webhooks": {…}`), or is empty.
-pub fn quick_scenario(dir: &Path, seed: u64, median_s: f64, extra: &str) -> PathBuf {
+pub(crate) fn quick_scenario(dir: &Path, seed: u64, median_s: f64, extra: &str) -> PathBuf {
     let path = dir.join("scenario.json");
     let extra = if extra.is_empty() {
         String::new()

@@ -7,7 +7,7 @@
 //! once — jobs already submitted still run to the end, since they are paid for.
 
 use crate::client::{task_seed, Client};
-use crate::error::TaskError;
+use crate::error::{ErrorKind, TaskError};
 use crate::machine::{Job, TaskEvent};
 use crate::observe::{Hooks, RecordError, TaskObserver};
 use crate::task::TaskOutcome;
@@ -41,7 +41,7 @@ pub trait BatchObserver: Send + Sync {
 
 /// An observer that does nothing.
 #[derive(Debug, Default, Clone, Copy)]
-pub struct NoObserver;
+pub(crate) struct NoObserver;
 
 #[async_trait::async_trait]
 impl BatchObserver for NoObserver {
@@ -195,9 +195,9 @@ async fn run_item(
             stop.stop(e.to_string());
         }
     }
-    if let Err(TaskError::NotSubmitted { reason }) = &mut outcome.result {
-        if let Some(cause) = stop.reason() {
-            *reason = format!("the batch stopped after: {cause}");
+    if let Err(e) = &mut outcome.result {
+        if let (ErrorKind::NotSubmitted, Some(cause)) = (e.kind(), stop.reason()) {
+            *e = TaskError::not_submitted(format!("the batch stopped after: {cause}"));
         }
     }
     outcome

@@ -8,7 +8,7 @@ use crate::error::{Phase, TaskError};
 use crate::limiter::{ActiveLimiter, Slot};
 use crate::machine::classify::{classify, Answer, Decision, Sent};
 use crate::machine::{Action, EngineConfig, Job, Start, StopAfter, TaskEvent, TaskMachine};
-pub use crate::observe::Hooks;
+use crate::observe::Hooks;
 use crate::observe::RecordError;
 use crate::retry::{RetryBudget, RetryPolicy};
 use crate::rt::{Now, Runtime};
@@ -34,21 +34,11 @@ pub const DEFAULT_BASE_URL: &str = "https://api.bfl.ai";
 /// (shrinking the limit). Every event goes to `hooks.observer`, awaited: the submit is not sent
 /// until its [`TaskEvent::Submitting`] is recorded, nor the first poll until
 /// [`TaskEvent::Submitted`] is.
-pub fn drive<'a>(
-    machine: &'a mut TaskMachine,
-    transport: &'a dyn Transport,
-    runtime: &'a dyn Runtime,
-    slots: Option<&'a Arc<ActiveLimiter>>,
-    slot: Option<Slot>,
-    hooks: Hooks<'a>,
-) -> impl Future<Output = TaskOutcome> + Send + 'a {
-    drive_with_hints(machine, transport, runtime, slots, slot, hooks, None)
-}
-
-/// [`drive`], with the task's webhook inbox: a delivery cuts a wait short and reaches the
-/// machine as a hint ([`TaskMachine::on_hint`]).
+///
+/// `hints`, when given, is the task's webhook inbox: a delivery cuts a wait short and reaches
+/// the machine as a hint ([`TaskMachine::on_hint`]).
 #[allow(clippy::manual_async_fn)] // an `async fn` keeps every argument twice in its future
-pub fn drive_with_hints<'a>(
+pub(crate) fn drive_with_hints<'a>(
     machine: &'a mut TaskMachine,
     transport: &'a dyn Transport,
     runtime: &'a dyn Runtime,
@@ -142,7 +132,7 @@ const HALTED: &str = "the batch was stopped before this job was submitted";
 
 fn not_submitted(machine: &TaskMachine, reason: String) -> TaskOutcome {
     TaskOutcome {
-        result: Err(TaskError::NotSubmitted { reason }),
+        result: Err(TaskError::not_submitted(reason)),
         report: machine.report().clone(),
     }
 }
@@ -518,7 +508,7 @@ impl Client {
     }
 
     /// The limiter for `model`'s limit class (one per documented limit: 24 or 6).
-    pub fn limiter(&self, model: &str) -> Arc<ActiveLimiter> {
+    pub(crate) fn limiter(&self, model: &str) -> Arc<ActiveLimiter> {
         let known = crate::api::known_active_limit(model);
         let mut map = self
             .inner
@@ -645,7 +635,7 @@ impl Client {
         };
         match self.run(job).await.result? {
             Finished::Submitted(t) => Ok(t),
-            other => Err(unexpected(other)),
+            other => Err(unexpected(Phase::Submit, other)),
         }
     }
 
@@ -661,7 +651,7 @@ impl Client {
         };
         match self.run(job).await.result? {
             Finished::Ready(r) => Ok(r),
-            other => Err(unexpected(other)),
+            other => Err(unexpected(Phase::Poll, other)),
         }
     }
 
@@ -729,19 +719,14 @@ impl Client {
             .transport
             .send(req)
             .await
-            .map_err(|source| TaskError::Transport {
-                task: None,
-                phase: Phase::Credits,
-                attempts: 1,
-                source,
-            })?;
+            .map_err(|source| TaskError::transport(None, Phase::Credits, 1, source))?;
         let resp = resp.map(|body| crate::sanitize::redact_key(body, cfg.key.expose()));
         // One try: a caller asking for credits decides for itself whether to ask again.
         match classify(Sent::Credits, resp, Now::of(&*self.inner.runtime)) {
             Decision::Proceed(Answer::Credits(credits)) => Ok(credits),
             Decision::Retry(retry) => Err(retry.into_error(None, Phase::Credits, 1)),
             Decision::Forbid(e) | Decision::Proceed(Answer::Unreadable(e)) => Err(e),
-            Decision::Proceed(other) => Err(unexpected(other)),
+            Decision::Proceed(other) => Err(unexpected(Phase::Credits, other)),
         }
     }
 }
@@ -757,17 +742,12 @@ pub fn task_seed(seed: u64, n: u64) -> u64 {
 pub(crate) fn downloaded(outcome: TaskOutcome) -> Result<TaskOutput, TaskError> {
     match outcome.result? {
         Finished::Downloaded(o) => Ok(o),
-        other => Err(unexpected(other)),
+        other => Err(unexpected(Phase::Download, other)),
     }
 }
 
 /// A machine stopped at another stage than the one asked for (or `classify` answered credits
 /// with another kind of answer); cannot happen, reported not panicked.
-fn unexpected(what: impl std::fmt::Debug) -> TaskError {
-    TaskError::MalformedResponse {
-        task: None,
-        phase: Phase::Poll,
-        reason: format!("internal: unexpected {what:?}"),
-        raw: bytes::Bytes::new(),
-    }
+fn unexpected(phase: Phase, what: impl std::fmt::Debug) -> TaskError {
+    TaskError::internal(phase, format!("unexpected {what:?}"))
 }

@@ -6,67 +6,97 @@
 //! download the image from a signed URL that dies 10 minutes after the generation ended. This
 //! crate holds every decision of that dance as data — no clock, no socket, no async runtime:
 //!
+//! The root is the SDK face — what a program that generates images needs: [`Client`] and
+//! [`ClientBuilder`], a [`Job`] or [`GenerationRequest`], the outcomes ([`TaskOutput`],
+//! [`Finished`], [`TaskReport`], [`TaskError`] and its [`ErrorKind`]), and the two traits a
+//! runtime provides, [`Transport`] (with its [`TransportError`]) and [`Runtime`]. Below it:
+//!
+//! - [`machine`]: the sans-IO task machine (`Send` / `Wait` / `Done`) for driver authors, with
+//!   [`machine::classify`] (answer → decision) and [`retry`] (backoff and retry budget);
 //! - [`api`]: wire types (lenient, never panicking parsers);
 //! - [`strategy`]: polling strategies (the seed recipes, AWS's jittered backoffs, and the default
 //!   `learned`, which polls near the [`strategy::oracle`] schedule of durations it learns);
-//! - [`machine`]: the sans-IO task machine (`Send` / `Wait` / `Done`);
-//! - [`machine::classify`], [`retry`], [`auth`], [`error`]: answer → decision, backoff and retry
-//!   budget, key-host policy, outcomes;
-//! - [`transport`], [`rt`]: the two traits a runtime provides; [`image`]: is a downloaded body
-//!   the image (magic bytes, length)?
-//! - [`client`]: the only async code — a short driver loop, and [`Client`];
-//! - [`limiter`], [`batch`]: many tasks under the key's active-task limit;
+//! - [`auth`]: the key and the key-host policy; [`sanitize`]: server text fit for a terminal;
+//! - [`transport`], [`rt`]: the runtime traits' details; [`image`]: is a downloaded body the
+//!   image (magic bytes, length)?
+//! - [`client`]: the only async code — a short driver loop behind [`Client`]; many tasks run
+//!   under the key's active-task limit with [`Client::batch`];
 //! - [`budget`]: an optional cap on the key's requests per second, spent where a poll is most
 //!   likely to find its task done;
-//! - [`webhook`]: deliveries as hints that wake a task for one confirming poll.
+//! - [`webhook`]: deliveries as hints that wake a task for one confirming poll;
+//! - [`progress`]: a batch's live counters.
 //!
 //! ## The driving contract
 //!
-//! ```text
-//! let mut machine = TaskMachine::new(config, job, strategy, name, seed, Now::of(&rt));
-//! loop {
-//!     match machine.next_action(Now::of(&rt)) {
-//!         Action::Send(t) => match transport.send(t.request).await {
-//!             Ok(resp) => machine.on_response(Now::of(&rt), resp),
-//!             Err(err) => machine.on_transport_error(Now::of(&rt), err),
-//!         },
-//!         Action::Wait(until) => rt.sleep_until(until).await,
-//!         Action::Done(outcome) => break outcome,
+//! A driver feeds the machine every answer and waits where it says; [`Client`] does exactly
+//! this (adding the active-task limit, observers and webhook hints):
+//!
+//! ```no_run
+//! use bfl_core::machine::{Action, EngineConfig, Job, TaskMachine};
+//! use bfl_core::rt::Now;
+//! use bfl_core::{Runtime, TaskOutcome, Transport};
+//! use std::sync::Arc;
+//!
+//! async fn run(
+//!     config: Arc<EngineConfig>,
+//!     job: Job,
+//!     transport: &dyn Transport,
+//!     rt: &dyn Runtime,
+//! ) -> TaskOutcome {
+//!     let strategy = bfl_core::strategy::default_strategy();
+//!     let schedule = strategy.new_task(job.model());
+//!     let mut machine = TaskMachine::new(config, job, schedule, strategy.name(), 7, Now::of(rt));
+//!     loop {
+//!         match machine.next_action(Now::of(rt)) {
+//!             Action::Send(t) => match transport.send(t.request).await {
+//!                 Ok(resp) => machine.on_response(Now::of(rt), resp),
+//!                 Err(err) => machine.on_transport_error(Now::of(rt), err),
+//!             },
+//!             Action::Wait(until) => rt.sleep_until(until).await,
+//!             Action::Done(outcome) => return outcome,
+//!         }
+//!         while let Some(event) = machine.poll_event() {
+//!             // record, trace, release slots
+//!             let _ = event;
+//!         }
 //!     }
-//!     while let Some(event) = machine.poll_event() { /* record, trace, release slots */ }
 //! }
 //! ```
-//! [`client::drive`] is this loop, awaiting [`transport::Transport::ready`] before a task's
-//! first request and each after a wait (so tasks queued for a bounded transport hold no
-//! request). A transport is `bfl_hyper::HyperTransport` for real sockets or
-//! `bfl_sim::SimTransport` for the simulator's virtual time.
+//!
+//! (A download job streams to [`transport::Transmit::download_to`] with
+//! [`Transport::download_to`] instead.) The client's driver also awaits
+//! [`transport::Transport::ready`] before a task's first request and each after a wait, so tasks
+//! queued for a bounded transport hold no request. A transport is `bfl_hyper::HyperTransport` for real
+//! sockets or `bfl_sim::SimTransport` for the simulator's virtual time.
 
 pub mod api;
 #[cfg(any(test, feature = "arb"))]
 pub mod arb;
 pub mod auth;
-pub mod batch;
+mod batch;
 pub mod budget;
 pub mod client;
-pub mod error;
+mod error;
 mod event_queue;
 pub mod image;
-pub mod limiter;
+mod limiter;
 pub mod machine;
 pub use machine::retry;
-pub mod observe;
+mod observe;
 pub mod progress;
 pub mod rt;
 pub mod sanitize;
 pub mod strategy;
-pub mod task;
+mod task;
 pub mod transport;
 pub mod webhook;
 
 pub use api::{GenerationRequest, OutputFormat, Status};
 pub use batch::{BatchItem, BatchObserver, StopHandle};
-pub use client::{Client, ClientBuilder};
-pub use error::{ErrorKind, TaskError, TaskRef};
-pub use machine::{Action, EngineConfig, Job, TaskEvent, TaskMachine};
+pub use client::{BuildError, Client, ClientBuilder};
+pub use error::{ErrorKind, Phase, TaskError, TaskRef};
+pub use machine::{Job, TaskEvent};
 pub use observe::{Hooks, RecordError, TaskObserver};
-pub use task::{Finished, Image, TaskOutcome, TaskOutput, TaskReport};
+pub use rt::Runtime;
+pub use task::{Finished, Image, ReadyTask, SubmittedTask, TaskOutcome, TaskOutput, TaskReport};
+pub use transport::{Transport, TransportError};

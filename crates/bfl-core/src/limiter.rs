@@ -70,9 +70,10 @@ impl State {
     }
 }
 
-/// Figures about a limiter, for reports and progress bars.
+/// Figures about a limiter (what its tests read).
+#[cfg(test)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LimiterStats {
+pub(crate) struct LimiterStats {
     /// The current limit.
     pub limit: usize,
     /// Slots held now.
@@ -85,18 +86,18 @@ pub struct LimiterStats {
 
 /// Shared by every task of a client (clone the `Arc`).
 #[derive(Debug)]
-pub struct ActiveLimiter {
+pub(crate) struct ActiveLimiter {
     state: Mutex<State>,
 }
 
 impl ActiveLimiter {
     /// A limiter that starts at `limit` and never grows above it.
-    pub fn new(limit: usize) -> Arc<ActiveLimiter> {
+    pub(crate) fn new(limit: usize) -> Arc<ActiveLimiter> {
         ActiveLimiter::with_ceiling(limit, limit)
     }
 
     /// A limiter that starts at `start` and may probe up to `ceiling`.
-    pub fn with_ceiling(start: usize, ceiling: usize) -> Arc<ActiveLimiter> {
+    pub(crate) fn with_ceiling(start: usize, ceiling: usize) -> Arc<ActiveLimiter> {
         let start = start.max(1);
         Arc::new(ActiveLimiter {
             state: Mutex::new(State {
@@ -121,7 +122,7 @@ impl ActiveLimiter {
     }
 
     /// Waits for a slot.
-    pub fn acquire(self: &Arc<Self>) -> Acquire {
+    pub(crate) fn acquire(self: &Arc<Self>) -> Acquire {
         Acquire {
             limiter: Arc::clone(self),
             waiter: None,
@@ -129,7 +130,8 @@ impl ActiveLimiter {
     }
 
     /// Takes a slot if one is free now.
-    pub fn try_acquire(self: &Arc<Self>) -> Option<Slot> {
+    #[cfg(test)]
+    pub(crate) fn try_acquire(self: &Arc<Self>) -> Option<Slot> {
         let mut s = self.lock();
         if s.queue.is_empty() && s.active < s.limit {
             let ticket = s.issue();
@@ -140,12 +142,13 @@ impl ActiveLimiter {
     }
 
     /// Whether tasks are waiting for a slot.
-    pub fn has_waiters(&self) -> bool {
+    pub(crate) fn has_waiters(&self) -> bool {
         !self.lock().queue.is_empty()
     }
 
     /// Current figures.
-    pub fn stats(&self) -> LimiterStats {
+    #[cfg(test)]
+    pub(crate) fn stats(&self) -> LimiterStats {
         let s = self.lock();
         LimiterStats {
             limit: s.limit,
@@ -215,7 +218,7 @@ impl ActiveLimiter {
 
 /// A held slot; dropping it frees the slot.
 #[derive(Debug)]
-pub struct Slot {
+pub(crate) struct Slot {
     limiter: Arc<ActiveLimiter>,
     ticket: Ticket,
     accepted: AtomicBool,
@@ -231,14 +234,14 @@ impl Slot {
     }
 
     /// The server accepted the submit made under this slot.
-    pub fn accepted(&self) {
+    pub(crate) fn accepted(&self) {
         if !self.accepted.swap(true, Ordering::AcqRel) {
             self.limiter.on_accepted();
         }
     }
 
     /// The submit made under this slot got a 429: the limit shrinks and the slot is freed.
-    pub fn rate_limited(self) {
+    pub(crate) fn rate_limited(self) {
         self.limiter.on_rate_limited(self.ticket);
         drop(self);
     }
@@ -252,7 +255,7 @@ impl Drop for Slot {
 
 /// The future of [`ActiveLimiter::acquire`].
 #[derive(Debug)]
-pub struct Acquire {
+pub(crate) struct Acquire {
     limiter: Arc<ActiveLimiter>,
     waiter: Option<Arc<Mutex<Waiter>>>,
 }

@@ -8,7 +8,7 @@ use std::sync::atomic::AtomicBool;
 /// An observer could not record an event (for a journal: the disk is full, or the write failed).
 ///
 /// On [`TaskEvent::Submitting`] the driver then does not send the submit: the task ends
-/// [`TaskError::NotSubmitted`](crate::TaskError::NotSubmitted) and the halt flag is raised, so no
+/// [`ErrorKind::NotSubmitted`](crate::ErrorKind::NotSubmitted) and the halt flag is raised, so no
 /// other task of a batch pays for work that could not be recorded. On any later event the task is
 /// already paid for: the driver goes on (abandoning it would lose the image) and still raises the
 /// halt flag.
@@ -29,7 +29,7 @@ pub trait TaskObserver: Send + Sync {
 
 /// An observer that records nothing.
 #[derive(Debug, Default, Clone, Copy)]
-pub struct NoObserver;
+pub(crate) struct NoObserver;
 
 #[async_trait::async_trait]
 impl TaskObserver for NoObserver {

@@ -47,9 +47,9 @@ impl Transport for Scripted {
         let pos = q.iter().position(|(k, _)| *k == kind);
         match pos.and_then(|i| q.remove(i)) {
             Some((_, a)) => a.into_result(),
-            None => Err(TransportError::Connect(format!(
-                "script has no {kind:?} answer left"
-            ))),
+            None => Err(TransportError::Connect(
+                format!("script has no {kind:?} answer left").into(),
+            )),
         }
     }
 }

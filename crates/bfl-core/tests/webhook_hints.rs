@@ -4,13 +4,13 @@
 
 use bfl_core::api::Status;
 use bfl_core::auth::ApiKey;
-use bfl_core::error::TaskRef;
 use bfl_core::machine::{Action, EngineConfig, Job, Start, StopAfter, TaskMachine};
 use bfl_core::rt::Now;
 use bfl_core::strategy::StrategyFactory;
 use bfl_core::webhook::{
     verify::SECRET_HEADER, Delivery, Fallback, Hint, WebhookRouter, WebhookSecret,
 };
+use bfl_core::TaskRef;
 use bytes::Bytes;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};

@@ -2,7 +2,7 @@
 //! [`TransportError::BodyTooLarge`] without a large allocation.
 
 use bfl_core::image::declared_length as content_length;
-use bfl_core::transport::TransportError;
+use bfl_core::transport::{Cause, TransportError};
 use bytes::{Bytes, BytesMut};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
@@ -40,5 +40,6 @@ pub(crate) async fn read_capped(
 
 /// An error while reading a body: the connection broke or the framing was invalid.
 pub(crate) fn body_error(err: hyper::Error) -> TransportError {
-    TransportError::Protocol(format!("reading the body: {}", crate::error::chain(&err)))
+    let message = format!("reading the body: {}", crate::error::chain(&err));
+    TransportError::Protocol(Cause::with_source(message, err))
 }

@@ -6,7 +6,7 @@
 
 use crate::body::{body_error, check_declared};
 use bfl_core::image::{check_image, declared_length, Head};
-use bfl_core::transport::{temp_path_for, DownloadedFile, TransportError};
+use bfl_core::transport::{temp_path_for, Cause, DownloadedFile, TransportError};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use std::path::{Path, PathBuf};
@@ -28,7 +28,10 @@ impl Drop for TempFile {
 }
 
 fn io_error(what: &str, path: &Path, err: std::io::Error) -> TransportError {
-    TransportError::Io(format!("{what} {}: {err}", path.display()))
+    TransportError::Io(Cause::with_source(
+        format!("{what} {}: {err}", path.display()),
+        err,
+    ))
 }
 
 /// Writes the body to `dest` through a temporary file, enforcing `cap`, `Content-Length` and the

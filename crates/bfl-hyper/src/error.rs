@@ -1,6 +1,6 @@
 //! Mapping hyper's and hyper-util's errors onto [`TransportError`].
 
-use bfl_core::transport::TransportError;
+use bfl_core::transport::{Cause, TransportError};
 use std::error::Error as StdError;
 
 /// An error and its sources, joined by `: ` (hyper's top-level messages alone say little).
@@ -20,10 +20,11 @@ pub(crate) fn chain(err: &(dyn StdError + 'static)) -> String {
 
 /// Classifies an error of the pooled client's `request` future.
 pub(crate) fn request_error(err: hyper_util::client::legacy::Error) -> TransportError {
-    let msg = chain(&err);
-    if err.is_connect() {
-        TransportError::Connect(msg)
+    let connect = err.is_connect();
+    let cause = Cause::with_source(chain(&err), err);
+    if connect {
+        TransportError::Connect(cause)
     } else {
-        TransportError::Protocol(msg)
+        TransportError::Protocol(cause)
     }
 }

@@ -131,9 +131,9 @@ impl Transport for SimTransport {
         let resp = {
             let mut sim = lock(&self.sim);
             let Some(role) = sim.hosts().role_of(authority) else {
-                return Err(TransportError::Connect(format!(
-                    "no simulated host {authority}"
-                )));
+                return Err(TransportError::Connect(
+                    format!("no simulated host {authority}").into(),
+                ));
             };
             let sim_req = SimRequest {
                 role,

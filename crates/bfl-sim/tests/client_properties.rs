@@ -81,7 +81,7 @@ proptest! {
             let mut done = 0;
             for item in &items {
                 match &item.outcome.result {
-                    Ok(bfl_core::task::Finished::Downloaded(out)) => {
+                    Ok(bfl_core::Finished::Downloaded(out)) => {
                         named.insert(out.ready.task.id.clone());
                         done += 1;
                     }

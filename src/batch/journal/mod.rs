@@ -27,7 +27,7 @@
 //! let header = Header { input: "prompts.txt".into(), fingerprint: "f00d".into(), jobs: 2, ..Header::default() };
 //! let journal = Journal::create(&path, &header).unwrap();
 //! journal.append_blocking(&Record::Submitting { index: 0 }).unwrap();
-//! let task = bfl_core::task::SubmittedTask::known_as("abc", "https://api.bfl.ai/v1/get_result?id=abc");
+//! let task = bfl_core::SubmittedTask::known_as("abc", "https://api.bfl.ai/v1/get_result?id=abc");
 //! journal.append_blocking(&Record::Submitted { index: 0, task }).unwrap();
 //! journal.append_blocking(&Record::Submitting { index: 1 }).unwrap();
 //! drop(journal);
@@ -313,7 +313,7 @@ fn sync_parent_dir(path: &Path) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bfl_core::task::SubmittedTask;
+    use bfl_core::SubmittedTask;
     use std::io::Write;
 
     fn lines(path: &Path, lines: &[&str]) {

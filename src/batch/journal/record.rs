@@ -1,7 +1,7 @@
 //! The journal's lines, and how a resume folds them into one state per job — refusing a journal
 //! it cannot trust (an unknown version, a second header, a record for a job the batch lacks).
 
-use bfl_core::task::SubmittedTask;
+use bfl_core::SubmittedTask;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -168,7 +168,7 @@ impl ItemState {
 
 /// Why records cannot be trusted: the 1-based line and what is wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Untrusted {
+pub(super) struct Untrusted {
     /// The line.
     pub line: usize,
     /// What is wrong.
@@ -176,7 +176,7 @@ pub struct Untrusted {
 }
 
 /// The header a journal's first record declares.
-pub fn header_of(records: &[Record]) -> Result<Header, Untrusted> {
+pub(super) fn header_of(records: &[Record]) -> Result<Header, Untrusted> {
     let untrusted = |reason: String| Untrusted { line: 1, reason };
     match records.first() {
         Some(Record::Batch {
@@ -205,7 +205,7 @@ pub fn header_of(records: &[Record]) -> Result<Header, Untrusted> {
 }
 
 /// Folds the records (header first) into one state per job.
-pub fn replay(records: &[Record], jobs: usize) -> Result<Vec<ItemState>, Untrusted> {
+pub(super) fn replay(records: &[Record], jobs: usize) -> Result<Vec<ItemState>, Untrusted> {
     let mut states = vec![ItemState::New; jobs];
     for (n, record) in records.iter().enumerate().skip(1) {
         let line = n + 1;

@@ -92,10 +92,7 @@ impl Core {
     pub(super) fn polling(&mut self, now: Now, task: SubmittedTask) -> State {
         match self.schedule_poll(now) {
             Some(_) => State::Poll(task),
-            None => State::Finished(Err(TaskError::GaveUp {
-                task: task.task,
-                polls: self.report.polls,
-            })),
+            None => State::Finished(Err(TaskError::gave_up(task.task, self.report.polls))),
         }
     }
 
@@ -162,10 +159,7 @@ impl Core {
     fn poll_or_give_up(&mut self, task: &SubmittedTask, next: Option<Duration>) -> Next {
         match next {
             Some(_) => Next::Stay,
-            None => fail(TaskError::GaveUp {
-                task: task.task.clone(),
-                polls: self.report.polls,
-            }),
+            None => fail(TaskError::gave_up(task.task.clone(), self.report.polls)),
         }
     }
 

@@ -10,7 +10,7 @@ use crate::api::{
     CreditsResponse, ErrorBody, GenerationResult, OutputFormat, PollResponse, Status,
     SubmitResponse,
 };
-use crate::error::{Phase, TaskError, TaskRef};
+use crate::error::{ErrorKind, Phase, TaskError, TaskRef};
 use crate::image::{check_image, declared_length, BadImage};
 use crate::rt::Now;
 use crate::task::Image;
@@ -62,6 +62,9 @@ impl Sent<'_> {
 }
 
 /// What to do with an answer.
+// One is made per answer and consumed at once; boxing the answer would allocate for every
+// poll, while the (rarer) error is already a box.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Decision {
     /// The request did what it was for: go on with this answer.
@@ -210,44 +213,22 @@ impl Retry {
     /// The error once retries are spent: `attempts` answers of this kind in a row.
     pub fn into_error(self, task: Option<TaskRef>, phase: Phase, attempts: u32) -> TaskError {
         let fault = match self {
-            Retry::Throttled { raw, .. } => {
-                return TaskError::RateLimited {
-                    task,
-                    phase,
-                    attempts,
-                    raw,
-                }
+            Retry::Throttled { retry_after, raw } => {
+                return TaskError::rate_limited(task, phase, attempts, retry_after, raw)
             }
             Retry::Fault { fault, .. } => fault,
         };
         match fault {
-            Fault::Server { status, raw } => TaskError::Server {
-                task,
-                phase,
-                status,
-                attempts,
-                raw,
-            },
-            Fault::Malformed { reason, raw } => TaskError::MalformedResponse {
-                task,
-                phase,
-                reason,
-                raw,
-            },
-            Fault::ReadyWithoutSample { raw } => TaskError::MalformedResponse {
-                task,
-                phase,
-                reason: format!(
-                    "status Ready without result.sample in {attempts} answers in a row"
-                ),
-                raw,
-            },
-            Fault::BadImage(bad) => TaskError::Transport {
-                task,
-                phase,
-                attempts,
-                source: TransportError::BadImage(bad),
-            },
+            Fault::Server { status, raw } => TaskError::server(task, phase, status, attempts, raw),
+            Fault::Malformed { reason, raw } => TaskError::malformed(task, phase, reason, raw),
+            Fault::ReadyWithoutSample { raw } => {
+                let reason =
+                    format!("status Ready without result.sample in {attempts} answers in a row");
+                TaskError::malformed(task, phase, reason, raw)
+            }
+            Fault::BadImage(bad) => {
+                TaskError::transport(task, phase, attempts, TransportError::BadImage(bad))
+            }
         }
     }
 }
@@ -296,7 +277,12 @@ fn success(sent: Sent<'_>, resp: Response<Bytes>) -> Decision {
             let raw = resp.into_body();
             match CreditsResponse::parse(&raw) {
                 Ok(c) => Decision::Proceed(Answer::Credits(c.credits)),
-                Err(e) => Decision::Forbid(malformed(None, Phase::Credits, e.to_string(), raw)),
+                Err(e) => Decision::Forbid(TaskError::malformed(
+                    None,
+                    Phase::Credits,
+                    e.to_string(),
+                    raw,
+                )),
             }
         }
     }
@@ -306,7 +292,12 @@ fn success(sent: Sent<'_>, resp: Response<Bytes>) -> Decision {
 fn submitted(raw: Bytes) -> Decision {
     Decision::Proceed(match SubmitResponse::parse(&raw) {
         Ok(parsed) => Answer::Submitted(parsed),
-        Err(e) => Answer::Unreadable(malformed(None, Phase::Submit, e.to_string(), raw)),
+        Err(e) => Answer::Unreadable(TaskError::malformed(
+            None,
+            Phase::Submit,
+            e.to_string(),
+            raw,
+        )),
     })
 }
 
@@ -383,10 +374,9 @@ fn refusal(sent: Sent<'_>, resp: Response<Bytes>, now: Now) -> Decision {
         Sent::Poll { in_grace: true, .. } if status == 404 => {
             Decision::Proceed(Answer::NotYetVisible(None))
         }
-        Sent::Poll { task, .. } if status == 404 => Decision::Forbid(TaskError::TaskNotFound {
-            task: task.clone(),
-            raw: resp.into_body(),
-        }),
+        Sent::Poll { task, .. } if status == 404 => {
+            Decision::Forbid(TaskError::task_not_found(task.clone(), resp.into_body()))
+        }
         Sent::Download { task, expires_at } => {
             // A signed URL that is refused near or past its expiry has expired; allow a little
             // clock skew between us and the server.
@@ -394,16 +384,9 @@ fn refusal(sent: Sent<'_>, resp: Response<Bytes>, now: Now) -> Decision {
             let refused = matches!(status, 403 | 404 | 410);
             Decision::Forbid(
                 if refused && now.unix_secs() >= expires_at - SKEW || status == 410 {
-                    TaskError::ResultExpired {
-                        task: task.clone(),
-                        expired_at: expires_at,
-                    }
+                    TaskError::result_expired(task.clone(), expires_at)
                 } else {
-                    TaskError::DownloadRejected {
-                        task: task.clone(),
-                        status,
-                        raw: resp.into_body(),
-                    }
+                    TaskError::download_rejected(task.clone(), status, resp.into_body())
                 },
             )
         }
@@ -417,48 +400,18 @@ fn final_error(task: Option<TaskRef>, phase: Phase, resp: Response<Bytes>) -> Ta
     let status = resp.status().as_u16();
     let raw = resp.into_body();
     let detail = ErrorBody::parse(&raw).summary();
-    match status {
-        401 | 403 => TaskError::Unauthorized {
-            task,
-            status,
-            detail,
-            raw,
-        },
-        402 => TaskError::InsufficientCredits { task, detail, raw },
-        422 => TaskError::Validation { task, detail, raw },
-        _ => TaskError::BadRequest {
-            task,
-            phase,
-            status,
-            detail,
-            raw,
-        },
-    }
-}
-
-fn malformed(task: Option<TaskRef>, phase: Phase, reason: String, raw: Bytes) -> TaskError {
-    TaskError::MalformedResponse {
-        task,
-        phase,
-        reason,
-        raw,
-    }
+    let kind = match status {
+        401 | 403 => ErrorKind::Unauthorized,
+        402 => ErrorKind::InsufficientCredits,
+        422 => ErrorKind::Validation,
+        _ => ErrorKind::BadRequest,
+    };
+    TaskError::refused(kind, task, phase, status, detail, raw)
 }
 
 /// The error of a poll answer with a terminal status other than `Ready`.
 pub(crate) fn terminal_error(task: TaskRef, parsed: PollResponse, raw: Bytes) -> TaskError {
-    let details = parsed.details;
-    match parsed.status {
-        Status::RequestModerated => TaskError::RequestModerated { task, details, raw },
-        Status::ContentModerated => TaskError::ContentModerated { task, details, raw },
-        Status::TaskNotFound => TaskError::TaskNotFound { task, raw },
-        status => TaskError::GenerationFailed {
-            task,
-            status,
-            details,
-            raw,
-        },
-    }
+    TaskError::task_ended(task, parsed.status, parsed.details, raw)
 }
 
 /// Reads a `Retry-After` header: delay-seconds or an HTTP-date (relative to `wall_now`).
@@ -555,6 +508,42 @@ mod tests {
     }
 
     #[test]
+    fn spent_retries_and_refusals_keep_the_last_answer_as_context() {
+        let mut throttled = answer(429, r#"{"detail":"slow down"}"#);
+        throttled
+            .headers_mut()
+            .insert(http::header::RETRY_AFTER, "7".parse().unwrap());
+        let Decision::Retry(retry) = classify(Sent::Submit, throttled, now()) else {
+            panic!("a 429 is retried");
+        };
+        let e = retry.into_error(None, Phase::Submit, 3);
+        assert_eq!(e.kind(), ErrorKind::RateLimited);
+        assert_eq!(e.retry_after(), Some(Duration::from_secs(7)));
+        assert_eq!((e.http_status(), e.attempts()), (Some(429), 3));
+        assert_eq!(
+            e.raw().map(|b| &b[..]),
+            Some(&br#"{"detail":"slow down"}"#[..])
+        );
+        assert_eq!(e.to_string(), "rate limited (429) 3 times during submit");
+
+        let t = task();
+        let poll = Sent::Poll {
+            task: &t,
+            in_grace: false,
+        };
+        let Decision::Forbid(e) = classify(poll, answer(401, r#"{"detail":"bad key"}"#), now())
+        else {
+            panic!("a 401 is final");
+        };
+        assert_eq!(
+            (e.kind(), e.phase()),
+            (ErrorKind::Unauthorized, Phase::Poll)
+        );
+        assert_eq!((e.http_status(), e.detail()), (Some(401), Some("bad key")));
+        assert_eq!(e.to_string(), "unauthorized (401): bad key");
+    }
+
+    #[test]
     fn not_found_within_the_grace_reads_as_pending() {
         let t = task();
         let poll = Sent::Poll {
@@ -593,7 +582,6 @@ mod tests {
             Decision::Forbid(e) => e.kind(),
             d => panic!("{d:?}"),
         };
-        use crate::error::ErrorKind;
         assert_eq!(kind(near, 403), ErrorKind::ResultExpired);
         assert_eq!(kind(far, 403), ErrorKind::DownloadRejected);
         assert_eq!(kind(far, 410), ErrorKind::ResultExpired);

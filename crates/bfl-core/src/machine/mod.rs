@@ -187,10 +187,10 @@ impl TaskMachine {
                 (RequestKind::Poll, req)
             }
             State::Download(ready) if now.unix_secs() >= ready.expires_at => {
-                return Some(Err(TaskError::ResultExpired {
-                    task: ready.task.clone(),
-                    expired_at: ready.expires_at,
-                }))
+                return Some(Err(TaskError::result_expired(
+                    ready.task.clone(),
+                    ready.expires_at,
+                )))
             }
             State::Download(ready) => {
                 core.report.downloads += 1;
@@ -249,12 +249,7 @@ impl TaskMachine {
         if !may_retry || !self.core.try_retry(now, None, phase, err.to_string()) {
             let task = self.task_ref();
             let attempts = self.core.failures.max(1);
-            self.finish(Err(TaskError::Transport {
-                task,
-                phase,
-                attempts,
-                source: err,
-            }));
+            self.finish(Err(TaskError::transport(task, phase, attempts, err)));
         }
     }
 
@@ -314,11 +309,11 @@ impl TaskMachine {
             State::Download(_) => Phase::Download,
             State::Poll(_) | State::Finished(_) => Phase::Poll,
         };
-        TaskError::DeadlineExceeded {
-            task: self.task_ref(),
+        TaskError::deadline_exceeded(
+            self.task_ref(),
             phase,
-            deadline: self.core.cfg.deadline,
-            last_status: self.core.last_status.clone(),
-        }
+            self.core.cfg.deadline,
+            self.core.last_status.clone(),
+        )
     }
 }

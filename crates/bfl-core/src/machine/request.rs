@@ -82,7 +82,7 @@ pub(super) fn submit(
     *r.uri_mut() = cfg
         .api_url(req.model())
         .parse()
-        .map_err(|e| validation(format!("bad model id or base URL: {e}")))?;
+        .map_err(|e| TaskError::invalid_input(format!("bad model id or base URL: {e}")))?;
     add_common_headers(&mut r, Some(&cfg.key));
     r.headers_mut().insert(
         http::header::CONTENT_TYPE,
@@ -107,10 +107,7 @@ pub(super) fn poll(
         .map_err(|_| malformed(task, Phase::Poll, "unparseable polling_url"))?;
     // Checked when the URL was admitted; checked again so no code path can skip it.
     if !cfg.key_policy.allows(&uri) {
-        return Err(TaskError::ForeignPollingUrl {
-            id: task.id.clone(),
-            url: url.to_owned(),
-        });
+        return Err(TaskError::foreign_polling_url(task.clone()));
     }
     let mut r = Request::new(Bytes::new());
     *r.uri_mut() = uri;
@@ -168,12 +165,13 @@ pub(super) fn admit_polling_url(
         return Ok(task);
     }
     if task.id.is_empty() {
-        return Err(TaskError::MalformedResponse {
-            task: Some(task),
-            phase: Phase::Submit,
-            reason: "a task without an id, on a polling host the key may not go to".into(),
-            raw: Bytes::new(),
-        });
+        let reason = "a task without an id, on a polling host the key may not go to";
+        return Err(TaskError::malformed(
+            Some(task),
+            Phase::Submit,
+            reason.into(),
+            Bytes::new(),
+        ));
     }
     tracing::warn!(
         id = ?task.id,
@@ -193,25 +191,12 @@ pub(super) fn check_model_id(model: &str) -> Result<(), TaskError> {
     if ok {
         Ok(())
     } else {
-        Err(validation(format!(
+        Err(TaskError::invalid_input(format!(
             "model id {model:?} is not a plain path segment (letters, digits, '-', '_', '.')"
         )))
     }
 }
 
-fn validation(detail: String) -> TaskError {
-    TaskError::Validation {
-        task: None,
-        detail: Some(detail),
-        raw: Bytes::new(),
-    }
-}
-
 fn malformed(task: &TaskRef, phase: Phase, reason: &str) -> TaskError {
-    TaskError::MalformedResponse {
-        task: Some(task.clone()),
-        phase,
-        reason: reason.into(),
-        raw: Bytes::new(),
-    }
+    TaskError::malformed(Some(task.clone()), phase, reason.into(), Bytes::new())
 }

@@ -164,7 +164,7 @@ pub(crate) mod testing {
     use rand::SeedableRng;
 
     /// Runs a strategy against `n` Pending answers that each take no time, returning the delays.
-    pub fn delays(s: &mut dyn PollStrategy, n: usize, seed: u64) -> Vec<Option<Duration>> {
+    pub(crate) fn delays(s: &mut dyn PollStrategy, n: usize, seed: u64) -> Vec<Option<Duration>> {
         let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
         let mut t = Duration::ZERO;
         let pending = Status::Pending;

@@ -6,11 +6,15 @@
 //! smaller of the transport's own timeout and the task's remaining deadline).
 
 use crate::api::OutputFormat;
-use crate::image::{check_image, declared_length, BadImage};
+use crate::image::{check_image, declared_length};
 use async_trait::async_trait;
 use bytes::Bytes;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+mod error;
+
+pub use error::{Cause, TransportError};
 
 /// What a request is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -67,50 +71,6 @@ pub struct DownloadedFile {
     pub format: Option<OutputFormat>,
 }
 
-/// Why a request got no HTTP answer.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum TransportError {
-    /// No answer within the request's timeout (a hung connection ends here).
-    #[error("request timed out after {0:?}")]
-    Timeout(Duration),
-    /// Could not connect.
-    #[error("connection failed: {0}")]
-    Connect(String),
-    /// The answer's body exceeded the cap for its kind.
-    #[error("response body larger than the {limit}-byte cap")]
-    BodyTooLarge {
-        /// The cap, in bytes.
-        limit: u64,
-    },
-    /// The connection broke mid-answer, or the answer was not valid HTTP.
-    #[error("broken or invalid response: {0}")]
-    Protocol(String),
-    /// The request itself was unusable (bad URL, unsupported scheme).
-    #[error("invalid request: {0}")]
-    InvalidRequest(String),
-    /// Writing a downloaded body to disk failed.
-    #[error("writing the download failed: {0}")]
-    Io(String),
-    /// A `200` download whose body is not the image (empty, an HTML page, short of its
-    /// `Content-Length`); nothing was written under the destination's name.
-    #[error("{0}")]
-    BadImage(#[from] BadImage),
-}
-
-impl TransportError {
-    /// Whether sending the same request again may succeed.
-    pub fn is_retryable(&self) -> bool {
-        matches!(
-            self,
-            TransportError::Timeout(_)
-                | TransportError::Connect(_)
-                | TransportError::Protocol(_)
-                | TransportError::BadImage(_)
-        )
-    }
-}
-
 /// Moves requests to a server and answers back. Object-safe; share it as `Arc<dyn Transport>`.
 ///
 /// Implementations: `bfl_hyper::HyperTransport` (real sockets), `bfl_sim::SimTransport` (virtual
@@ -145,7 +105,8 @@ pub trait Transport: Send + Sync {
         let (mut parts, body) = resp.into_parts();
         let len = body.len() as u64;
         let format = check_image(&body, len, declared_length(&parts.headers))?;
-        write_atomically(dest, &body).map_err(|e| TransportError::Io(e.to_string()))?;
+        write_atomically(dest, &body)
+            .map_err(|e| TransportError::Io(Cause::with_source(e.to_string(), e)))?;
         parts.extensions.insert(DownloadedFile {
             path: dest.to_path_buf(),
             len,
@@ -169,7 +130,7 @@ impl std::fmt::Debug for dyn Transport {
 }
 
 /// Writes `bytes` to a temporary file beside `dest`, syncs it, and renames it into place.
-pub fn write_atomically(dest: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_atomically(dest: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     let tmp = temp_path_for(dest);
     {
