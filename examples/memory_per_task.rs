@@ -4,8 +4,8 @@
 //! The simulator runs in a child process (this program started again with `--serve`), so the
 //! figure is the client's memory alone: (peak RSS with N tasks polling − RSS before) / N.
 //!
-//! `cargo run --release --example memory_per_task -- [TASKS]` (default 10 000; Linux: reads
-//! `/proc/self/status`).
+//! `cargo run --release --example memory_per_task -- [TASKS] [POLL_INTERVAL_SECS]` (defaults
+//! 10 000 and 1; Linux: reads `/proc/self/status`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -68,6 +68,7 @@ async fn main() {
         return serve().await;
     }
     let tasks: usize = first.and_then(|a| a.parse().ok()).unwrap_or(10_000);
+    let interval: f64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(1.0);
     let mut child = Command::new(std::env::current_exe().unwrap())
         .arg("--serve")
         .stdin(Stdio::piped())
@@ -83,7 +84,7 @@ async fn main() {
         .base_url(base.trim())
         .transport(Arc::new(HyperTransport::new().unwrap()))
         .runtime(Arc::new(TokioRuntime::new()))
-        .strategy(Arc::new(Fixed::every(Duration::from_secs(1))))
+        .strategy(Arc::new(Fixed::every(Duration::from_secs_f64(interval))))
         .max_active(1_000_000)
         .deadline(Duration::from_secs(3600))
         .build()
@@ -96,11 +97,12 @@ async fn main() {
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
     let before = status_kib("VmRSS:");
+    let mut future_bytes = 0;
     let pollers: Vec<_> = submitted
         .into_iter()
         .map(|task: TaskRef| {
             let client = client.clone();
-            tokio::spawn(async move {
+            let poller = async move {
                 let job = Job {
                     start: Start::Poll {
                         task,
@@ -110,7 +112,9 @@ async fn main() {
                     download_to: None,
                 };
                 client.run(job).await
-            })
+            };
+            future_bytes = std::mem::size_of_val(&poller);
+            tokio::spawn(poller)
         })
         .collect();
     // Let every task poll a few times, then read the peak.
@@ -119,12 +123,24 @@ async fn main() {
     let peak = status_kib("VmHWM:");
     println!(
         "{tasks} tasks in flight: RSS {before} KiB before, {rss} KiB polling (peak {peak} KiB): \
-         {:.2} KiB per in-flight task, {} sockets open",
+         {:.2} KiB per in-flight task, {} sockets open; a task's future is {future_bytes} bytes",
         (rss.saturating_sub(before)) as f64 / tasks as f64,
         open_sockets()
     );
+    let ended = pollers.iter().filter(|p| p.is_finished()).count();
     for p in pollers {
-        p.abort();
+        if p.is_finished() {
+            if let Ok(outcome) = p.await {
+                if let Err(e) = outcome.result {
+                    eprintln!("ended early: {e}");
+                }
+            }
+        } else {
+            p.abort();
+        }
+    }
+    if ended > 0 {
+        eprintln!("{ended} tasks ended early");
     }
     drop(child.stdin.take());
     let _ = child.wait();

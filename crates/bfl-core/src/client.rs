@@ -14,9 +14,10 @@ use crate::retry::{RetryBudget, RetryPolicy};
 use crate::rt::{Now, Runtime};
 use crate::strategy::{default_strategy, StrategyFactory};
 use crate::task::{Finished, ReadyTask, SubmittedTask, TaskOutcome, TaskOutput};
-use crate::transport::{RequestKind, Transport};
+use crate::transport::{RequestKind, Transmit, Transport};
 use crate::webhook::{self, HintInbox, WebhookRouter, Webhooks};
 use std::collections::HashMap;
+use std::future::Future;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -36,71 +37,94 @@ pub const DEFAULT_BASE_URL: &str = "https://api.bfl.ai";
 ///
 /// `hints`, when given, is the task's webhook inbox: a delivery cuts a wait short and reaches
 /// the machine as a hint ([`TaskMachine::on_hint`]).
-pub(crate) async fn drive_with_hints(
-    machine: &mut TaskMachine,
-    transport: &dyn Transport,
-    runtime: &dyn Runtime,
-    slots: Option<&Arc<ActiveLimiter>>,
-    slot: Option<Slot>,
-    hooks: Hooks<'_>,
-    mut hints: Option<&mut HintInbox>,
-) -> TaskOutcome {
-    let halted = || hooks.halt.is_some_and(|h| h.load(Ordering::Acquire));
-    let mut slot = slot;
-    loop {
-        // While this task holds a slot others wait for, its detection lag delays them too.
-        let contended = slot.is_some() && slots.is_some_and(|l| l.has_waiters());
-        machine.set_contended(contended);
-        // Only what the step needs is kept across its awaits, not the whole `Action`.
-        let step = match machine.next_action(Now::of(runtime)) {
-            Action::Send(transmit) => Ok(transmit),
-            Action::Wait(until) => Err(until),
-            Action::Done(outcome) => return outcome,
-        };
-        match step {
-            Ok(transmit) => {
-                let is_submit = transmit.kind == RequestKind::Submit;
-                if is_submit && slot.is_none() {
-                    if let Some(limiter) = slots {
-                        slot = Some(limiter.acquire().await);
-                    }
-                }
-                if is_submit && halted() {
-                    return not_submitted(machine, HALTED.into());
-                }
-                // `Submitting` comes with the submit's `Send`: the caller sees it once a slot is
-                // held and just before the POST leaves, so a journal can mark the ambiguous window.
-                if let Err(e) = drain_events(machine, &mut slot, hooks).await {
-                    if is_submit {
-                        return not_submitted(
-                            machine,
-                            format!("not sent, as it could not be recorded: {e}"),
-                        );
-                    }
-                }
-                let answer = match transmit.download_to {
-                    Some(path) => transport.download_to(transmit.request, &path).await,
-                    None => {
-                        // The request moves into the transport's future before the await.
-                        let sending = transport.send(transmit.request);
-                        sending.await
-                    }
-                };
-                let now = Now::of(runtime);
-                match answer {
-                    Ok(resp) => machine.on_response(now, resp),
-                    Err(err) => machine.on_transport_error(now, err),
-                }
+#[allow(clippy::manual_async_fn)] // an `async fn` keeps every argument twice in its future
+pub(crate) fn drive_with_hints<'a>(
+    machine: &'a mut TaskMachine,
+    transport: &'a dyn Transport,
+    runtime: &'a dyn Runtime,
+    slots: Option<&'a Arc<ActiveLimiter>>,
+    mut slot: Option<Slot>,
+    hooks: Hooks<'a>,
+    mut hints: Option<&'a mut HintInbox>,
+) -> impl Future<Output = TaskOutcome> + Send + 'a {
+    // An `async` block, not an `async fn`: that would keep every argument twice in the
+    // future, and this future is part of every task's.
+    async move {
+        // A task's first request, and each after a wait, is built once the transport has room for
+        // it: a burst queued behind the transport's bound then holds no requests.
+        let mut await_room = true;
+        loop {
+            if await_room {
+                transport.ready().await;
             }
-            Err(until) => match hints.as_deref_mut() {
-                Some(inbox) => webhook::wait_for_hint(machine, runtime, until, inbox).await,
-                None => runtime.sleep_until(until).await,
-            },
+            // While this task holds a slot others wait for, its detection lag delays them too.
+            let contended = slot.is_some() && slots.is_some_and(|l| l.has_waiters());
+            machine.set_contended(contended);
+            // Only what the step needs is kept across its awaits, not the whole `Action`; the
+            // request boxed, so a task that sleeps or waits keeps 16 bytes for it, not 512.
+            let step = match machine.next_action(Now::of(runtime)) {
+                Action::Send(transmit) => Ok(Box::new(transmit)),
+                Action::Wait(until) => Err(until),
+                Action::Done(outcome) => return outcome,
+            };
+            await_room = step.is_err();
+            match step {
+                Ok(transmit) => {
+                    let is_submit = transmit.kind == RequestKind::Submit;
+                    if is_submit && slot.is_none() {
+                        if let Some(limiter) = slots {
+                            slot = Some(limiter.acquire().await);
+                        }
+                    }
+                    if is_submit && hooks.halt.is_some_and(|h| h.load(Ordering::Acquire)) {
+                        return not_submitted(machine, HALTED.into());
+                    }
+                    // `Submitting` comes with the submit's `Send`: the caller sees it once a slot is
+                    // held and just before the POST leaves, so a journal can mark the ambiguous window.
+                    if let Err(e) = drain_events(machine, &mut slot, hooks).await {
+                        if is_submit {
+                            return not_submitted(
+                                machine,
+                                format!("not sent, as it could not be recorded: {e}"),
+                            );
+                        }
+                    }
+                    let Transmit {
+                        request,
+                        download_to,
+                        ..
+                    } = unbox(transmit);
+                    let answer = match download_to {
+                        Some(path) => transport.download_to(request, &path).await,
+                        None => {
+                            // The request moves into the transport's future before the await.
+                            let sending = transport.send(request);
+                            sending.await
+                        }
+                    };
+                    let now = Now::of(runtime);
+                    match answer {
+                        Ok(resp) => machine.on_response(now, resp),
+                        Err(err) => machine.on_transport_error(now, err),
+                    }
+                }
+                Err(until) => match hints.as_deref_mut() {
+                    Some(inbox) => webhook::wait_for_hint(machine, runtime, until, inbox).await,
+                    None => runtime.sleep_until(until).await,
+                },
+            }
+            // A failed record after the submit leaves a paid task: it is driven on regardless (the
+            // halt flag, raised, keeps other tasks from paying).
+            let _ = drain_events(machine, &mut slot, hooks).await;
         }
-        // A failed record after the submit leaves a paid task: it is driven on regardless (the
-        // halt flag, raised, keeps other tasks from paying).
-        let _ = drain_events(machine, &mut slot, hooks).await;
     }
+}
+
+/// The value of `boxed`, its box freed now (`*boxed` on a binding frees it only when the
+/// binding goes out of scope: in a future, when the future ends).
+#[allow(clippy::boxed_local)] // the point: the box is taken, and freed, here
+fn unbox<T>(boxed: Box<T>) -> T {
+    *boxed
 }
 
 /// Why a halted batch sends no more submits.
@@ -116,41 +140,57 @@ fn not_submitted(machine: &TaskMachine, reason: String) -> TaskOutcome {
 /// Hands the machine's pending events to the observer, in order and awaited, keeping the
 /// active-task slot in step. Every event is delivered; the first record failure is returned (and
 /// raises the halt flag).
-async fn drain_events(
-    machine: &mut TaskMachine,
-    slot: &mut Option<Slot>,
-    hooks: Hooks<'_>,
-) -> Result<(), RecordError> {
-    let mut first_failure = None;
-    while let Some(event) = machine.poll_event() {
-        trace_event(&event);
-        match &event {
-            TaskEvent::Submitted(t) => {
-                tracing::Span::current().record("id", t.task.id.as_str());
-                if let Some(s) = slot.as_ref() {
-                    s.accepted();
+///
+/// (An `async` block rather than an `async fn`, which would keep its arguments twice, and one
+/// event at a time: its future is part of every task's.)
+#[allow(clippy::manual_async_fn)] // an `async fn` keeps every argument twice in its future
+fn drain_events<'a>(
+    machine: &'a mut TaskMachine,
+    slot: &'a mut Option<Slot>,
+    hooks: Hooks<'a>,
+) -> impl Future<Output = Result<(), RecordError>> + 'a {
+    async move {
+        let mut first_failure = None;
+        // Not `while let`: its scrutinee would be kept across the await beside `event`.
+        #[allow(clippy::while_let_loop)]
+        loop {
+            let Some(event) = machine.poll_event() else {
+                break;
+            };
+            note_event(&event, slot);
+            if let Err(e) = hooks.observer.on_event(&event).await {
+                tracing::error!(error = %e, "an event could not be recorded: no further submits");
+                if let Some(h) = hooks.halt {
+                    h.store(true, Ordering::Release);
                 }
+                first_failure.get_or_insert(e);
             }
-            TaskEvent::RateLimited {
-                phase: Phase::Submit,
-                ..
-            } => {
-                if let Some(s) = slot.take() {
-                    s.rate_limited();
-                }
-            }
-            TaskEvent::Terminal(_) => *slot = None,
-            _ => {}
         }
-        if let Err(e) = hooks.observer.on_event(&event).await {
-            tracing::error!(error = %e, "an event could not be recorded: no further submits");
-            if let Some(h) = hooks.halt {
-                h.store(true, Ordering::Release);
-            }
-            first_failure.get_or_insert(e);
-        }
+        first_failure.map_or(Ok(()), Err)
     }
-    first_failure.map_or(Ok(()), Err)
+}
+
+/// Traces `event` and keeps the active-task slot in step with it.
+fn note_event(event: &TaskEvent, slot: &mut Option<Slot>) {
+    trace_event(event);
+    match event {
+        TaskEvent::Submitted(t) => {
+            tracing::Span::current().record("id", t.task.id.as_str());
+            if let Some(s) = slot.as_ref() {
+                s.accepted();
+            }
+        }
+        TaskEvent::RateLimited {
+            phase: Phase::Submit,
+            ..
+        } => {
+            if let Some(s) = slot.take() {
+                s.rate_limited();
+            }
+        }
+        TaskEvent::Terminal(_) => *slot = None,
+        _ => {}
+    }
 }
 
 fn trace_event(event: &TaskEvent) {
@@ -518,16 +558,18 @@ impl Client {
             Start::Download(_) => None,
         };
         let resumed = matches!(job.start, Start::Poll { .. });
-        let (job, mut inbox) = webhook::attach(self.webhooks(), job);
+        let (job, inbox) = webhook::attach(self.webhooks(), job);
         let factory = match (&inbox, self.webhooks()) {
             (Some(_), Some(w)) => w.fallback(),
             _ => &inner.strategy,
         };
         let (strategy, strategy_name) = (factory.new_task(&model), factory.name());
         let span = tracing::info_span!("task", model = %model, id = tracing::field::Empty);
-        // Boxed until the machine takes it: the task's future (most of its memory while it
-        // polls) keeps a pointer rather than a copy of the job beside the machine.
-        let job = Box::new(job);
+        // Boxed until the machine takes them: the task's future (most of its memory while it
+        // polls) keeps a pointer rather than a copy of the job beside the machine. (A future
+        // keeps room for what it captured as long as it lives.)
+        let parts = Box::new((job, strategy, strategy_name, seed, hooks));
+        let mut inbox = inbox.map(Box::new);
         async move {
             // The task's deadline starts once it holds a slot: waiting for one, behind the rest
             // of a batch, is not the task taking long.
@@ -541,9 +583,11 @@ impl Client {
                 }
                 None => None,
             };
+            // Moved out of the capture, so the box is freed here, not when the task ends.
+            let (job, strategy, strategy_name, seed, hooks) = unbox(parts);
             let mut machine = TaskMachine::new(
                 Arc::clone(&inner.config),
-                *job,
+                job,
                 strategy,
                 strategy_name,
                 seed,
@@ -556,7 +600,7 @@ impl Client {
                 limiter.as_ref(),
                 slot,
                 hooks,
-                inbox.as_mut(),
+                inbox.as_deref_mut(),
             )
             .await;
             if let Some(obs) = machine.observation() {

@@ -64,7 +64,9 @@
 //! ```
 //!
 //! (A download job streams to [`transport::Transmit::download_to`] with
-//! [`Transport::download_to`] instead.) A transport is `bfl_hyper::HyperTransport` for real
+//! [`Transport::download_to`] instead.) The client's driver also awaits
+//! [`transport::Transport::ready`] before a task's first request and each after a wait, so tasks
+//! queued for a bounded transport hold no request. A transport is `bfl_hyper::HyperTransport` for real
 //! sockets or `bfl_sim::SimTransport` for the simulator's virtual time.
 
 pub mod api;

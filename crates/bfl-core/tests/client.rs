@@ -481,3 +481,56 @@ fn an_empty_retry_budget_stops_retried_submits_but_never_abandons_a_paid_task() 
     assert_eq!(err.kind(), ErrorKind::Server);
     assert_eq!(t.log().len(), 1);
 }
+
+/// [`Scripted`], noting each time the driver asks whether it has room ([`Transport::ready`]).
+struct Roomy {
+    inner: Arc<Scripted>,
+    /// `None` for a `ready`, the request kind for a send.
+    calls: Mutex<Vec<Option<RequestKind>>>,
+}
+
+#[async_trait]
+impl Transport for Roomy {
+    async fn send(
+        &self,
+        req: http::Request<Bytes>,
+    ) -> Result<http::Response<Bytes>, TransportError> {
+        let kind = RequestMeta::of(&req).map(|m| m.kind);
+        self.calls.lock().unwrap().push(kind);
+        self.inner.send(req).await
+    }
+    async fn ready(&self) {
+        self.calls.lock().unwrap().push(None);
+    }
+}
+
+#[test]
+fn a_tasks_first_request_and_each_after_a_wait_are_built_once_the_transport_has_room() {
+    let t = Arc::new(Roomy {
+        inner: Scripted::new(happy_script("a")),
+        calls: Mutex::default(),
+    });
+    let c = Client::builder()
+        .api_key("bfl_secret")
+        .transport(Arc::clone(&t) as Arc<dyn Transport>)
+        .runtime(JumpClock::new())
+        .strategy(bfl_core::strategy::preset("fixed-2s").unwrap())
+        .build()
+        .unwrap();
+    let out = block_on(c.generate(GenerationRequest::new("flux-2-pro", "fox")));
+    assert!(out.is_ok(), "{out:?}");
+    // The recipe polls at once after the submit, then 2 s later; the download follows the
+    // `Ready` at once: only the submit and the poll after the wait are asked for room.
+    use RequestKind::{Download, Poll, Submit};
+    assert_eq!(
+        *t.calls.lock().unwrap(),
+        [
+            None,
+            Some(Submit),
+            Some(Poll),
+            None,
+            Some(Poll),
+            Some(Download)
+        ]
+    );
+}

@@ -30,6 +30,7 @@ mod env;
 mod error;
 pub mod receiver;
 mod runtime;
+mod slots;
 mod transport;
 
 pub use env::{

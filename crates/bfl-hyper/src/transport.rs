@@ -3,6 +3,7 @@
 use crate::body::read_capped;
 use crate::bounded::BoundedConnector;
 use crate::error::request_error;
+use crate::slots::{RequestSlot, RequestSlots};
 use async_trait::async_trait;
 use bfl_core::transport::{RequestKind, RequestMeta, Transport, TransportError};
 use bytes::Bytes;
@@ -15,9 +16,7 @@ use hyper_util::rt::{TokioExecutor, TokioTimer};
 use std::future::Future;
 use std::path::Path;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// The default whole-request timeout (connect, headers and body).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -103,7 +102,9 @@ impl HyperTransportBuilder {
     /// The most requests in flight at once, and the most connections open at once (default 256;
     /// at least 1): the sockets — and file descriptors — ten thousand polling tasks can open.
     /// A request waits for a free slot, a connect for a socket to close, and the waits count
-    /// toward the request's timeout.
+    /// toward the request's timeout. The client's driver waits for a free slot
+    /// ([`Transport::ready`]) before it builds a task's first request and each after a wait,
+    /// so tasks queued here hold no request.
     pub fn max_concurrent_requests(mut self, n: usize) -> Self {
         self.max_concurrent_requests = n.max(1);
         self
@@ -132,9 +133,7 @@ impl HyperTransportBuilder {
             .build(https);
         Ok(HyperTransport {
             client,
-            slots: Arc::new(Semaphore::new(
-                self.max_concurrent_requests.min(Semaphore::MAX_PERMITS),
-            )),
+            slots: RequestSlots::new(self.max_concurrent_requests),
             settings: self,
         })
     }
@@ -170,7 +169,7 @@ impl HyperTransportBuilder {
 #[derive(Clone)]
 pub struct HyperTransport {
     client: PooledClient<HttpsConnector<BoundedConnector<HttpConnector>>, Full<Bytes>>,
-    slots: Arc<Semaphore>,
+    slots: RequestSlots,
     settings: HyperTransportBuilder,
 }
 
@@ -210,11 +209,11 @@ impl HyperTransport {
     }
 
     /// Waits for a free request slot (held until the answer's body is read).
-    async fn slot(&self) -> Result<OwnedSemaphorePermit, TransportError> {
-        Arc::clone(&self.slots)
-            .acquire_owned()
+    async fn slot(&self) -> Result<RequestSlot, TransportError> {
+        self.slots
+            .acquire()
             .await
-            .map_err(|_| TransportError::InvalidRequest("the transport was shut down".into()))
+            .ok_or_else(|| TransportError::InvalidRequest("the transport was shut down".into()))
     }
 
     /// Sends the request head and body; returns the answer with its body still unread.
@@ -236,7 +235,7 @@ impl HyperTransport {
         req: http::Request<Bytes>,
         kind: Option<RequestKind>,
         cap: u64,
-        _slot: OwnedSemaphorePermit,
+        _slot: RequestSlot,
     ) -> Result<http::Response<Bytes>, TransportError> {
         let resp = self.start(req).await?;
         let (parts, body) = resp.into_parts();
@@ -324,5 +323,9 @@ impl Transport for HyperTransport {
             Ok(http::Response::from_parts(parts, Bytes::new()))
         })
         .await
+    }
+
+    async fn ready(&self) {
+        self.slots.ready().await
     }
 }

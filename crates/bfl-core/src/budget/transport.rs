@@ -92,6 +92,10 @@ impl Transport for Budgeted {
         self.admit(&req).await;
         self.inner.download_to(req, dest).await
     }
+
+    async fn ready(&self) {
+        self.inner.ready().await
+    }
 }
 
 #[cfg(test)]

@@ -188,7 +188,7 @@ impl Core {
             .end_time
             .map_or(seen, |end| (end + lifetime).min(seen));
         if self.saw_submit {
-            self.observation = Some(self.observe(now, since_submit, &result));
+            self.observation = Some(Box::new(self.observe(now, since_submit, &result)));
         }
         let ready = ReadyTask {
             task: task.task.clone(),

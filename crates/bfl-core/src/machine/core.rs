@@ -52,7 +52,8 @@ pub(super) struct Core {
     last_progress: Option<f64>,
     pub(super) last_pending_after: Option<Duration>,
     contended: bool,
-    pub(super) observation: Option<TaskObservation>,
+    /// Boxed: set only once the task is ready, it would otherwise take 96 bytes of every task.
+    pub(super) observation: Option<Box<TaskObservation>>,
     /// The format the submitted request asked for (or its model's default), to note a difference.
     pub(super) expected_format: Option<OutputFormat>,
 }

@@ -282,7 +282,7 @@ impl TaskMachine {
     /// Timings a learning strategy can use, once the task reached `Ready` (only for tasks whose
     /// submit this machine saw).
     pub fn observation(&self) -> Option<&TaskObservation> {
-        self.core.observation.as_ref()
+        self.core.observation.as_deref()
     }
 
     /// The task's id and polling URL, once known.

@@ -114,6 +114,13 @@ pub trait Transport: Send + Sync {
         });
         Ok(http::Response::from_parts(parts, Bytes::new()))
     }
+
+    /// Waits until a request sent now would not queue behind the transport's own bound on
+    /// requests in flight (no room is reserved). The driver awaits it when a task wakes from a
+    /// wait, before the machine builds the task's next request: a burst of tasks queued for a
+    /// bounded transport then holds no requests, and each request is stamped with the moment
+    /// it can leave. The default is ready at once.
+    async fn ready(&self) {}
 }
 
 impl std::fmt::Debug for dyn Transport {
@@ -158,6 +165,9 @@ impl<T: Transport + ?Sized> Transport for std::sync::Arc<T> {
         dest: &Path,
     ) -> Result<http::Response<Bytes>, TransportError> {
         (**self).download_to(req, dest).await
+    }
+    async fn ready(&self) {
+        (**self).ready().await
     }
 }
 
