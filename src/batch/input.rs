@@ -140,11 +140,9 @@ fn with_defaults(mut req: GenerationRequest, defaults: &Defaults) -> GenerationR
 /// A stable fingerprint of the input text (FNV-1a, 64 bits), so a journal is never resumed
 /// against a different file.
 pub fn fingerprint(text: &str) -> String {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in text.bytes() {
-        hash ^= u64::from(byte);
-        hash = hash.wrapping_mul(0x0100_0000_01b3);
-    }
+    let hash = bfl_core::stats::Fnv1a::new()
+        .bytes(text.as_bytes())
+        .finish();
     format!("{hash:016x}")
 }
 

@@ -733,10 +733,8 @@ impl Client {
 
 /// The seed of task `n` of a client seeded with `seed` (SplitMix64: distinct, well-mixed streams).
 pub fn task_seed(seed: u64, n: u64) -> u64 {
-    let mut z = seed.wrapping_add(n.wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
+    use crate::stats::{splitmix64, GOLDEN_GAMMA};
+    splitmix64(seed.wrapping_add(n.wrapping_add(1).wrapping_mul(GOLDEN_GAMMA)))
 }
 
 pub(crate) fn downloaded(outcome: TaskOutcome) -> Result<TaskOutput, TaskError> {

@@ -86,6 +86,7 @@ mod observe;
 pub mod progress;
 pub mod rt;
 pub mod sanitize;
+pub mod stats;
 pub mod strategy;
 mod task;
 pub mod transport;

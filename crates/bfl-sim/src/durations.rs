@@ -5,6 +5,7 @@
 //! `bimodal:0.01,6,0.5,60,0.5` (with probability 0.01 the second lognormal, else the first),
 //! `samples:1.5,2,7.25` (one of the listed values, uniformly).
 
+use bfl_core::stats::standard_normal;
 use rand::Rng;
 use std::fmt;
 use std::str::FromStr;
@@ -44,13 +45,6 @@ pub enum DurationModel {
     },
     /// One of these values, uniformly (e.g. durations measured on the real API).
     Samples(Vec<f64>),
-}
-
-/// A standard normal sample (Box–Muller; rand 0.9 without `rand_distr`).
-pub(crate) fn standard_normal(rng: &mut impl Rng) -> f64 {
-    let u1: f64 = rng.random::<f64>().max(f64::MIN_POSITIVE);
-    let u2: f64 = rng.random::<f64>();
-    (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
 }
 
 fn lognormal(rng: &mut impl Rng, median: f64, sigma: f64) -> f64 {

@@ -3,7 +3,6 @@
 
 use crate::config::Latency;
 use crate::core::{SimBody, SimResponse};
-use crate::durations::standard_normal;
 use bytes::Bytes;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
@@ -80,7 +79,6 @@ impl FaultDice {
 
     /// A coarse, noisy progress reading for a true fraction `f`.
     pub(crate) fn progress(&mut self, f: f64) -> f64 {
-        let noisy = f + 0.08 * standard_normal(&mut self.rng);
-        (noisy.clamp(0.0, 0.9) * 10.0).round() / 10.0
+        bfl_core::strategy::eval::ProgressNoise::COARSE.report(f, &mut self.rng)
     }
 }

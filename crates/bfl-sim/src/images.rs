@@ -42,16 +42,7 @@ pub struct ImageSpec {
 
 /// FNV-1a, 64 bit: a stable hash (unlike `DefaultHasher`, fixed across Rust versions).
 pub(crate) fn fnv1a(parts: &[&[u8]]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for part in parts {
-        for b in *part {
-            h ^= u64::from(*b);
-            h = h.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-        h ^= 0xff;
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h
+    bfl_core::stats::Fnv1a::new().parts(parts).finish()
 }
 
 /// The side BFL uses when a request names no size.

@@ -107,7 +107,12 @@ async fn submit_poll_download_shapes_match_the_api() {
     assert!(sample.starts_with(&delivery), "{sample}");
 
     let img = raw("GET", sample, None, "").await;
-    assert_eq!(img.status, 200, "{sample} {}", String::from_utf8_lossy(&img.body));
+    assert_eq!(
+        img.status,
+        200,
+        "{sample} {}",
+        String::from_utf8_lossy(&img.body)
+    );
     assert_eq!(img.header("content-type"), Some("image/jpeg"));
     assert!(img.body.starts_with(b"\xff\xd8\xff") && img.body.ends_with(b"\xff\xd9"));
 

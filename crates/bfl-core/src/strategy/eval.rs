@@ -85,17 +85,19 @@ impl ProgressNoise {
         cap: 0.9,
     };
 
-    fn report(&self, fraction: f64, rng: &mut dyn rand::RngCore) -> f64 {
+    /// The reading reported for a true `fraction` done (the simulator reports with
+    /// [`ProgressNoise::COARSE`]).
+    pub fn report(&self, fraction: f64, rng: &mut dyn rand::RngCore) -> f64 {
         let noisy = if self.sd > 0.0 {
-            // Box–Muller.
-            let (u1, u2): (f64, f64) = (rng.random::<f64>().max(1e-300), rng.random::<f64>());
-            fraction + self.sd * (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+            fraction + self.sd * crate::stats::standard_normal(rng)
         } else {
             fraction
         };
         let clamped = noisy.clamp(0.0, self.cap);
         if self.step > 0.0 {
-            (clamped / self.step).round() * self.step
+            // Steps per unit (10 for 0.1, exactly), so a reading is k/10 as written.
+            let per_unit = 1.0 / self.step;
+            (clamped * per_unit).round() / per_unit
         } else {
             clamped
         }

@@ -85,10 +85,8 @@ pub struct Sim {
 
 fn mix(seed: u64, n: u64) -> u64 {
     // splitmix64 of the pair: independent streams per task.
-    let mut z = seed ^ n.wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
+    use bfl_core::stats::{splitmix64, GOLDEN_GAMMA};
+    splitmix64(seed ^ n.wrapping_mul(GOLDEN_GAMMA))
 }
 
 fn task_id(rng: &mut SmallRng) -> String {
