@@ -25,6 +25,7 @@
 //!   likely to find its task done;
 //! - [`webhook`]: deliveries as hints that wake a task for one confirming poll;
 //! - [`progress`]: a batch's live counters.
+//! - [`stats`]: the stable hash, seed mixer and normal sample every crate shares.
 //!
 //! ## The driving contract
 //!
