@@ -24,7 +24,7 @@
 //! - [`budget`]: an optional cap on the key's requests per second, spent where a poll is most
 //!   likely to find its task done;
 //! - [`webhook`]: deliveries as hints that wake a task for one confirming poll;
-//! - [`progress`]: a batch's live counters.
+//! - [`progress`]: a batch's live counters;
 //! - [`stats`]: the stable hash, seed mixer and normal sample every crate shares.
 //!
 //! ## The driving contract
