@@ -83,16 +83,15 @@ impl CompareReport {
         pts.sort_by(|a, b| a.polls_per_job.total_cmp(&b.polls_per_job));
         pts.windows(2).find_map(|w| {
             let (a, b) = (w[0], w[1]);
-            if polls < a.polls_per_job || polls > b.polls_per_job {
-                return None;
-            }
-            let span = b.polls_per_job - a.polls_per_job;
-            let x = if span > 0.0 {
-                (polls - a.polls_per_job) / span
-            } else {
-                0.0
-            };
-            Some(a.mean_lag_s + x * (b.mean_lag_s - a.mean_lag_s))
+            (a.polls_per_job..=b.polls_per_job)
+                .contains(&polls)
+                .then(|| {
+                    bfl_core::stats::interpolate(
+                        polls,
+                        (a.polls_per_job, a.mean_lag_s),
+                        (b.polls_per_job, b.mean_lag_s),
+                    )
+                })
         })
     }
 

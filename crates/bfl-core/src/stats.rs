@@ -64,6 +64,22 @@ pub const fn splitmix64(mut z: u64) -> u64 {
 /// SplitMix64's increment (the golden ratio in 64 bits).
 pub const GOLDEN_GAMMA: u64 = 0x9e37_79b9_7f4a_7c15;
 
+/// The value at `x` on the segment from `(x0, y0)` to `(x1, y1)`, clamped to the segment (`y0`
+/// when it is a point).
+///
+/// ```
+/// assert_eq!(bfl_core::stats::interpolate(1.5, (1.0, 10.0), (2.0, 20.0)), 15.0);
+/// assert_eq!(bfl_core::stats::interpolate(9.0, (1.0, 10.0), (2.0, 20.0)), 20.0);
+/// ```
+pub fn interpolate(x: f64, (x0, y0): (f64, f64), (x1, y1): (f64, f64)) -> f64 {
+    let span = x1 - x0;
+    if span <= 1e-12 {
+        return y0;
+    }
+    let t = ((x - x0) / span).clamp(0.0, 1.0);
+    y0 + t * (y1 - y0)
+}
+
 /// A standard normal sample by Box–Muller (two uniform draws, in this order).
 pub fn standard_normal<R: rand::Rng + ?Sized>(rng: &mut R) -> f64 {
     let u1: f64 = rng.random::<f64>().max(f64::MIN_POSITIVE);

@@ -220,12 +220,11 @@ impl Grid {
     /// optimal schedules around it (mixing them achieves every point between).
     pub fn lag_at_polls(&self, polls: f64) -> f64 {
         let ((a, _), (b, _)) = self.bracket(polls, &|s| s.expected_polls);
-        let span = b.expected_polls - a.expected_polls;
-        if span <= 1e-12 || polls <= a.expected_polls {
-            return a.mean_lag;
-        }
-        let x = ((polls - a.expected_polls) / span).clamp(0.0, 1.0);
-        a.mean_lag + x * (b.mean_lag - a.mean_lag)
+        crate::stats::interpolate(
+            polls,
+            (a.expected_polls, a.mean_lag),
+            (b.expected_polls, b.mean_lag),
+        )
     }
 
     /// Two optimal schedules with their measured polls: the first with polls ≤ target (or the
