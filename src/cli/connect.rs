@@ -67,9 +67,6 @@ pub(super) async fn connect(
             .base_url
             .clone()
             .or_else(|| std::env::var(bfl_hyper::BASE_URL_VAR).ok());
-        if let Some(url) = &base_url {
-            refuse_userinfo(url)?;
-        }
         let region = global.region.clone();
         let builder = bfl_hyper::builder_from_vars(|name| match name {
             bfl_hyper::BASE_URL_VAR => base_url.clone(),
@@ -94,15 +91,6 @@ pub(super) async fn connect(
         sim,
         receiver,
     })
-}
-
-/// A base URL with `user:password@` is refused before anything (a `-vvv` trace included) can
-/// show it, with the client's own error and the userinfo masked.
-fn refuse_userinfo(url: &str) -> Result<(), ConnectError> {
-    match bfl_core::sanitize::mask_userinfo(url) {
-        Some(masked) => Err(bfl_core::client::BuildError::CredentialsInBaseUrl(masked).into()),
-        None => Ok(()),
-    }
 }
 
 fn configure(
