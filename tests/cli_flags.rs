@@ -4,7 +4,7 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -199,39 +199,12 @@ fn batch_reads_standard_input_and_logs_progress_without_a_terminal() {
 /// Bodies the recording server received.
 static BODIES: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
-/// Records each request body and refuses it (403), closing the connection.
+/// Records each request body and refuses it (403).
 fn recording_server() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut length = 0usize;
-            loop {
-                let mut line = String::new();
-                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                    break;
-                }
-                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                    length = v.trim().parse().unwrap_or(0);
-                }
-            }
-            let mut body = vec![0; length];
-            let _ = reader.read_exact(&mut body);
-            BODIES
-                .lock()
-                .unwrap()
-                .push(String::from_utf8_lossy(&body).into_owned());
-            let answer = r#"{"detail": "no"}"#;
-            let _ = write!(
-                stream,
-                "HTTP/1.1 403 X\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{answer}",
-                answer.len()
-            );
-        }
-    });
-    format!("http://127.0.0.1:{port}")
+    support::scripted_server(|seen| {
+        BODIES.lock().unwrap().push(seen.body.to_owned());
+        (403, r#"{"detail": "no"}"#.to_owned())
+    })
 }
 
 #[test]

@@ -5,11 +5,9 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use support::{assert_exit, bfl, stdout_json};
+use support::{assert_exit, bfl, scripted_server, stdout_json, Seen};
 
 const KEY: &str = "bfl_test_secret_key_0123456789";
 /// Sets the terminal title, clears the screen and forges a line.
@@ -23,47 +21,8 @@ fn fast_scenario(dir: &Path) -> PathBuf {
     support::quick_scenario(dir, 5, 0.5, "")
 }
 
-/// A tiny HTTP server that answers every request with what `answer(method, path)` says
-/// (status, JSON body), closing each connection. Returns its base URL.
-fn hostile_server(answer: fn(&str, &str, u16) -> (u16, String)) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut request_line = String::new();
-            if reader.read_line(&mut request_line).is_err() {
-                continue;
-            }
-            let mut length = 0usize;
-            loop {
-                let mut line = String::new();
-                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                    break;
-                }
-                let lower = line.to_ascii_lowercase();
-                if let Some(v) = lower.strip_prefix("content-length:") {
-                    length = v.trim().parse().unwrap_or(0);
-                }
-            }
-            let mut body = vec![0; length];
-            let _ = reader.read_exact(&mut body);
-            let mut parts = request_line.split_whitespace();
-            let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-            let (status, body) = answer(method, path, port);
-            let _ = write!(
-                stream,
-                "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                body.len()
-            );
-        }
-    });
-    format!("http://127.0.0.1:{port}")
-}
-
 /// A 403 whose detail echoes the key and carries escape sequences.
-fn refuses_and_echoes(_: &str, _: &str, _: u16) -> (u16, String) {
+fn refuses_and_echoes(_: &Seen<'_>) -> (u16, String) {
     (
         403,
         format!(r#"{{"detail": "key {KEY} is not valid {HOSTILE}"}}"#),
@@ -71,8 +30,9 @@ fn refuses_and_echoes(_: &str, _: &str, _: u16) -> (u16, String) {
 }
 
 /// Accepts the task (an id with escape sequences), then fails it with details echoing the key.
-fn fails_and_echoes(method: &str, _: &str, port: u16) -> (u16, String) {
-    if method == "POST" {
+fn fails_and_echoes(seen: &Seen<'_>) -> (u16, String) {
+    let port = seen.port;
+    if seen.method == "POST" {
         (
             200,
             format!(
@@ -90,7 +50,7 @@ fn fails_and_echoes(method: &str, _: &str, port: u16) -> (u16, String) {
 }
 
 /// A 422 whose detail echoes a base64 image at length (as the real API echoes the request).
-fn echoes_the_request(_: &str, _: &str, _: u16) -> (u16, String) {
+fn echoes_the_request(_: &Seen<'_>) -> (u16, String) {
     let image = "iVBORw0KGgoAAAANSUhEUgAA".repeat(4000);
     (
         422,
@@ -103,7 +63,7 @@ fn echoes_the_request(_: &str, _: &str, _: u16) -> (u16, String) {
 #[test]
 fn a_422_echoing_the_request_is_cut_short() {
     let dir = temp_dir("echo");
-    let server = hostile_server(echoes_the_request);
+    let server = scripted_server(echoes_the_request);
     let out = bfl(&dir)
         .env("BFL_API_KEY", KEY)
         .args([
@@ -146,7 +106,7 @@ fn assert_clean(what: &str, bytes: &[u8]) {
 #[test]
 fn an_echoed_key_and_escape_sequences_never_reach_the_terminal_json_or_journal() {
     let dir = temp_dir("hostile");
-    let refusing = hostile_server(refuses_and_echoes);
+    let refusing = scripted_server(refuses_and_echoes);
     for json in [false, true] {
         let mut cmd = bfl(&dir);
         cmd.env("BFL_API_KEY", KEY).args([
@@ -168,7 +128,7 @@ fn an_echoed_key_and_escape_sequences_never_reach_the_terminal_json_or_journal()
         assert!(text.contains("[redacted key]"), "{text}");
     }
 
-    let failing = hostile_server(fails_and_echoes);
+    let failing = scripted_server(fails_and_echoes);
     let out = bfl(&dir)
         .env("BFL_API_KEY", KEY)
         .args([

@@ -70,3 +70,59 @@ pub(crate) fn quick_scenario(dir: &Path, seed: u64, median_s: f64, extra: &str) 
     .unwrap();
     path
 }
+
+/// One request a [`scripted_server`] received.
+pub(crate) struct Seen<'a> {
+    /// `GET`, `POST`…
+    pub(crate) method: &'a str,
+    /// The request target.
+    pub(crate) path: &'a str,
+    /// The body, as text.
+    pub(crate) body: &'a str,
+    /// The server's own port (to build URLs pointing back at it).
+    pub(crate) port: u16,
+}
+
+/// A tiny HTTP/1.1 server on 127.0.0.1 that answers every request with what `answer` says
+/// (status, JSON body), closing each connection. Returns its base URL.
+pub(crate) fn scripted_server(answer: fn(&Seen<'_>) -> (u16, String)) -> String {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut request_line = String::new();
+            if reader.read_line(&mut request_line).is_err() {
+                continue;
+            }
+            let mut length = 0usize;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0; length];
+            let _ = reader.read_exact(&mut body);
+            let mut parts = request_line.split_whitespace();
+            let seen = Seen {
+                method: parts.next().unwrap_or(""),
+                path: parts.next().unwrap_or(""),
+                body: &String::from_utf8_lossy(&body),
+                port,
+            };
+            let (status, body) = answer(&seen);
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    format!("http://127.0.0.1:{port}")
+}
