@@ -24,10 +24,9 @@
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 use bfl::compare::{CompareArgs, OnOff};
-use bfl_core::{strategy, GenerationRequest, Job};
+use bfl_core::strategy;
 use bfl_sim::{SimConfig, VirtualSim};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, SamplingMode};
-use futures_util::StreamExt;
 use std::time::Duration;
 
 const JOBS: usize = 500;
@@ -140,13 +139,7 @@ fn batch(config: SimConfig, max_active: Option<usize>, strategy_name: &str, seed
             builder = builder.max_active(n);
         }
         let client = builder.build().unwrap();
-        let jobs = (0..JOBS)
-            .map(|i| Job::generate(GenerationRequest::new("flux-2-pro", format!("job {i}"))));
-        let lost = client
-            .batch(jobs)
-            .filter(|item| std::future::ready(item.outcome.result.is_err()))
-            .count()
-            .await;
+        let lost = bfl_sim::vtime::burst(&client, JOBS).await;
         let stats = sim.stats();
         let lags: Vec<f64> = stats
             .tasks

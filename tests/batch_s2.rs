@@ -3,9 +3,7 @@
 //! machine, strategies) against the simulator in virtual time; figures from the simulator's
 //! ground truth. `cargo test --test batch_s2 -- --nocapture` prints them.
 
-use bfl_core::{GenerationRequest, Job};
 use bfl_sim::{SimConfig, Stats, VirtualSim};
-use futures_util::StreamExt;
 
 const JOBS: usize = 500;
 
@@ -38,13 +36,7 @@ fn burst(schedule: Vec<(f64, usize)>, max_active: Option<usize>) -> Figures {
             builder = builder.max_active(n);
         }
         let client = builder.build().unwrap();
-        let jobs = (0..JOBS)
-            .map(|i| Job::generate(GenerationRequest::new("flux-2-pro", format!("job {i}"))));
-        let lost = client
-            .batch(jobs)
-            .filter(|item| std::future::ready(item.outcome.result.is_err()))
-            .count()
-            .await;
+        let lost = bfl_sim::vtime::burst(&client, JOBS).await;
         figures(&sim.stats(), lost, &schedule)
     })
 }

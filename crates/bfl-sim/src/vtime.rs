@@ -277,3 +277,21 @@ impl VirtualSim {
         f(&mut lock(&self.sim), now)
     }
 }
+
+/// A burst: `jobs` generations (`flux-2-pro`, prompts `job 0`, `job 1`, …) handed to `client`'s
+/// batch at once, driven to the end. Returns how many ended without an image — the S2 workload
+/// of the tests, benches and examples.
+pub async fn burst(client: &bfl_core::Client, jobs: usize) -> usize {
+    use futures_util::StreamExt;
+    let jobs = (0..jobs).map(|i| {
+        bfl_core::Job::generate(bfl_core::GenerationRequest::new(
+            "flux-2-pro",
+            format!("job {i}"),
+        ))
+    });
+    client
+        .batch(jobs)
+        .filter(|item| std::future::ready(item.outcome.result.is_err()))
+        .count()
+        .await
+}

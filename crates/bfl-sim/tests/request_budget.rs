@@ -3,9 +3,7 @@
 //! key) in every one-second window, every job's image downloaded, the 429s.
 
 use bfl_core::budget::{BudgetConfig, BudgetStats};
-use bfl_core::{GenerationRequest, Job};
 use bfl_sim::{SimConfig, Summary, VirtualSim};
-use futures_util::StreamExt;
 use std::time::Duration;
 
 /// What a user of one burst sees.
@@ -31,13 +29,7 @@ fn burst(jobs: usize, budget: Option<BudgetConfig>) -> Run {
             builder = builder.request_budget(b);
         }
         let client = builder.build().unwrap();
-        let jobs = (0..jobs)
-            .map(|i| Job::generate(GenerationRequest::new("flux-2-pro", format!("job {i}"))));
-        let failed_jobs = client
-            .batch(jobs)
-            .filter(|item| std::future::ready(item.outcome.result.is_err()))
-            .count()
-            .await;
+        let failed_jobs = bfl_sim::vtime::burst(&client, jobs).await;
         let stats = sim.stats();
         assert_eq!(stats.request_log.dropped, 0, "the whole run is in the log");
         Run {
