@@ -635,7 +635,7 @@ impl Client {
         };
         match self.run(job).await.result? {
             Finished::Submitted(t) => Ok(t),
-            other => Err(unexpected(Phase::Submit, other)),
+            other => Err(TaskError::unexpected(Phase::Submit, other)),
         }
     }
 
@@ -651,7 +651,7 @@ impl Client {
         };
         match self.run(job).await.result? {
             Finished::Ready(r) => Ok(r),
-            other => Err(unexpected(Phase::Poll, other)),
+            other => Err(TaskError::unexpected(Phase::Poll, other)),
         }
     }
 
@@ -725,8 +725,8 @@ impl Client {
         match classify(Sent::Credits, resp, Now::of(&*self.inner.runtime)) {
             Decision::Proceed(Answer::Credits(credits)) => Ok(credits),
             Decision::Retry(retry) => Err(retry.into_error(None, Phase::Credits, 1)),
-            Decision::Forbid(e) | Decision::Proceed(Answer::Unreadable(e)) => Err(e),
-            Decision::Proceed(other) => Err(unexpected(Phase::Credits, other)),
+            Decision::Forbid(e) => Err(e),
+            Decision::Proceed(other) => Err(TaskError::unexpected(Phase::Credits, other)),
         }
     }
 }
@@ -740,12 +740,6 @@ pub fn task_seed(seed: u64, n: u64) -> u64 {
 pub(crate) fn downloaded(outcome: TaskOutcome) -> Result<TaskOutput, TaskError> {
     match outcome.result? {
         Finished::Downloaded(o) => Ok(o),
-        other => Err(unexpected(Phase::Download, other)),
+        other => Err(TaskError::unexpected(Phase::Download, other)),
     }
-}
-
-/// A machine stopped at another stage than the one asked for (or `classify` answered credits
-/// with another kind of answer); cannot happen, reported not panicked.
-fn unexpected(phase: Phase, what: impl std::fmt::Debug) -> TaskError {
-    TaskError::internal(phase, format!("unexpected {what:?}"))
 }

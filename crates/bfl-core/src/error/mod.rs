@@ -263,6 +263,11 @@ impl TaskError {
     pub fn internal(phase: Phase, what: impl Into<String>) -> TaskError {
         TaskError::new(ErrorKind::Internal, phase, None).with(|c| c.detail = Some(what.into()))
     }
+
+    /// [`TaskError::internal`] for a value the engine never produces at this point.
+    pub(crate) fn unexpected(phase: Phase, what: impl std::fmt::Debug) -> TaskError {
+        TaskError::internal(phase, format!("unexpected {what:?}"))
+    }
 }
 
 /// Accessors.

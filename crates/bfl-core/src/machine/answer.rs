@@ -50,8 +50,15 @@ impl Core {
             }
             Decision::Proceed(Answer::Unreadable(e)) | Decision::Forbid(e) => fail(e),
             Decision::Retry(r) => self.retry_or_fail(now, Phase::Submit, None, r),
-            // `classify` answers a submit with `Submitted` or `Unreadable` only.
-            Decision::Proceed(_) => Next::Stay,
+            // `classify` answers a submit with `Submitted` or `Unreadable` only. Anything else is
+            // a 2xx not understood: the task may exist, so it ends here, ambiguous — never a
+            // second submit.
+            Decision::Proceed(other) => fail(TaskError::malformed(
+                None,
+                Phase::Submit,
+                format!("unexpected {other:?}"),
+                Bytes::new(),
+            )),
         }
     }
 
@@ -77,7 +84,7 @@ impl Core {
         };
         let submitted = SubmittedTask {
             task,
-            model: self.model.clone(),
+            model: self.report.model.clone(),
             cost: parsed.cost,
         };
         self.events
@@ -124,10 +131,10 @@ impl Core {
                 let next = self.after_pending_poll(now, Status::Pending, None, false);
                 self.poll_or_give_up(task, next)
             }
-            Decision::Proceed(Answer::Unreadable(e)) | Decision::Forbid(e) => fail(e),
+            Decision::Forbid(e) => fail(e),
             Decision::Retry(r) => self.retry_or_fail(now, Phase::Poll, Some(&task.task), r),
             // `classify` answers a poll with `Ready`, `Polled` or `NotYetVisible` only.
-            Decision::Proceed(_) => Next::Stay,
+            Decision::Proceed(other) => fail(TaskError::unexpected(Phase::Poll, other)),
         }
     }
 
@@ -217,7 +224,7 @@ impl Core {
         }
         .unix_secs();
         TaskObservation {
-            model: self.model.clone(),
+            model: self.report.model.clone(),
             last_pending_after: self.last_pending_after,
             ready_seen_after: since_submit,
             server_ready_after: result
@@ -252,10 +259,10 @@ impl Core {
                 };
                 done(Finished::Downloaded(output))
             }
-            Decision::Proceed(Answer::Unreadable(e)) | Decision::Forbid(e) => fail(e),
+            Decision::Forbid(e) => fail(e),
             Decision::Retry(r) => self.retry_or_fail(now, Phase::Download, Some(&ready.task), r),
             // `classify` answers a download with `Image` only.
-            Decision::Proceed(_) => Next::Stay,
+            Decision::Proceed(other) => fail(TaskError::unexpected(Phase::Download, other)),
         }
     }
 }

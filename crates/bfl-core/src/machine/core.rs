@@ -29,7 +29,6 @@ pub(super) struct Core {
     pub(super) cfg: Arc<EngineConfig>,
     strategy: Box<dyn PollStrategy>,
     rng: rand::rngs::SmallRng,
-    pub(super) model: String,
     pub(super) stop_after: StopAfter,
     pub(super) download_to: Option<PathBuf>,
     pub(super) started: Instant,
@@ -67,7 +66,6 @@ impl Core {
         seed: u64,
         now: Now,
     ) -> Core {
-        let model = job.model().to_owned();
         let expected_format = match &job.start {
             super::Start::Submit(req) => Some(req.effective_output_format()),
             _ => None,
@@ -78,11 +76,10 @@ impl Core {
             stop_after: job.stop_after,
             download_to: job.download_to.clone(),
             report: TaskReport {
-                model: model.clone(),
+                model: job.model().to_owned(),
                 strategy: strategy_name,
                 ..TaskReport::default()
             },
-            model,
             started: now.instant,
             deadline_at: now.instant + cfg.deadline,
             next_send_at: now.instant,
@@ -133,7 +130,7 @@ impl Core {
     /// Asks the strategy for the next poll; returns the wait, or `None` if it gave up.
     pub(super) fn schedule_poll(&mut self, now: Now) -> Option<Duration> {
         let ctx = PollContext {
-            model: &self.model,
+            model: &self.report.model,
             polls: self.report.polls,
             since_submit: now.instant.saturating_duration_since(self.submitted_at),
             last_status: self.last_status.as_ref(),
