@@ -108,10 +108,8 @@ fn read_image(path: &Path) -> Result<String, ImageInputError> {
         return Err(ImageInputError::TooLarge { path: shown, bytes });
     }
     let data = std::fs::read(path).map_err(read_err)?;
-    let is_image = data.starts_with(b"\xff\xd8\xff")
-        || data.starts_with(b"\x89PNG\r\n\x1a\n")
-        || data.starts_with(b"GIF8")
-        || (data.starts_with(b"RIFF") && data.get(8..12) == Some(b"WEBP"));
+    // The formats the API accepts: what a result can be, and GIF.
+    let is_image = bfl_core::image::sniff(&data).is_some() || data.starts_with(b"GIF8");
     if !is_image {
         return Err(ImageInputError::NotAnImage(shown));
     }

@@ -274,13 +274,17 @@ fn unfinished(
     jobs: &[InputJob],
     opts: &BatchOptions,
 ) -> Result<Vec<UnfinishedTask>, BatchError> {
+    // The embedded simulator's tasks die with it: nothing is left to recover, nothing to read.
+    if opts.sim {
+        return Ok(Vec::new());
+    }
     let replay = Journal::read(path, header)?;
     Ok(replay
         .states
         .iter()
         .enumerate()
         .filter_map(|(index, state)| match state {
-            ItemState::Submitted(t) if !opts.sim => Some(UnfinishedTask {
+            ItemState::Submitted(t) => Some(UnfinishedTask {
                 index,
                 line: jobs.get(index).map_or(0, |j| j.line),
                 id: t.task.id.clone(),

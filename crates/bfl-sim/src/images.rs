@@ -128,7 +128,7 @@ impl ImageSpec {
     pub fn render(&self) -> Vec<u8> {
         let (w, h) = (self.width.max(1), self.height.max(1));
         let t = (self.tint % variants(w, h))
-            .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+            .wrapping_mul(bfl_core::stats::GOLDEN_GAMMA)
             .to_le_bytes();
         let mut pixels = Vec::with_capacity((w * h * 3) as usize);
         for y in 0..h {

@@ -126,7 +126,7 @@ pub struct EvalResult {
 /// Runs `factory` over the jobs of `cfg`.
 pub fn evaluate(factory: &dyn StrategyFactory, cfg: &EvalConfig) -> EvalResult {
     let mut durations = rand::rngs::StdRng::seed_from_u64(cfg.seed);
-    let mut jitter = rand::rngs::StdRng::seed_from_u64(cfg.seed ^ 0x9e37_79b9_7f4a_7c15);
+    let mut jitter = rand::rngs::StdRng::seed_from_u64(cfg.seed ^ crate::stats::GOLDEN_GAMMA);
     let mut noise = rand::rngs::StdRng::seed_from_u64(cfg.seed ^ 0x5851_f42d_4c95_7f2d);
     let (mut polls, mut gave_up, mut lags) = (0u64, 0usize, Vec::with_capacity(cfg.jobs));
     for job in 0..cfg.warmup + cfg.jobs {
