@@ -282,8 +282,18 @@ impl Serialize for Status {
 
 impl<'de> Deserialize<'de> for Status {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        Ok(Status::parse(&s))
+        // Read in place: a known status costs no string of its own (one per poll answer).
+        struct Text;
+        impl serde::de::Visitor<'_> for Text {
+            type Value = Status;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a status string")
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Status, E> {
+                Ok(Status::parse(s))
+            }
+        }
+        d.deserialize_str(Text)
     }
 }
 

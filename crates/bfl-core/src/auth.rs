@@ -19,7 +19,11 @@ pub const KEY_HEADER: &str = "x-key";
 /// assert_eq!(format!("{key:?}"), "ApiKey(bfl_…redacted)");
 /// ```
 #[derive(Clone, PartialEq, Eq)]
-pub struct ApiKey(Arc<str>);
+pub struct ApiKey {
+    text: Arc<str>,
+    /// The header it becomes, built once (a clone shares its bytes).
+    header: http::HeaderValue,
+}
 
 /// Why a string is not a usable key.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -39,30 +43,30 @@ impl ApiKey {
         if key.is_empty() {
             return Err(InvalidKey::Empty);
         }
-        if http::HeaderValue::from_str(key).is_err() {
+        let Ok(mut header) = http::HeaderValue::from_str(key) else {
             return Err(InvalidKey::NotHeaderSafe);
-        }
-        Ok(ApiKey(key.into()))
+        };
+        header.set_sensitive(true);
+        Ok(ApiKey {
+            text: key.into(),
+            header,
+        })
     }
 
     /// The secret itself. Use only to build the header.
     pub fn expose(&self) -> &str {
-        &self.0
+        &self.text
     }
 
     /// The key as a sensitive header value (hidden from hyper's and http's `Debug`).
     pub fn header_value(&self) -> http::HeaderValue {
-        // Checked header-safe in `new`.
-        let mut v = http::HeaderValue::from_str(&self.0)
-            .unwrap_or_else(|_| http::HeaderValue::from_static(""));
-        v.set_sensitive(true);
-        v
+        self.header.clone()
     }
 }
 
 impl fmt::Debug for ApiKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let prefix = if self.0.starts_with("bfl_") {
+        let prefix = if self.text.starts_with("bfl_") {
             "bfl_"
         } else {
             ""

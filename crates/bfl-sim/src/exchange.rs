@@ -149,16 +149,41 @@ impl SimResponse {
         }
     }
 
-    /// As an `http::Response` (renders an image).
-    pub fn to_http(&self) -> http::Response<Bytes> {
-        let mut b = http::Response::builder().status(self.status);
-        for (k, v) in &self.headers {
-            b = b.header(*k, v.as_str());
-        }
-        b.body(self.body_bytes()).unwrap_or_else(|_| {
-            let mut r = http::Response::new(Bytes::new());
+    /// As an `http::Response` (renders an image); a header that cannot be sent makes it a bare
+    /// 500. The body moves, not copied.
+    pub fn into_http(self) -> http::Response<Bytes> {
+        let mut r = http::Response::new(Bytes::new());
+        let (Ok(status), Ok(())) = (
+            http::StatusCode::from_u16(self.status),
+            append_headers(r.headers_mut(), &self.headers),
+        ) else {
             *r.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
-            r
-        })
+            r.headers_mut().clear();
+            return r;
+        };
+        *r.status_mut() = status;
+        *r.body_mut() = match self.body {
+            SimBody::Bytes(b) => b,
+            SimBody::Image(spec) => spec.bytes(),
+        };
+        r
     }
+}
+
+/// Appends `headers` to `map` (the JSON content type without a copy of its text).
+fn append_headers(
+    map: &mut http::HeaderMap,
+    headers: &[(&'static str, String)],
+) -> Result<(), http::Error> {
+    let json = http::HeaderValue::from_static("application/json");
+    for (name, value) in headers {
+        let name = http::HeaderName::from_bytes(name.as_bytes())?;
+        let value = if value == "application/json" {
+            json.clone()
+        } else {
+            http::HeaderValue::from_str(value)?
+        };
+        map.append(name, value);
+    }
+    Ok(())
 }

@@ -341,7 +341,7 @@ async fn serve(
         }
     };
     if let Some(resp) = sim_endpoint(&shared, &parts, &body.bytes) {
-        return Ok(to_hyper(&resp));
+        return Ok(to_hyper(resp));
     }
     let key = parts
         .headers
@@ -372,10 +372,10 @@ async fn serve(
     // Encoding a large image takes a while (it is cached once made): off the reactor, so other
     // connections are answered meanwhile.
     if matches!(resp.body, crate::core::SimBody::Image(_)) {
-        let rendered = tokio::task::spawn_blocking(move || to_hyper(&resp)).await;
+        let rendered = tokio::task::spawn_blocking(move || to_hyper(resp)).await;
         return Ok(rendered.unwrap_or_else(|_| plain(500, r#"{"detail":"image encoding failed"}"#)));
     }
-    Ok(to_hyper(&resp))
+    Ok(to_hyper(resp))
 }
 
 /// The simulator's own endpoints (`/__sim/…`), not counted as requests.
@@ -398,8 +398,8 @@ fn plain(status: u16, body: &'static str) -> http::Response<WireBody> {
     r
 }
 
-fn to_hyper(resp: &SimResponse) -> http::Response<WireBody> {
-    let (parts, body) = resp.to_http().into_parts();
+fn to_hyper(resp: SimResponse) -> http::Response<WireBody> {
+    let (parts, body) = resp.into_http().into_parts();
     let body = if parts.headers.contains_key(http::header::CONTENT_LENGTH) {
         WireBody::announced(body)
     } else {

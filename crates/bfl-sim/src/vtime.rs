@@ -86,9 +86,16 @@ pub struct SimTransport {
 /// Where the virtual face sends webhook deliveries (none: they are scheduled but not sent).
 type SharedSink = Arc<Mutex<Option<Arc<dyn WebhookSink>>>>;
 
-/// Sends the deliveries the core scheduled, each at its virtual time, to the sink.
-fn spawn_deliveries(sim: &SharedSim, clock: &VirtualClock, sink: &SharedSink) {
-    let fresh = lock(sim).take_webhooks();
+/// Sends the deliveries the core scheduled (`fresh`), each at its virtual time, to the sink.
+fn spawn_deliveries(
+    fresh: Vec<crate::webhooks::WebhookDelivery>,
+    sim: &SharedSim,
+    clock: &VirtualClock,
+    sink: &SharedSink,
+) {
+    if fresh.is_empty() {
+        return;
+    }
     let Some(sink) = sink.lock().unwrap_or_else(|p| p.into_inner()).clone() else {
         return;
     };
@@ -143,9 +150,11 @@ impl Transport for SimTransport {
                 key: key.as_deref(),
                 body: req.body(),
             };
-            sim.handle(self.clock.now(), &sim_req)
+            let resp = sim.handle(self.clock.now(), &sim_req);
+            (resp, sim.take_webhooks())
         };
-        spawn_deliveries(&self.sim, &self.clock, &self.sink);
+        let (resp, fresh) = resp;
+        spawn_deliveries(fresh, &self.sim, &self.clock, &self.sink);
         if resp.hang || resp.delay >= timeout.as_secs_f64() {
             tokio::time::sleep(timeout).await;
             return Err(TransportError::Timeout(timeout));
@@ -153,7 +162,7 @@ impl Transport for SimTransport {
         if resp.delay > 0.0 {
             tokio::time::sleep(Duration::from_secs_f64(resp.delay)).await;
         }
-        Ok(resp.to_http())
+        Ok(resp.into_http())
     }
 }
 

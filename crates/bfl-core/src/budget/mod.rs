@@ -87,11 +87,6 @@ impl BudgetConfig {
         self.burst
     }
 
-    /// The head start of a submit.
-    pub fn head_start_of_submits(&self) -> Duration {
-        self.head_start
-    }
-
     /// The most requests the budget lets out in any window of one second.
     pub fn most_in_one_second(&self) -> u64 {
         (self.per_second.ceil() as u64).saturating_add(u64::from(self.burst)) - 1

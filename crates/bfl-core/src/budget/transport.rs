@@ -51,11 +51,6 @@ impl Budgeted {
         }
     }
 
-    /// The budget.
-    pub fn budget(&self) -> &Arc<RequestBudget> {
-        &self.budget
-    }
-
     async fn admit(&self, req: &http::Request<Bytes>) {
         if !self.key_hosts.allows(req.uri()) {
             return;

@@ -4,7 +4,8 @@ use super::classify::{classify, terminal_error, Answer, Decision, Retry, Sent};
 use super::core::Core;
 use super::event::TaskEvent;
 use super::job::StopAfter;
-use super::{done, fail, request, Next, State};
+use super::request::{self, PollingUrl};
+use super::{done, fail, Next, State};
 use crate::api::{GenerationResult, PollResponse, Status, SubmitResponse};
 use crate::error::{Phase, TaskError, TaskRef};
 use crate::rt::Now;
@@ -27,7 +28,7 @@ impl Core {
     /// A retry if the caps allow one, else the error the retried answers add up to.
     fn retry_or_fail(&mut self, now: Now, phase: Phase, task: Option<&TaskRef>, r: Retry) -> Next {
         if let Some(status) = r.status_seen() {
-            self.report.last_status = Some(status.as_str().to_owned());
+            self.note_status(status.as_str());
         }
         let again = match &r {
             Retry::Throttled { .. } => self.throttled(now, phase, r.retry_after()),
@@ -78,8 +79,8 @@ impl Core {
         // the submit took to be accepted (429s, a slow key) — it is never abandoned for that.
         self.deadline_at = self.deadline_at.max(now.instant + self.cfg.deadline);
         // The task is paid for: whatever its polling URL, it is recorded and polled.
-        let task = match request::admit_polling_url(&self.cfg, task) {
-            Ok(task) => task,
+        let (task, url) = match request::admit_polling_url(&self.cfg, task) {
+            Ok(admitted) => admitted,
             Err(e) => return State::Finished(Err(e)),
         };
         let submitted = SubmittedTask {
@@ -92,13 +93,13 @@ impl Core {
         if self.stop_after == StopAfter::Submitted {
             return State::Finished(Ok(Finished::Submitted(submitted)));
         }
-        self.polling(now, submitted)
+        self.polling(now, submitted, url)
     }
 
-    /// Polling `task` from now, unless the strategy gives up before its first poll.
-    pub(super) fn polling(&mut self, now: Now, task: SubmittedTask) -> State {
+    /// Polling `task` at `url` from now, unless the strategy gives up before its first poll.
+    pub(super) fn polling(&mut self, now: Now, task: SubmittedTask, url: PollingUrl) -> State {
         match self.schedule_poll(now) {
-            Some(_) => State::Poll(task),
+            Some(_) => State::Poll(task, url),
             None => State::Finished(Err(TaskError::gave_up(task.task, self.report.polls))),
         }
     }
@@ -126,7 +127,7 @@ impl Core {
             }
             Decision::Proceed(Answer::NotYetVisible(said)) => {
                 if let Some(status) = said {
-                    self.report.last_status = Some(status.as_str().to_owned());
+                    self.note_status(status.as_str());
                 }
                 let next = self.after_pending_poll(now, Status::Pending, None, false);
                 self.poll_or_give_up(task, next)
@@ -146,7 +147,7 @@ impl Core {
         parsed: PollResponse,
         raw: Bytes,
     ) -> Next {
-        self.report.last_status = Some(parsed.status.as_str().to_owned());
+        self.note_status(parsed.status.as_str());
         if matches!(parsed.status, Status::Pending | Status::Unknown(_)) {
             let next = self.after_pending_poll(now, parsed.status, parsed.progress, true);
             return self.poll_or_give_up(task, next);
@@ -178,7 +179,7 @@ impl Core {
         sample_url: String,
         progress: Option<f64>,
     ) -> Next {
-        self.report.last_status = Some(Status::Ready.as_str().to_owned());
+        self.note_status(Status::Ready.as_str());
         let since_submit = now.instant.saturating_duration_since(self.submitted_at);
         self.report.time_to_ready = Some(since_submit);
         self.last_status = Some(Status::Ready);

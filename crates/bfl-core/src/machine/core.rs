@@ -127,6 +127,15 @@ impl Core {
         next
     }
 
+    /// Notes the status the server last said in the report (kept, not copied again, while it
+    /// stays the same: most polls say `Pending` after `Pending`).
+    pub(super) fn note_status(&mut self, status: &str) {
+        match &mut self.report.last_status {
+            Some(said) if said == status => {}
+            slot => *slot = Some(status.to_owned()),
+        }
+    }
+
     /// Asks the strategy for the next poll; returns the wait, or `None` if it gave up.
     pub(super) fn schedule_poll(&mut self, now: Now) -> Option<Duration> {
         let ctx = PollContext {

@@ -58,7 +58,7 @@ const MAX_HINT_POLLS: u32 = 3;
 /// Where a task is; each stage owns what its next request needs.
 enum State {
     Submit(GenerationRequest),
-    Poll(SubmittedTask),
+    Poll(SubmittedTask, request::PollingUrl),
     Download(ReadyTask),
     Finished(Result<Finished, TaskError>),
 }
@@ -108,13 +108,13 @@ impl TaskMachine {
                 Err(e) => State::Finished(Err(e)),
             },
             Start::Poll { task, model } => match request::admit_polling_url(&core.cfg, task) {
-                Ok(task) => {
+                Ok((task, url)) => {
                     let task = SubmittedTask {
                         task,
                         model,
                         cost: None,
                     };
-                    core.polling(now, task)
+                    core.polling(now, task, url)
                 }
                 Err(e) => State::Finished(Err(e)),
             },
@@ -181,10 +181,12 @@ impl TaskMachine {
                     request::submit(&core.cfg, req, timeout),
                 )
             }
-            State::Poll(task) => {
+            State::Poll(_, url) => {
                 core.report.polls += 1;
-                let req = request::poll(&core.cfg, &task.task, timeout);
-                (RequestKind::Poll, req)
+                (
+                    RequestKind::Poll,
+                    Ok(request::poll(&core.cfg, url, timeout)),
+                )
             }
             State::Download(ready) if now.unix_secs() >= ready.expires_at => {
                 return Some(Err(TaskError::result_expired(
@@ -224,7 +226,7 @@ impl TaskMachine {
         };
         let next = match &self.state {
             State::Submit(_) => core.on_submit_answer(now, resp),
-            State::Poll(task) => core.on_poll_answer(now, task, resp),
+            State::Poll(task, _) => core.on_poll_answer(now, task, resp),
             State::Download(ready) => core.on_download_answer(now, ready, resp),
             State::Finished(_) => Next::Stay,
         };
@@ -263,7 +265,7 @@ impl TaskMachine {
         }
         let core = &mut self.core;
         core.report.hints += 1;
-        let polling = matches!(self.state, State::Poll(_)) && core.in_flight.is_none();
+        let polling = matches!(self.state, State::Poll(..)) && core.in_flight.is_none();
         if polling && core.report.hints <= MAX_HINT_POLLS {
             core.next_send_at = core.next_send_at.min(now.instant);
         }
@@ -288,7 +290,7 @@ impl TaskMachine {
     /// The task's id and polling URL, once known.
     pub fn task_ref(&self) -> Option<TaskRef> {
         match &self.state {
-            State::Poll(t) => Some(t.task.clone()),
+            State::Poll(t, _) => Some(t.task.clone()),
             State::Download(r) => Some(r.task.clone()),
             State::Finished(Ok(Finished::Submitted(t))) => Some(t.task.clone()),
             State::Finished(Ok(Finished::Ready(r))) => Some(r.task.clone()),
@@ -307,7 +309,7 @@ impl TaskMachine {
         let phase = match &self.state {
             State::Submit(_) => Phase::Submit,
             State::Download(_) => Phase::Download,
-            State::Poll(_) | State::Finished(_) => Phase::Poll,
+            State::Poll(..) | State::Finished(_) => Phase::Poll,
         };
         TaskError::deadline_exceeded(
             self.task_ref(),

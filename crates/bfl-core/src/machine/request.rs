@@ -95,28 +95,26 @@ pub(super) fn submit(
     Ok(r)
 }
 
-/// `GET polling_url`, with the key only if the key policy allows its host.
+/// A task's polling URL as admitted by [`admit_polling_url`]: parsed once, and one the key policy
+/// lets the key go to — so a poll request neither re-parses nor re-checks it (a clone of the
+/// parsed URL shares its bytes).
+#[derive(Debug, Clone)]
+pub(super) struct PollingUrl(Uri);
+
+/// `GET polling_url`, with the key (the URL was admitted for it).
 pub(super) fn poll(
     cfg: &EngineConfig,
-    task: &TaskRef,
+    url: &PollingUrl,
     timeout: Option<Duration>,
-) -> Result<Request<Bytes>, TaskError> {
-    let url = &task.polling_url;
-    let uri: Uri = url
-        .parse()
-        .map_err(|_| malformed(task, Phase::Poll, "unparseable polling_url"))?;
-    // Checked when the URL was admitted; checked again so no code path can skip it.
-    if !cfg.key_policy.allows(&uri) {
-        return Err(TaskError::foreign_polling_url(task.clone()));
-    }
+) -> Request<Bytes> {
     let mut r = Request::new(Bytes::new());
-    *r.uri_mut() = uri;
+    *r.uri_mut() = url.0.clone();
     add_common_headers(&mut r, Some(&cfg.key));
     r.extensions_mut().insert(RequestMeta {
         kind: RequestKind::Poll,
         timeout,
     });
-    Ok(r)
+    r
 }
 
 /// `GET` of the signed result URL, never with the key.
@@ -149,20 +147,16 @@ pub(super) fn download(
     Ok(r)
 }
 
-/// The task with a polling URL the key may go to: its own, or — when its host is not one of the
-/// configured API hosts (a proxy, a new BFL host, another spelling of the base) — the task polled
-/// by id at the configured API host. A paid task is never abandoned for its polling host, and the
-/// key never follows a foreign URL.
+/// The task with a polling URL the key may go to, and that URL parsed: its own, or — when its
+/// host is not one of the configured API hosts (a proxy, a new BFL host, another spelling of the
+/// base) — the task polled by id at the configured API host. A paid task is never abandoned for
+/// its polling host, and the key never follows a foreign URL.
 pub(super) fn admit_polling_url(
     cfg: &EngineConfig,
     mut task: TaskRef,
-) -> Result<TaskRef, TaskError> {
-    let allowed = task
-        .polling_url
-        .parse::<Uri>()
-        .is_ok_and(|uri| cfg.key_policy.allows(&uri));
-    if allowed {
-        return Ok(task);
+) -> Result<(TaskRef, PollingUrl), TaskError> {
+    if let Some(url) = allowed(cfg, &task.polling_url) {
+        return Ok((task, url));
     }
     if task.id.is_empty() {
         let reason = "a task without an id, on a polling host the key may not go to";
@@ -179,7 +173,17 @@ pub(super) fn admit_polling_url(
         "the polling URL's host may not receive the key: polling the task by id at the API host"
     );
     task.polling_url = cfg.polling_url_by_id(&task.id);
-    Ok(task)
+    match allowed(cfg, &task.polling_url) {
+        Some(url) => Ok((task, url)),
+        // The API host's own URL: refused only if the base itself cannot be polled.
+        None => Err(TaskError::foreign_polling_url(task)),
+    }
+}
+
+/// `url` parsed, if it parses and the key policy lets the key go there.
+fn allowed(cfg: &EngineConfig, url: &str) -> Option<PollingUrl> {
+    let uri = url.parse::<Uri>().ok()?;
+    cfg.key_policy.allows(&uri).then_some(PollingUrl(uri))
 }
 
 /// A model id must be one plain path segment.

@@ -128,12 +128,7 @@ impl Grid {
     }
 
     /// The first poll of [`Grid::optimal`]'s schedule, without scoring the whole schedule
-    /// (what a planner that replans after every poll needs).
-    pub fn first_optimal(&self, lambda: f64) -> Option<f64> {
-        self.first_optimal_with(lambda, &mut DpBuffers::default())
-    }
-
-    /// [`Grid::first_optimal`] in reused buffers.
+    /// (what a planner that replans after every poll needs), in reused buffers.
     pub(crate) fn first_optimal_with(&self, lambda: f64, buf: &mut DpBuffers) -> Option<f64> {
         let mut first = 0;
         dp::solve(&self.t, &self.f, &self.m, lambda.max(0.0), buf, |i, j| {

@@ -24,16 +24,32 @@ const MARGIN_S: f64 = 0.01;
 const MIN_WAIT_S: f64 = 0.05;
 const MAX_WAIT_S: f64 = 10.0;
 
-/// What the posterior is built from: the plan's raw samples and smoothing.
+/// What the posterior is built from: the plan's samples (near-duplicates merged), its
+/// smoothing and poll cost, and what every posterior computes of each sample, done once per
+/// plan rather than once per poll.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Basis {
-    /// `(submit-to-ready, queue before generation, weight)` of each sample, seconds, sorted
-    /// by the first.
-    pub samples: Vec<(f64, f64, f64)>,
-    /// The smoothing half-width in `ln t`.
-    pub h: f64,
+    /// The samples, sorted by duration.
+    pieces: Vec<Piece>,
     /// The plan's poll cost.
     pub lambda: f64,
+}
+
+/// One sample of a [`Basis`]: its smoothed span and what a reading's likelihood needs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Piece {
+    /// The span its kernel spreads it over: duration `· e^∓h`.
+    lo: f64,
+    hi: f64,
+    /// Queue before generation, seconds.
+    queue: f64,
+    /// `1 / (duration − queue)`: progress per second of generation.
+    per_s: f64,
+    /// Weight.
+    w: f64,
+    /// `ln MIN_WEIGHT − ln(max(1, heaviest weight from this sample on)))`: below it, a
+    /// sample's relative log-likelihood cannot give a weight that is kept.
+    cut: f64,
 }
 
 /// Samples closer than this fraction of the smoothing half-width, in `ln t` and in their
@@ -68,7 +84,30 @@ impl Basis {
         if let Some((_, _, sx, sq, sw)) = group {
             samples.push((sx / sw, sq / sw, sw));
         }
-        Basis { samples, h, lambda }
+        Basis::from_samples(&samples, h, lambda)
+    }
+
+    /// The basis of `samples` — `(submit-to-ready, queue before generation, weight)`, seconds,
+    /// sorted by the first — smoothed by half-width `h` in `ln t`.
+    fn from_samples(samples: &[(f64, f64, f64)], h: f64, lambda: f64) -> Self {
+        let (grow, shrink) = (h.exp(), (-h).exp());
+        let mut pieces: Vec<Piece> = samples
+            .iter()
+            .map(|&(x, queue, w)| Piece {
+                lo: x * shrink,
+                hi: x * grow,
+                queue,
+                per_s: 1.0 / (x - queue).max(1e-9),
+                w,
+                cut: 0.0,
+            })
+            .collect();
+        let mut heaviest = 1.0_f64;
+        for p in pieces.iter_mut().rev() {
+            heaviest = heaviest.max(p.w);
+            p.cut = LN_MIN_WEIGHT - heaviest.ln();
+        }
+        Basis { pieces, lambda }
     }
 }
 
@@ -105,18 +144,17 @@ impl LoglikCache {
             self.basis = address;
             self.from = first;
             self.ll.clear();
-            self.ll.resize(basis.samples.len() - first, 0.0);
+            self.ll.resize(basis.pieces.len() - first, 0.0);
             readings
         } else {
             &readings[readings.len() - (recorded - self.counted).min(readings.len())..]
         };
         self.counted = recorded;
-        let live = &basis.samples[first..];
-        for (&(x, q, _), ll) in live.iter().zip(&mut self.ll[first - self.from..]) {
-            let per_s = 1.0 / (x - q).max(1e-9);
+        let live = &basis.pieces[first..];
+        for (p, ll) in live.iter().zip(&mut self.ll[first - self.from..]) {
             let mut sum = f64::from(*ll);
-            for &(s, p) in new {
-                let z = (p - ((s - q) * per_s).clamp(0.0, 1.0)) * (1.0 / READING_SD);
+            for &(s, r) in new {
+                let z = (r - ((s - p.queue) * p.per_s).clamp(0.0, 1.0)) * (1.0 / READING_SD);
                 sum -= 0.5 * z * z;
             }
             *ll = sum as f32;
@@ -176,53 +214,56 @@ impl ProgressTrack {
     /// and the posterior's pieces come sorted (its CDF table is one linear sweep); samples
     /// whose weight is below the cut are dropped before their `exp`.
     fn posterior_wait(&mut self, now: f64, basis: &Basis) -> Option<f64> {
-        let (grow, shrink) = (basis.h.exp(), (-basis.h).exp());
-        let first = basis.samples.partition_point(|s| s.0 * grow <= now);
-        let live = &basis.samples[first..];
+        let first = basis.pieces.partition_point(|p| p.hi <= now);
+        let live = &basis.pieces[first..];
         self.loglik
             .update(basis, first, &self.readings, self.recorded);
         let cached = self.loglik.from(first);
+        let cut = live.first()?.cut;
         SCRATCH.with_borrow_mut(|scratch| {
-            let Scratch { ll, dist, grid, dp } = scratch;
-            ll.clear();
-            ll.extend(cached.iter().map(|&l| f64::from(l)));
-            let best = ll.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let Scratch {
+                mass,
+                dist,
+                grid,
+                dp,
+            } = scratch;
+            let best = cached
+                .iter()
+                .map(|&l| f64::from(l))
+                .fold(f64::NEG_INFINITY, f64::max);
             if !best.is_finite() {
                 return None;
             }
-            let heaviest = live.iter().map(|s| s.2).fold(1.0, f64::max);
-            let cut = LN_MIN_WEIGHT - heaviest.ln();
+            mass.clear();
             dist.clear();
             let mut lo = f64::INFINITY;
-            for (&(x, _, weight), l) in live.iter().zip(ll.iter_mut()) {
+            for (p, &l) in live.iter().zip(cached) {
+                let l = f64::from(l) - best;
                 // `weight · e^(l − best) < MIN_WEIGHT` for certain: skip the `exp`.
-                let w = if *l - best < cut {
-                    0.0
-                } else {
-                    weight * (*l - best).exp()
-                };
-                *l = 0.0; // from here on, the mass pushed
-                let (a, b) = (x * shrink, x * grow);
+                let w = if l < cut { 0.0 } else { p.w * l.exp() };
+                let (a, b) = (p.lo, p.hi);
                 if w < MIN_WEIGHT || b <= now || b <= a {
+                    mass.push(0.0);
                     continue;
                 }
                 // Only the part still ahead, measured from now.
                 let a2 = a.max(now);
-                *l = w * (b - a2) / (b - a);
-                dist.push(a2 - now, b - now, *l);
+                let m = w * (b - a2) / (b - a);
+                mass.push(m);
+                dist.push(a2 - now, b - now, m);
                 lo = lo.min(a2 - now);
             }
             if dist.is_empty() {
                 return None;
             }
             // The grid ends where all but GRID_TAIL of the mass is behind (pieces end in order).
-            let tail = GRID_TAIL * ll.iter().sum::<f64>();
+            let tail = GRID_TAIL * mass.iter().sum::<f64>();
             let mut above = 0.0;
-            let last = ll.iter().rposition(|&m| {
+            let last = mass.iter().rposition(|&m| {
                 above += m;
                 above > tail
             });
-            let hi = last.map_or(0.0, |k| live[k].0 * grow - now);
+            let hi = last.map_or(0.0, |k| live[k].hi - now);
             grid.refill_log_spaced(dist, lo.max(MIN_WAIT_S), hi, POSTERIOR_STEPS);
             grid.first_optimal_with(basis.lambda, dp)
         })
@@ -238,8 +279,8 @@ const LN_MIN_WEIGHT: f64 = -13.82;
 
 /// The buffers of the posterior being built, reused from poll to poll (no allocation per poll).
 struct Scratch {
-    /// The per-sample log-likelihoods, then masses.
-    ll: Vec<f64>,
+    /// The per-sample masses of the posterior.
+    mass: Vec<f64>,
     /// The posterior of the remaining time.
     dist: Empirical,
     /// Its planning grid.
@@ -250,7 +291,7 @@ struct Scratch {
 
 std::thread_local! {
     static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::new(Scratch {
-        ll: Vec::new(),
+        mass: Vec::new(),
         dist: Empirical::new(),
         grid: Grid::empty(),
         dp: DpBuffers::default(),
@@ -287,11 +328,8 @@ mod tests {
     #[test]
     fn the_posterior_puts_the_poll_near_the_durations_the_reading_points_to() {
         // Durations 4 s .. 12 s, evenly; at 3 s the task reports half done: about 6 s.
-        let basis = Basis {
-            samples: (0..=80).map(|i| (4.0 + 0.1 * i as f64, 0.0, 1.0)).collect(),
-            h: 0.02,
-            lambda: 0.05,
-        };
+        let samples: Vec<_> = (0..=80).map(|i| (4.0 + 0.1 * i as f64, 0.0, 1.0)).collect();
+        let basis = Basis::from_samples(&samples, 0.02, 0.05);
         let mut t = ProgressTrack::default();
         t.record(1, 3.0, Some(0.5));
         let w = t.next_wait(3.0, Some(&basis)).unwrap();
@@ -304,16 +342,9 @@ mod tests {
 
     #[test]
     fn the_reused_buffers_carry_nothing_from_one_posterior_to_the_next() {
-        let wide = Basis {
-            samples: (0..=80).map(|i| (4.0 + 0.1 * i as f64, 0.0, 1.0)).collect(),
-            h: 0.02,
-            lambda: 0.05,
-        };
-        let narrow = Basis {
-            samples: vec![(9.0, 1.0, 1.0), (9.5, 1.0, 2.0)],
-            h: 0.05,
-            lambda: 0.5,
-        };
+        let samples: Vec<_> = (0..=80).map(|i| (4.0 + 0.1 * i as f64, 0.0, 1.0)).collect();
+        let wide = Basis::from_samples(&samples, 0.02, 0.05);
+        let narrow = Basis::from_samples(&[(9.0, 1.0, 1.0), (9.5, 1.0, 2.0)], 0.05, 0.5);
         let wait = |basis: &Basis| {
             let mut t = ProgressTrack::default();
             t.record(1, 3.0, Some(0.4));

@@ -91,20 +91,20 @@ impl Empirical {
         }
         let starts = sorted_by(&self.pieces, |p| p.0);
         let ends = sorted_by(&self.pieces, |p| p.1);
-        let (mut s, mut e) = (starts.iter(), ends.iter());
-        let (mut next_start, mut next_end) = (s.next(), e.next());
+        // Indices, not iterators behind `Option`s: this runs once per replanning poll.
+        let (mut s, mut e) = (0, 0);
         let mut sums = OpenSums::default();
         let per_total = 1.0 / self.total;
         f.reserve(times.len());
         m.reserve(times.len());
         for &t in times {
-            while let Some(&(lo, hi, w)) = next_start.filter(|p| p.0 <= t) {
+            while let Some(&(lo, hi, w)) = starts.get(s).filter(|p| p.0 <= t) {
                 sums.open(lo, hi, w);
-                next_start = s.next();
+                s += 1;
             }
-            while let Some(&(lo, hi, w)) = next_end.filter(|p| p.1 <= t) {
+            while let Some(&(lo, hi, w)) = ends.get(e).filter(|p| p.1 <= t) {
                 sums.close(lo, hi, w);
-                next_end = e.next();
+                e += 1;
             }
             f.push(((sums.density * t + sums.f) * per_total).clamp(0.0, 1.0));
             m.push((sums.density * 0.5 * t * t + sums.m) * per_total);

@@ -13,8 +13,6 @@
 /// Reusable buffers of [`solve`] (no allocation per call once they have grown).
 #[derive(Debug, Default, Clone)]
 pub(crate) struct DpBuffers {
-    /// The cost to go at each grid point.
-    w: Vec<f64>,
     /// The lower envelope's lines, oldest (steepest) first.
     hull: Vec<Line>,
 }
@@ -46,20 +44,23 @@ pub(crate) fn solve(
     mut on_next: impl FnMut(usize, usize),
 ) -> f64 {
     let n = t.len().min(f.len()).min(m.len());
-    let DpBuffers { w, hull } = buf;
-    w.clear();
-    w.resize(n, 0.0);
+    // One length for all three, so that indexing them needs no checks of its own.
+    let (t, f, m) = (&t[..n], &f[..n], &m[..n]);
+    let hull = &mut buf.hull;
     hull.clear();
     if n < 2 {
         return 0.0;
     }
+    hull.reserve(n);
     let mut head = 0;
+    // The cost to go at the point after `i` (nothing is owed after the last).
+    let mut w_next = 0.0;
     for i in (0..n - 1).rev() {
         let j = i + 1;
         let new = Line {
             t: t[j],
-            b: t[j] * f[j] - m[j] + w[j],
-            w: w[j],
+            b: t[j] * f[j] - m[j] + w_next,
+            w: w_next,
             j,
         };
         // The newest line hides the last one where it is below both neighbours' crossing.
@@ -84,10 +85,10 @@ pub(crate) fn solve(
             head += 1;
         }
         let lag = (best.at(x) - best.w + m[i]).max(0.0);
-        w[i] = lambda * (1.0 - f[i]) + lag + best.w;
+        w_next = lambda * (1.0 - f[i]) + lag + best.w;
         on_next(i, best.j);
     }
-    w[0]
+    w_next
 }
 
 #[cfg(test)]
