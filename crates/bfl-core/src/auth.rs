@@ -113,58 +113,79 @@ impl KeyPolicy {
         self
     }
 
-    /// Whether a request to `uri` may carry the key.
+    /// Whether a request to `uri` may carry the key. Nothing is allocated: the budget's
+    /// transport asks it for every request.
     pub fn allows(&self, uri: &Uri) -> bool {
-        let scheme = uri.scheme_str().map(str::to_ascii_lowercase);
-        let Some(authority) = authority_of(uri) else {
+        let (Some(scheme), Some(host)) = (uri.scheme_str(), uri.host()) else {
             return false;
         };
-        let secure = scheme.as_deref() == Some(Scheme::HTTPS.as_str());
-        let same_scheme = scheme.as_deref() == Some(self.base_scheme.as_str());
-        if same_scheme && authority == self.base_authority {
+        let port = non_default_port(uri);
+        let secure = scheme.eq_ignore_ascii_case(Scheme::HTTPS.as_str());
+        // The policy's own spellings are lower case.
+        let same_scheme = scheme.eq_ignore_ascii_case(&self.base_scheme);
+        if same_scheme && authority_is(host, port, &self.base_authority) {
             return true;
         }
-        if (same_scheme || secure) && self.extra.contains(&authority) {
+        if (same_scheme || secure) && self.extra.iter().any(|a| authority_is(host, port, a)) {
             return true;
         }
         // Family hosts only on their default port: `api.bfl.ai:8443` is not BFL's API.
-        let host = uri.host().unwrap_or_default().to_ascii_lowercase();
-        secure && self.bfl_family && authority == host && is_bfl_api_host(&host)
+        secure && self.bfl_family && port.is_none() && is_bfl_api_host(host)
     }
 }
 
 /// `host[:port]`, lower-cased, with the default port of the scheme removed.
 fn authority_of(uri: &Uri) -> Option<String> {
     let host = uri.host()?.to_ascii_lowercase();
+    Some(match non_default_port(uri) {
+        Some(p) => format!("{host}:{p}"),
+        None => host,
+    })
+}
+
+/// The URL's port, unless it is its scheme's default.
+fn non_default_port(uri: &Uri) -> Option<u16> {
     let default_port = match uri.scheme_str() {
         Some("https") => Some(443),
         Some("http") => Some(80),
         _ => None,
     };
-    Some(match uri.port_u16() {
-        Some(p) if Some(p) != default_port => format!("{host}:{p}"),
-        _ => host,
-    })
+    uri.port_u16().filter(|&p| Some(p) != default_port)
 }
 
-/// `api.bfl.ai`, `api.<cluster>.bfl.ai`, `api.bfl.ml` — BFL's API hosts, not its delivery hosts.
+/// Whether `host` with `port` (not its scheme's default) is the lower-case authority `want`, as
+/// [`authority_of`] would spell it — compared in place.
+fn authority_is(host: &str, port: Option<u16>, want: &str) -> bool {
+    let Some(port) = port else {
+        return host.eq_ignore_ascii_case(want);
+    };
+    let Some((want_host, want_port)) = want.rsplit_once(':') else {
+        return false;
+    };
+    // `authority_of` writes the port in plain decimal: no sign, no leading zeros.
+    let canonical = want_port.bytes().all(|b| b.is_ascii_digit())
+        && !(want_port.len() > 1 && want_port.starts_with('0'));
+    canonical && want_port.parse() == Ok(port) && host.eq_ignore_ascii_case(want_host)
+}
+
+/// `api.bfl.ai`, `api.<cluster>.bfl.ai`, `api.bfl.ml` (any case) — BFL's API hosts, not its
+/// delivery hosts.
 fn is_bfl_api_host(host: &str) -> bool {
-    let host = host.to_ascii_lowercase();
-    if host == "api.bfl.ai" || host == "api.bfl.ml" {
+    if host.eq_ignore_ascii_case("api.bfl.ai") || host.eq_ignore_ascii_case("api.bfl.ml") {
         return true;
     }
-    match host
-        .strip_prefix("api.")
-        .and_then(|h| h.strip_suffix(".bfl.ai"))
-    {
-        Some(region) => {
-            !region.is_empty()
-                && region
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-')
-        }
-        None => false,
+    let (prefix, suffix) = (b"api.", b".bfl.ai");
+    let bytes = host.as_bytes();
+    if bytes.len() <= prefix.len() + suffix.len() {
+        return false;
     }
+    let (head, rest) = bytes.split_at(prefix.len());
+    let (region, tail) = rest.split_at(rest.len() - suffix.len());
+    head.eq_ignore_ascii_case(prefix)
+        && tail.eq_ignore_ascii_case(suffix)
+        && region
+            .iter()
+            .all(|&c| c.is_ascii_alphanumeric() || c == b'-')
 }
 
 #[cfg(test)]
@@ -184,6 +205,7 @@ mod tests {
             "https://API.US.bfl.ai/v1/x",
             "https://api.bfl.ml/v1/x",
             "https://api.bfl.ai:443/v1/x",
+            "HTTPS://Api.Eu1.BFL.ai/v1/x",
         ] {
             assert!(p.allows(&uri(ok)), "{ok}");
         }
@@ -194,6 +216,9 @@ mod tests {
             "https://evil.com/api.bfl.ai",
             "https://api..bfl.ai/x",
             "https://api.bfl.ai:8443/v1/x",
+            "https://api.-.bfl.ai.x/v1/x",
+            "https://api.eu_1.bfl.ai/v1/x",
+            "https://xapi.eu1.bfl.ai/v1/x",
             "/relative/path",
         ] {
             assert!(!p.allows(&uri(bad)), "{bad}");
@@ -207,6 +232,12 @@ mod tests {
         assert!(p.allows(&uri("http://127.0.0.1:4001/v1/get_result?id=1")));
         assert!(!p.allows(&uri("http://127.0.0.1:4002/v1/get_result?id=1")));
         assert!(!p.allows(&uri("http://localhost:4000/v1/get_result?id=1")));
+        // The port as written does not matter, only its value; another host on that port never.
+        assert!(p.allows(&uri("http://127.0.0.1:04001/v1/get_result?id=1")));
+        assert!(!p.allows(&uri("http://127.0.0.2:4001/v1/get_result?id=1")));
+        assert!(!p.allows(&uri("https://127.0.0.1:4000/v1/get_result?id=1")));
+        let odd = KeyPolicy::for_base(&uri("http://127.0.0.1:4000")).allow("127.0.0.1:04001");
+        assert!(!odd.allows(&uri("http://127.0.0.1:4001/v1/get_result?id=1")));
         assert!(!KeyPolicy::for_base(&uri("https://api.bfl.ai"))
             .only()
             .allows(&uri("https://api.eu1.bfl.ai/v1/x")));
