@@ -56,6 +56,12 @@ impl VirtualClock {
         if tokio::runtime::Handle::try_current().is_err() {
             return f64::from_bits(self.last.load(Ordering::Relaxed));
         }
+        self.now_inside()
+    }
+
+    /// [`VirtualClock::now`] for a caller inside the runtime (no check of where it runs: that
+    /// check clones the runtime's handle, and the driver reads the clock thrice per request).
+    fn now_inside(&self) -> f64 {
         let now = tokio::time::Instant::now()
             .saturating_duration_since(self.origin)
             .as_secs_f64();
@@ -179,7 +185,8 @@ impl Runtime for VirtualRuntime {
         tokio::time::Instant::now().into_std()
     }
     fn wall_now(&self) -> SystemTime {
-        self.clock.epoch + Duration::from_secs_f64(self.clock.now())
+        // Like `now`, read from tokio's clock: the driver asks inside the runtime.
+        self.clock.epoch + Duration::from_secs_f64(self.clock.now_inside())
     }
     async fn sleep_until(&self, deadline: Instant) {
         tokio::time::sleep_until(tokio::time::Instant::from_std(deadline)).await

@@ -95,9 +95,10 @@ impl Empirical {
         let (mut s, mut e) = (0, 0);
         let mut sums = OpenSums::default();
         let per_total = 1.0 / self.total;
-        f.reserve(times.len());
-        m.reserve(times.len());
-        for &t in times {
+        // Written in place, not pushed: no capacity check per entry.
+        f.resize(times.len(), 0.0);
+        m.resize(times.len(), 0.0);
+        for ((&t, fk), mk) in times.iter().zip(f.iter_mut()).zip(m.iter_mut()) {
             while let Some(&(lo, hi, w)) = starts.get(s).filter(|p| p.0 <= t) {
                 sums.open(lo, hi, w);
                 s += 1;
@@ -106,8 +107,8 @@ impl Empirical {
                 sums.close(lo, hi, w);
                 e += 1;
             }
-            f.push(((sums.density * t + sums.f) * per_total).clamp(0.0, 1.0));
-            m.push((sums.density * 0.5 * t * t + sums.m) * per_total);
+            *fk = ((sums.density * t + sums.f) * per_total).clamp(0.0, 1.0);
+            *mk = (sums.density * 0.5 * t * t + sums.m) * per_total;
         }
     }
 
