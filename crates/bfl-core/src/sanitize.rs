@@ -72,24 +72,14 @@ pub fn mask_userinfo(url: &str) -> Option<String> {
     Some(format!("{scheme}://***@{host}{}", &rest[authority_len..]))
 }
 
-/// Where `needle` first occurs in `haystack`. It runs on every answer, so it compares whole
-/// windows only where the first byte matches (a window comparison per byte was 4 % of a
-/// virtual-time client's CPU).
+/// Where `needle` (not empty) first occurs in `haystack`. It runs on every answer, so it is
+/// `memchr`'s vectorised search (a scan for the needle's first byte, byte by byte, was 2 % of a
+/// virtual-time run's instructions; a window comparison per byte before that, 4 %).
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    let (&first, rest) = needle.split_first()?;
-    let last_start = haystack.len().checked_sub(needle.len())?;
-    let mut from = 0;
-    while from <= last_start {
-        let at = from
-            + haystack[from..=last_start]
-                .iter()
-                .position(|&b| b == first)?;
-        if haystack[at + 1..at + needle.len()] == *rest {
-            return Some(at);
-        }
-        from = at + 1;
+    if needle.is_empty() {
+        return None;
     }
-    None
+    memchr::memmem::find(haystack, needle)
 }
 
 /// Server text as it may be shown: control and bidi-override characters escaped (`\u{1b}`),
