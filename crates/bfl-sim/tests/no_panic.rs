@@ -55,9 +55,9 @@ proptest! {
             body: &body,
         };
         let first = sim.handle(now, &req);
-        let _ = first.to_http();
+        let _ = first.into_http();
         // And again later, when the task (if any) is done.
-        let _ = sim.handle(now + 100.0, &req).to_http();
+        let _ = sim.handle(now + 100.0, &req).into_http();
         let _ = sim.stats(now + 200.0);
     }
 }
