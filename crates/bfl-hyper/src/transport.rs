@@ -27,7 +27,7 @@ pub const DEFAULT_JSON_BODY_CAP: u64 = 1024 * 1024;
 pub const DEFAULT_IMAGE_BODY_CAP: u64 = 64 * 1024 * 1024;
 /// How long an idle pooled connection is kept.
 pub const DEFAULT_POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
-/// The default bound on requests in flight at once (and so on open connections over HTTP/1.1).
+/// The default bound on requests in flight at once, and on connections open to each host.
 pub const DEFAULT_MAX_CONCURRENT_REQUESTS: usize = 256;
 
 /// Why a [`HyperTransport`] could not be built.
@@ -98,10 +98,14 @@ impl HyperTransportBuilder {
         self
     }
 
-    /// The most requests in flight at once, and the most connections open at once (default 256;
-    /// at least 1): the sockets — and file descriptors — ten thousand polling tasks can open.
-    /// A request waits for a free slot, a connect for a socket to close, and the waits count
-    /// toward the request's timeout. The client's driver waits for a free slot
+    /// The most requests in flight at once, and the most connections open at once to each host
+    /// (default 256; at least 1): the sockets — and file descriptors — ten thousand polling
+    /// tasks can open. A request waits for a free slot, a connect for a socket to its host to
+    /// close, and the waits count toward the request's timeout. The socket bound is per host
+    /// (scheme and authority) because an idle pooled connection keeps its place until the pool
+    /// drops it ([`pool_idle_timeout`](Self::pool_idle_timeout)): warm sockets to the API host
+    /// never keep a download from the delivery host waiting; in all, at most `n` sockets to
+    /// each host in use. The client's driver waits for a free slot
     /// ([`Transport::ready`]) before it builds a task's first request and each after a wait,
     /// so tasks queued here hold no request.
     pub fn max_concurrent_requests(mut self, n: usize) -> Self {
