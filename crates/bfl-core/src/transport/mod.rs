@@ -78,7 +78,8 @@ pub struct DownloadedFile {
 /// Moves requests to a server and answers back. Object-safe; share it as `Arc<dyn Transport>`.
 ///
 /// Implementations: `bfl_hyper::HyperTransport` (real sockets), `bfl_sim::SimTransport` (virtual
-/// time, no sockets), and any test double.
+/// time, no sockets), and any test double; decorators: [`Timeout`] (the whole-request limit, which
+/// both of those use), [`Budgeted`](crate::budget::Budgeted).
 #[async_trait]
 pub trait Transport: Send + Sync {
     /// Sends a request and returns the whole answer.

@@ -1,24 +1,5 @@
 //! [`Timeout`]: a [`Transport`] decorator that bounds each request as a whole, on a [`Runtime`]'s
 //! clock — the one whole-request timeout both shipped transports use.
-//!
-//! # The race, and its tie rule
-//!
-//! A request races its answer against a deadline: `now + limit`, where `limit` is the smaller of
-//! the decorator's own limit and the request's [`RequestMeta::timeout`] (the task's remaining
-//! deadline). Each time the race is woken it polls the answer first, then the deadline:
-//!
-//! - the answer ready and the deadline not passed: the answer;
-//! - the deadline passed: [`TransportError::Timeout`] with the limit, and the inner future is
-//!   dropped (a request cut off mid-way is cancelled, its socket or slot released) — **even if
-//!   the answer was ready at the same poll**: at a tie the deadline wins.
-//!
-//! The answer is polled first so that a request always starts (the inner transport sees it,
-//! as a real server would have) even with no time left. The tie rule is the one the simulator's
-//! virtual-time transport used before this decorator (an answer whose delay is `>=` its timeout
-//! is a timeout), and under virtual time it is deterministic: tokio's paused clock fires every
-//! timer due at an instant before it runs any task at that instant, so a race whose answer and
-//! deadline fall on one timer tick (1 ms) sees both ready at one poll, and the deadline wins,
-//! whatever order the timers were registered in.
 
 use super::{RequestMeta, Transport, TransportError};
 use crate::rt::Runtime;
@@ -34,9 +15,28 @@ use std::time::Duration;
 /// `inner` with every request — [`send`](Transport::send) and
 /// [`download_to`](Transport::download_to) alike, from the first byte to the last of the answer
 /// (or of the file written) — bounded by a whole-request limit on `runtime`'s clock, shortened to
-/// the request's [`RequestMeta::timeout`] when that is smaller. A request past its limit ends in
-/// [`TransportError::Timeout`] carrying the limit it had. [`ready`](Transport::ready) passes
-/// through unbounded (it holds no request). See the [module docs](self) for the tie rule.
+/// the request's [`RequestMeta::timeout`] (the task's remaining deadline) when that is smaller.
+/// [`ready`](Transport::ready) passes through unbounded (it holds no request).
+///
+/// # The race, and its tie rule
+///
+/// A request races its answer against the deadline `now + limit`. Each time the race is woken
+/// it polls the answer first, then the deadline:
+///
+/// - the answer ready and the deadline not passed: the answer;
+/// - the deadline passed: [`TransportError::Timeout`] carrying the limit, and the inner future
+///   is dropped before the error is returned (a request cut off mid-way is cancelled, its slot
+///   and socket released) — **even if the answer was ready at the same poll**: at a tie the
+///   deadline wins.
+///
+/// The answer is polled first so that a request always starts (the inner transport sees it,
+/// as a server would have) even with no time left. The tie rule is the one the simulator's
+/// virtual-time transport had before this decorator (an answer whose delay is `>=` its timeout
+/// was a timeout), and under virtual time it is deterministic: when tokio's paused clock jumps
+/// to an instant, every timer due then fires before any task runs, so a race whose answer and
+/// deadline fall on one timer tick sees both ready at one poll and the deadline wins, whichever
+/// timer was registered first. (tokio's timers tick in milliseconds, rounding up: an answer
+/// due less than a millisecond before the deadline shares its tick, and loses too.)
 ///
 /// ```
 /// use std::sync::Arc;
@@ -87,7 +87,7 @@ impl<T> Timeout<T> {
         }
     }
 
-    /// Races `answer` against `limit` from now (see the module docs for the tie rule).
+    /// Races `answer` against `limit` from now (see [`Timeout`] for the tie rule).
     fn race<'a>(&'a self, limit: Duration, answer: Timed<'a>) -> Timed<'a> {
         let mut deadline = self.runtime.sleep_until(self.runtime.now() + limit);
         let mut answer = Some(answer);
@@ -160,6 +160,7 @@ mod tests {
     struct Manual(Arc<Mutex<Instant>>);
 
     impl Manual {
+        #[allow(clippy::disallowed_methods)] // an arbitrary origin; time then moves only by hand
         fn new() -> Manual {
             Manual(Arc::new(Mutex::new(Instant::now())))
         }
