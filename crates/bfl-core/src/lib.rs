@@ -16,6 +16,8 @@
 //! - [`api`]: wire types (lenient, never panicking parsers);
 //! - [`strategy`]: polling strategies (the seed recipes, AWS's jittered backoffs, and the default
 //!   `learned`, which polls near the [`strategy::oracle`] schedule of durations it learns);
+//! - [`dist`]: duration distributions (one type and one grammar, `lognormal:6,0.5` …) for the
+//!   oracle, the strategy lab and the simulator;
 //! - [`auth`]: the key and the key-host policy; [`sanitize`]: server text fit for a terminal;
 //! - [`transport`], [`rt`]: the runtime traits' details; [`image`]: is a downloaded body the
 //!   image (magic bytes, length)?
@@ -77,6 +79,7 @@ pub mod auth;
 mod batch;
 pub mod budget;
 pub mod client;
+pub mod dist;
 mod error;
 mod event_queue;
 pub mod image;
