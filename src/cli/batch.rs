@@ -156,9 +156,7 @@ fn report(global: &Global, summary: &BatchSummary) -> u8 {
 
 /// 130 when interrupted, 4 when the key or credits stopped it, 1 when any job lacks its image.
 fn exit_code(summary: &BatchSummary) -> u8 {
-    let refused = ["unauthorized", "insufficient_credits"]
-        .iter()
-        .any(|k| summary.failed.contains_key(*k));
+    let refused = summary.failed.keys().any(|k| k.is_fatal_for_batch());
     if summary.interrupted {
         EXIT_INTERRUPTED
     } else if refused {

@@ -27,7 +27,7 @@ pub(super) enum ConnectError {
     Env(#[from] bfl_hyper::EnvError),
     /// The client refused its settings.
     #[error(transparent)]
-    Build(#[from] bfl_core::client::BuildError),
+    Build(#[from] bfl_core::BuildError),
     /// The embedded simulator could not start.
     #[error("cannot start the embedded simulator: {0}")]
     Sim(String),

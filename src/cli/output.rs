@@ -19,9 +19,9 @@ pub(super) fn emit_text(text: &str) {
     let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
 }
 
-/// Server text as it may be shown on a terminal (see [`bfl_core::sanitize::server_text`]).
+/// Server text as it may be shown on a terminal (see [`bfl_core::server_text`]).
 pub(super) fn shown(text: &str) -> String {
-    bfl_core::sanitize::server_text(text)
+    bfl_core::server_text(text)
 }
 
 /// Reports an error and returns `code`.
