@@ -9,11 +9,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use bfl_core::dist::DurationDist;
 use bfl_core::machine::Job;
 use bfl_core::strategy::Fixed;
 use bfl_core::{Client, GenerationRequest, SubmittedTask};
 use bfl_hyper::{HyperTransport, TokioRuntime};
-use bfl_sim::{DurationModel, SimConfig, SimServer};
+use bfl_sim::{SimConfig, SimServer};
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -52,7 +53,7 @@ async fn serve() {
     // Tasks that never finish, and no limit in the way: N tasks stay in flight.
     config
         .durations
-        .insert("*".into(), DurationModel::Fixed(1.0e6));
+        .insert("*".into(), DurationDist::Fixed(1.0e6));
     config.limits.default = 1_000_000;
     let server = SimServer::start(config).await.unwrap();
     println!("{}", server.base_url());

@@ -22,6 +22,8 @@
 //! - [`strategy`]: polling strategies a client is built with (the seed recipes, AWS's jittered
 //!   backoffs, and the default `learned`, which polls near the [`strategy::oracle`] schedule of
 //!   durations it learns), and the trait to write one;
+//! - [`dist`]: duration distributions (one type and one grammar, `lognormal:6,0.5` …) — the
+//!   oracle, the strategy lab and the simulator each take one;
 //! - [`auth`]: the key and which hosts may receive it — the security boundary that the engine
 //!   settings, the request budget's transport and [`BuildError`] name;
 //! - [`transport`]: what a [`Transport`] implementation handles (request kinds, the typed
@@ -87,6 +89,7 @@ pub mod auth;
 mod batch;
 pub mod budget;
 mod client;
+pub mod dist;
 mod error;
 mod event_queue;
 pub mod image;

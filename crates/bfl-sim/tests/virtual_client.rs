@@ -5,8 +5,9 @@
 )]
 //! bfl-core's `Client` on the virtual-time face: many jobs at once, ground truth, determinism.
 
+use bfl_core::dist::DurationDist;
 use bfl_core::{GenerationRequest, Job};
-use bfl_sim::{DurationModel, PollingHost, SimConfig, Stats, VirtualSim};
+use bfl_sim::{PollingHost, SimConfig, Stats, VirtualSim};
 use futures_util::StreamExt;
 
 fn run(config: SimConfig, jobs: usize, model: &str) -> (Stats, usize, f64) {
@@ -27,7 +28,7 @@ fn run(config: SimConfig, jobs: usize, model: &str) -> (Stats, usize, f64) {
 #[test]
 fn a_batch_runs_in_virtual_time_within_the_active_limit() {
     let mut cfg = SimConfig::default();
-    cfg.durations.insert("*".into(), DurationModel::Fixed(10.0));
+    cfg.durations.insert("*".into(), DurationDist::Fixed(10.0));
     let (stats, ok, now) = run(cfg, 200, "flux-2-pro");
     assert_eq!(ok, 200);
     assert_eq!(stats.tasks.len(), 200);
@@ -98,7 +99,7 @@ fn regional_polling_gets_the_key_and_a_hostile_one_does_not() {
 #[test]
 fn several_clients_share_one_key_and_meet_its_limit() {
     let mut cfg = SimConfig::default();
-    cfg.durations.insert("*".into(), DurationModel::Fixed(5.0));
+    cfg.durations.insert("*".into(), DurationDist::Fixed(5.0));
     cfg.retry_after = bfl_sim::RetryAfter::Accurate;
     let rt = VirtualSim::tokio_runtime().unwrap();
     let (stats, ok) = rt.block_on(async {
@@ -177,7 +178,7 @@ fn a_truncated_body_is_downloaded_again_in_virtual_time_to_memory_and_to_a_file(
 #[test]
 fn the_task_an_error_names_resumes_as_it_stands_and_is_paid_once() {
     let mut cfg = SimConfig::default();
-    cfg.durations.insert("*".into(), DurationModel::Fixed(60.0));
+    cfg.durations.insert("*".into(), DurationDist::Fixed(60.0));
     let rt = VirtualSim::tokio_runtime().unwrap();
     rt.block_on(async {
         let sim = VirtualSim::new(cfg);
