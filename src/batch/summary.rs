@@ -162,12 +162,7 @@ pub struct UnfinishedTask {
 impl UnfinishedTask {
     /// The command that fetches this one task's image.
     pub fn resume_command(&self) -> String {
-        format!(
-            "bfl resume {} --polling-url '{}' --out '{}'",
-            self.task.id,
-            self.task.polling_url,
-            self.path.display()
-        )
+        crate::shell::resume_command(&self.task, &self.path.display().to_string())
     }
 }
 

@@ -67,9 +67,8 @@ pub(super) fn task_failed(global: &Global, e: &TaskError) -> u8 {
             let (id, url) = (shown(&t.id), shown(&t.polling_url));
             eprintln!("  task {id} ({url})");
             if e.is_retryable() {
-                eprintln!(
-                    "  it may still finish: bfl resume {id} --polling-url '{url}' --out FILE"
-                );
+                let command = crate::shell::resume_command(t, "FILE");
+                eprintln!("  it may still finish: {command}");
             }
         }
     }

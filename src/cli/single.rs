@@ -120,8 +120,8 @@ pub(super) fn interrupted(global: &Global, watch: &Watch, out: &Path, sim: bool)
         (Some(t), _) => (
             true,
             format!(
-                "interrupted: task {} is paid and still running; get its image with:\n  bfl resume {} --polling-url '{}' --out '{}'",
-                shown(&t.id), shown(&t.id), shown(&t.polling_url), out.display()
+                "interrupted: task {} is paid and still running; get its image with:\n  {}",
+                shown(&t.id), crate::shell::resume_command(t, &out.display().to_string())
             ),
         ),
         (None, true) => (
