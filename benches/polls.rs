@@ -12,7 +12,6 @@ use bfl_core::dist::DurationDist;
 use bfl_core::strategy::Fixed;
 use bfl_core::Client;
 use bfl_core::SubmittedTask;
-use bfl_core::TaskRef;
 use bfl_hyper::{HyperTransport, TokioRuntime};
 use bfl_sim::{Role, SimConfig, SimRequest, SimServer};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
@@ -52,10 +51,8 @@ fn submit_directly(server: &SimServer, n: usize) -> Vec<SubmittedTask> {
                 assert_eq!(resp.status, 200);
                 let parsed = SubmitResponse::parse(&resp.body_bytes()).unwrap();
                 SubmittedTask {
-                    task: TaskRef {
-                        id: parsed.id,
-                        polling_url: parsed.polling_url.unwrap(),
-                    },
+                    id: parsed.id,
+                    polling_url: parsed.polling_url.unwrap(),
                     model: "flux-2-pro".into(),
                     cost: parsed.cost,
                 }

@@ -1,8 +1,8 @@
 //! Shared set-up: a fast scenario, a fast client, bounded runs.
 
 use bfl_core::dist::DurationDist;
-use bfl_core::retry::RetryPolicy;
 use bfl_core::strategy::Fixed;
+use bfl_core::RetryPolicy;
 use bfl_core::{Client, ClientBuilder};
 use bfl_hyper::{HyperTransport, TokioRuntime};
 use bfl_sim::{SimConfig, SimServer, Stats};

@@ -174,3 +174,35 @@ fn a_truncated_body_is_downloaded_again_in_virtual_time_to_memory_and_to_a_file(
     assert!(bfl_core::image::sniff(&std::fs::read(&dest).unwrap()).is_some());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn the_task_an_error_names_resumes_as_it_stands_and_is_paid_once() {
+    let mut cfg = SimConfig::default();
+    cfg.durations.insert("*".into(), DurationDist::Fixed(60.0));
+    let rt = VirtualSim::tokio_runtime().unwrap();
+    rt.block_on(async {
+        let sim = VirtualSim::new(cfg);
+        let hasty = sim
+            .client_builder("bfl_virtual")
+            .deadline(std::time::Duration::from_secs(20))
+            .build()
+            .unwrap();
+        let req = GenerationRequest::new("flux-2-pro", "a slow fox");
+        let err = hasty.generate(req).await.unwrap_err();
+        assert_eq!(err.kind(), bfl_core::ErrorKind::DeadlineExceeded);
+        let task = err.task().expect("the paid task is named").clone();
+        assert_eq!(task.model, "flux-2-pro");
+        assert!(task.cost.is_some_and(|c| c > 0.0), "{task:?}");
+
+        let patient = sim.client_builder("bfl_virtual").build().unwrap();
+        let outcome = patient.run(Job::resume(task.clone())).await;
+        let Ok(bfl_core::Finished::Downloaded(out)) = outcome.result else {
+            panic!("{:?}", outcome.result);
+        };
+        assert_eq!(out.ready.task, task, "the same task, its cost kept");
+        assert_eq!(outcome.report.submits, 0);
+        let stats = sim.stats();
+        assert_eq!(stats.tasks.len(), 1, "paid once");
+        assert!(stats.tasks[0].downloaded_at.is_some());
+    });
+}
