@@ -1,9 +1,66 @@
 //! The closing summary of a batch: what was written, what failed and why, and what it cost.
 
+use bfl_core::{ErrorKind, SubmittedTask};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
+
+/// Why a job has no image: its task's [`ErrorKind`], or an image gone with no task to fetch it
+/// from. Shown and serialized by its snake_case name, and ordered by it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FailureKind {
+    /// The task ended in an error of this kind.
+    Task(ErrorKind),
+    /// The image an earlier run wrote is gone, and its task is unknown (a version-1 journal).
+    ImageMissing,
+}
+
+impl FailureKind {
+    /// The snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureKind::Task(kind) => kind.as_str(),
+            FailureKind::ImageMissing => "image_missing",
+        }
+    }
+
+    /// Whether it stops every job of the key (a refused key, no credits).
+    pub fn is_fatal_for_batch(self) -> bool {
+        matches!(self, FailureKind::Task(kind) if kind.is_fatal_for_batch())
+    }
+}
+
+impl From<ErrorKind> for FailureKind {
+    fn from(kind: ErrorKind) -> FailureKind {
+        FailureKind::Task(kind)
+    }
+}
+
+impl fmt::Display for FailureKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for FailureKind {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+/// By name, so the summary lists kinds alphabetically.
+impl Ord for FailureKind {
+    fn cmp(&self, other: &FailureKind) -> std::cmp::Ordering {
+        self.as_str().cmp(other.as_str())
+    }
+}
+
+impl PartialOrd for FailureKind {
+    fn partial_cmp(&self, other: &FailureKind) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
 
 /// How one job of the input ended (in this run or an earlier one).
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -19,7 +76,7 @@ pub enum ItemResult {
     /// It ended without an image.
     Failed {
         /// The failure's kind.
-        kind: String,
+        kind: FailureKind,
         /// The error, in words.
         message: String,
         /// The task id, if it was submitted.
@@ -57,7 +114,7 @@ pub struct BatchSummary {
     /// Images an earlier run wrote.
     pub already_done: usize,
     /// Failures by kind.
-    pub failed: BTreeMap<String, usize>,
+    pub failed: BTreeMap<FailureKind, usize>,
     /// Jobs in the ambiguous window (see [`ItemResult::Ambiguous`]).
     pub ambiguous: usize,
     /// Submit requests sent (429s and retries included).
@@ -95,10 +152,9 @@ pub struct UnfinishedTask {
     pub index: usize,
     /// Its line in the input file (1-based).
     pub line: usize,
-    /// The task id.
-    pub id: String,
-    /// Where it is polled.
-    pub polling_url: String,
+    /// The task (`id`, `polling_url`, `model`, `cost`, flat), as the journal has it.
+    #[serde(flatten)]
+    pub task: SubmittedTask,
     /// Where its image goes.
     pub path: PathBuf,
 }
@@ -106,12 +162,7 @@ pub struct UnfinishedTask {
 impl UnfinishedTask {
     /// The command that fetches this one task's image.
     pub fn resume_command(&self) -> String {
-        format!(
-            "bfl resume {} --polling-url '{}' --out '{}'",
-            self.id,
-            self.polling_url,
-            self.path.display()
-        )
+        crate::shell::resume_command(&self.task, &self.path.display().to_string())
     }
 }
 
@@ -123,9 +174,7 @@ impl BatchSummary {
             match &item.result {
                 ItemResult::Done { earlier: true, .. } => self.already_done += 1,
                 ItemResult::Done { .. } => {}
-                ItemResult::Failed { kind, .. } => {
-                    *self.failed.entry(kind.clone()).or_default() += 1
-                }
+                ItemResult::Failed { kind, .. } => *self.failed.entry(*kind).or_default() += 1,
                 ItemResult::Ambiguous => self.ambiguous += 1,
             }
         }
@@ -163,7 +212,7 @@ impl BatchSummary {
     /// One line per distinct failure, naming the input lines it hit: twelve jobs refused for one
     /// bad key are one line, not twelve.
     pub fn failure_lines(&self) -> Vec<String> {
-        let mut groups: Vec<(&str, &str, Vec<usize>)> = Vec::new();
+        let mut groups: Vec<(FailureKind, &str, Vec<usize>)> = Vec::new();
         for item in &self.items {
             let ItemResult::Failed { kind, message, .. } = &item.result else {
                 continue;
@@ -173,14 +222,14 @@ impl BatchSummary {
                 .find(|(k, m, _)| k == kind && m == message)
             {
                 Some(group) => group.2.push(item.line),
-                None => groups.push((kind, message, vec![item.line])),
+                None => groups.push((*kind, message, vec![item.line])),
             }
         }
         groups
             .into_iter()
             .map(|(kind, message, lines)| {
                 // "unauthorized: unauthorized (403): …" says its kind once.
-                let text = if message.starts_with(&kind.replace('_', " ")) {
+                let text = if message.starts_with(&kind.as_str().replace('_', " ")) {
                     message.to_owned()
                 } else {
                     format!("{kind}: {message}")
@@ -276,7 +325,7 @@ impl fmt::Display for BatchSummary {
 mod tests {
     use super::*;
 
-    fn failed(line: usize, kind: &str, message: &str) -> ItemSummary {
+    fn failed(line: usize, kind: ErrorKind, message: &str) -> ItemSummary {
         ItemSummary {
             index: line - 1,
             line,
@@ -293,11 +342,11 @@ mod tests {
     fn the_same_failure_of_many_jobs_is_one_line() {
         let refused = "unauthorized (403): Invalid API key";
         let mut items: Vec<_> = (1..=12)
-            .map(|l| failed(l, "unauthorized", refused))
+            .map(|l| failed(l, ErrorKind::Unauthorized, refused))
             .collect();
         items.push(failed(
             13,
-            "validation",
+            ErrorKind::Validation,
             "invalid request (422): body.width: too small",
         ));
         let summary = BatchSummary {

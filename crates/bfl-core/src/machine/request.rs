@@ -3,7 +3,8 @@
 use super::EngineConfig;
 use crate::api::GenerationRequest;
 use crate::auth::{ApiKey, KEY_HEADER};
-use crate::error::{Phase, TaskError, TaskRef};
+use crate::error::{Phase, TaskError};
+use crate::task::SubmittedTask;
 use crate::transport::{RequestKind, RequestMeta};
 use bytes::Bytes;
 use http::{Method, Request, Uri};
@@ -119,7 +120,7 @@ pub(super) fn poll(
 
 /// `GET` of the signed result URL, never with the key.
 pub(super) fn download(
-    task: &TaskRef,
+    task: &SubmittedTask,
     url: &str,
     timeout: Option<Duration>,
 ) -> Result<Request<Bytes>, TaskError> {
@@ -153,8 +154,8 @@ pub(super) fn download(
 /// its polling host, and the key never follows a foreign URL.
 pub(super) fn admit_polling_url(
     cfg: &EngineConfig,
-    mut task: TaskRef,
-) -> Result<(TaskRef, PollingUrl), TaskError> {
+    mut task: SubmittedTask,
+) -> Result<(SubmittedTask, PollingUrl), TaskError> {
     if let Some(url) = allowed(cfg, &task.polling_url) {
         return Ok((task, url));
     }
@@ -201,6 +202,6 @@ pub(super) fn check_model_id(model: &str) -> Result<(), TaskError> {
     }
 }
 
-fn malformed(task: &TaskRef, phase: Phase, reason: &str) -> TaskError {
+fn malformed(task: &SubmittedTask, phase: Phase, reason: &str) -> TaskError {
     TaskError::malformed(Some(task.clone()), phase, reason.into(), Bytes::new())
 }
