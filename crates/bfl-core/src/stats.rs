@@ -165,6 +165,16 @@ mod tests {
     }
 
     #[test]
+    fn a_spread_takes_values_in_any_order_and_drops_nans() {
+        let s = Spread::of(vec![3.0, f64::NAN, 1.0, 4.0, 2.0]);
+        assert_eq!((s.n, s.mean, s.p50, s.p95, s.max), (4, 2.5, 3.0, 4.0, 4.0));
+        assert_eq!(Spread::of(vec![f64::NAN]), Spread::default());
+        // The nearest rank: round((n − 1) · q), so the 95th of 1..=1000 is the 950th value.
+        let s = Spread::of((1..=1000).rev().map(f64::from).collect());
+        assert_eq!((s.p50, s.p95, s.p99), (501.0, 950.0, 990.0));
+    }
+
+    #[test]
     fn splitmix_matches_the_reference_stream() {
         // The first output of SplitMix64 seeded with 0 (Vigna's reference implementation).
         assert_eq!(splitmix64(GOLDEN_GAMMA), 0xe220_a839_7b1d_cdaf);
