@@ -4,6 +4,7 @@
 use crate::config::{Delivery, PollingHost, RetryAfter, SimConfig};
 use crate::durations::DurationModel;
 use crate::http::{Bounds, ServerOptions, SimServer};
+use crate::webhooks::{WebhookConfig, WebhookDialect};
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -37,6 +38,18 @@ fn timeout(s: &str) -> Result<Duration, String> {
         Ok(x) if x.is_finite() && x > 0.0 && x <= 86_400.0 => Ok(Duration::from_secs_f64(x)),
         _ => Err(format!(
             "{s:?} is not a number of seconds between 0 and 86400"
+        )),
+    }
+}
+
+/// A webhook body dialect flag: `task-id` or `id`.
+fn dialect(s: &str) -> Result<WebhookDialect, String> {
+    match s.trim() {
+        "task-id" => Ok(WebhookDialect::TaskId),
+        "id" => Ok(WebhookDialect::Id),
+        _ => Err(format!(
+            "{s:?} is not a webhook dialect (task-id: {{\"task_id\", \"status\": \"SUCCESS\"}}; \
+             id: {{\"id\", \"status\": \"Ready\"}})"
         )),
     }
 }
@@ -154,6 +167,9 @@ pub struct SimArgs {
     /// (its SSRF guard refuses any other private address).
     #[arg(long, value_name = "MODE")]
     pub delivery: Option<Delivery>,
+    /// Webhook deliveries (for submits that carry a `webhook_url`).
+    #[command(flatten)]
+    pub webhooks: WebhookArgs,
     /// Most requests the ground-truth log keeps (a ring; default 50000).
     #[arg(long, value_parser = at_least_one)]
     pub request_log_cap: Option<usize>,
@@ -166,6 +182,45 @@ pub struct SimArgs {
     /// Most bytes of request bodies held at once, over all requests (503 beyond).
     #[arg(long, value_name = "BYTES", value_parser = at_least_one, default_value_t = Bounds::default().body_budget)]
     pub body_budget: usize,
+}
+
+/// How the simulator's webhook deliveries misbehave; flags override the scenario file's
+/// `webhooks` (see [`WebhookConfig`]).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct WebhookArgs {
+    /// Median seconds from a task's end to its delivery (lognormal; default 0.2).
+    #[arg(long = "webhook-delay", value_name = "SECS", value_parser = non_negative)]
+    pub delay: Option<f64>,
+    /// Probability that a task's delivery is never sent.
+    #[arg(long = "webhook-drop", value_name = "P", value_parser = probability)]
+    pub drop: Option<f64>,
+    /// Probability that a sent delivery is sent a second time.
+    #[arg(long = "webhook-duplicate", value_name = "P", value_parser = probability)]
+    pub duplicate: Option<f64>,
+    /// Probability that a delivery is held back (`late_secs`, default 2) behind later ones.
+    #[arg(long = "webhook-out-of-order", value_name = "P", value_parser = probability)]
+    pub out_of_order: Option<f64>,
+    /// Probability per task of an extra forged delivery (wrong secret, claiming success early).
+    #[arg(long = "webhook-forged", value_name = "P", value_parser = probability)]
+    pub forged: Option<f64>,
+    /// The deliveries' body: `task-id` (`{"task_id", "status": "SUCCESS"}`, the default) or
+    /// `id` (`{"id", "status": "Ready"}`, as BFL's guide describes it).
+    #[arg(long = "webhook-dialect", value_name = "DIALECT", value_parser = dialect)]
+    pub dialect: Option<WebhookDialect>,
+}
+
+impl WebhookArgs {
+    /// Writes the flags given over `w`.
+    fn apply(&self, w: &mut WebhookConfig) {
+        set(&mut w.delay_median_secs, self.delay);
+        set(&mut w.drop, self.drop);
+        set(&mut w.duplicate, self.duplicate);
+        set(&mut w.out_of_order, self.out_of_order);
+        set(&mut w.forged, self.forged);
+        if let Some(d) = self.dialect {
+            w.dialect = d;
+        }
+    }
 }
 
 /// Why the simulator could not run.
@@ -181,6 +236,13 @@ pub enum CliError {
     /// A flag value is not valid.
     #[error("invalid flag: {0}")]
     Flag(String),
+}
+
+/// Overwrites `dst` with a flag's value when the flag was given.
+fn set(dst: &mut f64, flag: Option<f64>) {
+    if let Some(v) = flag {
+        *dst = v;
+    }
 }
 
 fn pair(s: &str, sep: char) -> Result<(f64, f64), CliError> {
@@ -237,11 +299,6 @@ impl SimArgs {
 
     /// Outcome mix, fault rates, latencies and lifetimes.
     fn set_rates(&self, c: &mut SimConfig) {
-        let set = |dst: &mut f64, v: Option<f64>| {
-            if let Some(v) = v {
-                *dst = v;
-            }
-        };
         set(&mut c.outcomes.error, self.error_rate);
         set(
             &mut c.outcomes.request_moderated,
@@ -294,6 +351,7 @@ impl SimArgs {
         if let Some(n) = self.request_log_cap {
             c.request_log_cap = n;
         }
+        self.webhooks.apply(&mut c.webhooks);
         Ok(())
     }
 
@@ -394,6 +452,12 @@ mod tests {
             "regional",
             "--capacity",
             "48",
+            "--webhook-drop",
+            "0.25",
+            "--webhook-duplicate",
+            "1",
+            "--webhook-dialect",
+            "id",
         ])
         .unwrap();
         let c = cli.sim.config().unwrap();
@@ -412,6 +476,12 @@ mod tests {
         assert_eq!(c.faults.server_error.poll, 0.1);
         assert_eq!(c.polling_host, PollingHost::Regional);
         assert_eq!(c.capacity, Some(48));
+        let w = &c.webhooks;
+        assert_eq!(
+            (w.drop, w.duplicate, w.dialect),
+            (0.25, 1.0, WebhookDialect::Id)
+        );
+        assert_eq!(w.forged, WebhookConfig::default().forged);
         assert!(Cli::try_parse_from(["bfl-sim", "--duration", "nope:1"])
             .unwrap()
             .sim
@@ -439,6 +509,8 @@ mod tests {
         assert!(err(&["--max-connections", "0"]).contains("≥ 1"));
         assert!(err(&["--delivery", "cdn"]).contains("same-origin or separate"));
         assert!(err(&["--brownout", "40-10"]).contains("FROM ≤ TO"));
+        assert!(err(&["--webhook-forged", "2"]).contains("not a probability"));
+        assert!(err(&["--webhook-dialect", "xml"]).contains("task-id"));
         assert!(
             err(&["--error-rate", "0.6", "--content-moderated-rate", "0.6"])
                 .contains("sum of the outcome rates")

@@ -41,6 +41,26 @@ fn windows(name: &str, w: &[(f64, f64)]) -> Result<(), String> {
     }
 }
 
+fn webhooks(w: &crate::webhooks::WebhookConfig) -> Result<(), String> {
+    for (name, p) in [
+        ("webhooks.drop", w.drop),
+        ("webhooks.duplicate", w.duplicate),
+        ("webhooks.out_of_order", w.out_of_order),
+        ("webhooks.forged", w.forged),
+    ] {
+        probability(name, p)?;
+    }
+    for (name, x) in [
+        ("webhooks.delay_median_secs", w.delay_median_secs),
+        ("webhooks.delay_sigma", w.delay_sigma),
+        ("webhooks.late_secs", w.late_secs),
+        ("webhooks.timeout_secs", w.timeout_secs),
+    ] {
+        non_negative(name, x)?;
+    }
+    Ok(())
+}
+
 /// See [`SimConfig::check`].
 pub(crate) fn check(c: &SimConfig) -> Result<(), String> {
     let o = &c.outcomes;
@@ -65,6 +85,7 @@ pub(crate) fn check(c: &SimConfig) -> Result<(), String> {
     non_negative("faults.latency.download_extra", l.download_extra)?;
     probability("faults.latency.spike_rate", l.spike_rate)?;
     windows("faults.latency.spike_windows", &l.spike_windows)?;
+    webhooks(&c.webhooks)?;
     non_negative("result_ttl_secs", c.result_ttl_secs)?;
     non_negative("retention_secs", c.retention_secs)?;
     non_negative(
@@ -106,6 +127,12 @@ mod tests {
         let mut c = SimConfig::default();
         c.faults.brownouts.push((40.0, 10.0));
         assert!(c.check().unwrap_err().contains("brownouts"));
+        let mut c = SimConfig::default();
+        c.webhooks.duplicate = 2.0;
+        assert!(c.check().unwrap_err().contains("webhooks.duplicate"));
+        let mut c = SimConfig::default();
+        c.webhooks.late_secs = f64::INFINITY;
+        assert!(c.check().unwrap_err().contains("webhooks.late_secs"));
         let c = SimConfig {
             credits: Some(f64::NAN),
             ..SimConfig::default()

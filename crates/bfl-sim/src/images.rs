@@ -8,7 +8,7 @@ use bfl_core::api::OutputFormat;
 use bytes::Bytes;
 use image::ImageEncoder;
 use std::collections::HashMap;
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 /// Most colourings a size and format has (thumbnails; large images have fewer).
 pub const VARIANTS: u64 = 256;
@@ -16,16 +16,15 @@ pub const VARIANTS: u64 = 256;
 /// Most bytes of encoded images kept.
 const CACHE_BYTES: usize = 64 << 20;
 
+/// Encoded images by spec. Each spec's slot is made once: requests for an image being made
+/// wait for that one encoding, while images of other specs encode beside it.
 #[derive(Default)]
 struct Cache {
-    images: HashMap<ImageSpec, Bytes>,
+    images: HashMap<ImageSpec, Arc<OnceLock<Bytes>>>,
     bytes: usize,
 }
 
 static CACHE: OnceLock<Mutex<Cache>> = OnceLock::new();
-
-/// Held while an image is encoded.
-static RENDERING: Mutex<()> = Mutex::new(());
 
 /// What to draw.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -104,20 +103,30 @@ impl ImageSpec {
             ..self.clone()
         };
         let cache = CACHE.get_or_init(Mutex::default);
-        let cached = || cache.lock().ok().and_then(|c| c.images.get(&key).cloned());
-        if let Some(b) = cached() {
-            return b;
-        }
-        // One encoding at a time: requests for an image being made wait for it instead of
-        // making it again (a burst of first downloads of one size costs one encoding).
-        let _one_at_a_time = RENDERING.lock();
-        if let Some(b) = cached() {
-            return b;
-        }
-        let b = Bytes::from(key.render());
-        if let Ok(mut c) = cache.lock() {
-            if c.bytes + b.len() <= CACHE_BYTES && c.images.insert(key, b.clone()).is_none() {
+        let Some(slot) = cache
+            .lock()
+            .ok()
+            .map(|mut c| Arc::clone(c.images.entry(key.clone()).or_default()))
+        else {
+            return Bytes::from(key.render());
+        };
+        let mut made = false;
+        let b = slot
+            .get_or_init(|| {
+                made = true;
+                #[cfg(test)]
+                tests::ENCODED.lock().unwrap().push(key.clone());
+                Bytes::from(key.render())
+            })
+            .clone();
+        if made {
+            if let Ok(mut c) = cache.lock() {
                 c.bytes += b.len();
+                if c.bytes > CACHE_BYTES {
+                    // Full: this one is served but not kept.
+                    c.bytes -= b.len();
+                    c.images.remove(&key);
+                }
             }
         }
         b
@@ -167,6 +176,42 @@ impl ImageSpec {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every encoding made through the cache, by spec.
+    pub(super) static ENCODED: Mutex<Vec<ImageSpec>> = Mutex::new(Vec::new());
+
+    #[test]
+    fn a_burst_for_one_image_encodes_it_once() {
+        // A thumbnail size no other test uses (stored as it is encoded, no stamp).
+        let spec = ImageSpec {
+            width: 61,
+            height: 37,
+            format: OutputFormat::Png,
+            tint: 7,
+        };
+        let encoded = |spec: &ImageSpec| {
+            let key = ImageSpec {
+                tint: spec.tint % variants(spec.width, spec.height),
+                ..spec.clone()
+            };
+            let c = CACHE.get_or_init(Mutex::default).lock().unwrap();
+            c.images.get(&key).and_then(|slot| slot.get().cloned())
+        };
+        let all: Vec<Bytes> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..8).map(|_| s.spawn(|| spec.bytes())).collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert!(all.iter().all(|b| *b == spec.render()));
+        assert_eq!(encoded(&spec), Some(all[0].clone()));
+        assert_eq!(spec.bytes(), all[0]);
+        let times = ENCODED
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|k| **k == spec)
+            .count();
+        assert_eq!(times, 1, "eight requests and a ninth, one encoding");
+    }
 
     #[test]
     fn encodes_valid_headers_deterministically() {
