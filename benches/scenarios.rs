@@ -161,13 +161,7 @@ fn batch(config: SimConfig, max_active: Option<usize>, strategy_name: &str, seed
         let client = builder.build().unwrap();
         let lost = bfl_sim::vtime::burst(&client, JOBS).await;
         let stats = sim.stats();
-        let lag = Spread::of(
-            stats
-                .tasks
-                .iter()
-                .filter_map(|t| t.detection_lag())
-                .collect(),
-        );
+        let lag = stats.summary().detection_lag;
         // Every job arrived at 0: its time to result is when its image was on hand.
         let done = Spread::of(stats.tasks.iter().filter_map(|t| t.downloaded_at).collect());
         Run {

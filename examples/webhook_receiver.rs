@@ -4,7 +4,6 @@
 //!
 //! `cargo run --example webhook_receiver`
 
-use bfl_core::stats::Spread;
 use bfl_core::webhook::Fallback;
 use bfl_core::{GenerationRequest, Job};
 use bfl_hyper::WebhookReceiver;
@@ -49,13 +48,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let done: Vec<_> = client.batch(jobs).collect().await;
     let ok = done.iter().filter(|d| d.outcome.result.is_ok()).count();
     let stats = sim.stats();
-    let lag = Spread::of(
-        stats
-            .tasks
-            .iter()
-            .filter_map(|t| t.detection_lag())
-            .collect(),
-    );
+    let lag = stats.summary().detection_lag;
     println!("{ok}/40 images");
     println!(
         "server saw {:.2} polls a job, mean lag {:.3} s, max {:.3} s, {} polls after terminal",

@@ -8,7 +8,6 @@
 //! duplicated, 5 % held back 2 s, 5 % of tasks also get a forged delivery). `RTT_S` (default 0.05)
 //! is the simulator's answer latency, so "one poll's round trip" is measured, not assumed.
 
-use bfl_core::stats::Spread;
 use bfl_core::webhook::{Fallback, WebhookRouter};
 use bfl_core::{GenerationRequest, Job};
 use bfl_sim::webhooks::{DeliveryKind, WebhookConfig};
@@ -77,7 +76,7 @@ fn measure(name: &str, hooks: WebhookConfig, jobs: usize, seed: u64, rtt: f64, f
         tokio::time::sleep(std::time::Duration::from_secs(30)).await;
         let stats = sim.stats();
         let ok = items.iter().filter(|i| i.outcome.result.is_ok()).count();
-        let lag = Spread::of(stats.tasks.iter().filter_map(|t| t.detection_lag()).collect());
+        let lag = stats.summary().detection_lag;
         let finished = |id: &str| stats.tasks.iter().find(|t| t.id == id).map(|t| t.finished_at);
         let delays: Vec<f64> = stats
             .webhooks
