@@ -7,8 +7,8 @@
 
 use bfl_core::arb::{accepted, polled, Answer};
 use bfl_core::auth::ApiKey;
+use bfl_core::machine::Now;
 use bfl_core::machine::{Action, EngineConfig, Job, TaskMachine};
-use bfl_core::rt::Now;
 use bfl_core::strategy::preset;
 use bfl_core::GenerationRequest;
 use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion};

@@ -8,12 +8,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use bfl_core::api::SubmitResponse;
+use bfl_core::dist::DurationDist;
 use bfl_core::strategy::Fixed;
 use bfl_core::Client;
 use bfl_core::SubmittedTask;
-use bfl_core::TaskRef;
 use bfl_hyper::{HyperTransport, TokioRuntime};
-use bfl_sim::{DurationModel, Role, SimConfig, SimRequest, SimServer};
+use bfl_sim::{Role, SimConfig, SimRequest, SimServer};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,7 +28,7 @@ fn scenario() -> SimConfig {
         progress: false,
         ..SimConfig::default()
     };
-    c.durations.insert("*".into(), DurationModel::Fixed(1.0e6));
+    c.durations.insert("*".into(), DurationDist::Fixed(1.0e6));
     c.limits.default = 1_000_000;
     c
 }
@@ -51,10 +51,8 @@ fn submit_directly(server: &SimServer, n: usize) -> Vec<SubmittedTask> {
                 assert_eq!(resp.status, 200);
                 let parsed = SubmitResponse::parse(&resp.body_bytes()).unwrap();
                 SubmittedTask {
-                    task: TaskRef {
-                        id: parsed.id,
-                        polling_url: parsed.polling_url.unwrap(),
-                    },
+                    id: parsed.id,
+                    polling_url: parsed.polling_url.unwrap(),
                     model: "flux-2-pro".into(),
                     cost: parsed.cost,
                 }

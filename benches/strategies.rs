@@ -6,8 +6,9 @@
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
+use bfl_core::dist::DurationDist;
 use bfl_core::strategy::eval::{evaluate, EvalConfig};
-use bfl_core::strategy::oracle::{DurationDist, Grid};
+use bfl_core::strategy::oracle::Grid;
 use bfl_core::strategy::{preset, PRESET_NAMES};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 

@@ -7,10 +7,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use bfl_core::machine::{Job, Start, StopAfter, TaskEvent};
+use bfl_core::machine::{Job, TaskEvent};
 use bfl_core::strategy::Fixed;
 use bfl_core::Client;
-use bfl_core::TaskRef;
+use bfl_core::SubmittedTask;
 use bfl_core::{Hooks, RecordError, TaskObserver};
 use bfl_hyper::{HyperTransport, TokioRuntime};
 use std::future::Future;
@@ -62,9 +62,9 @@ async fn main() {
         .build()
         .unwrap();
     let polls = Arc::new(Counter(AtomicU64::new(0)));
-    let task = TaskRef {
-        id: id.clone(),
-        polling_url: polling_url.clone(),
+    let task = SubmittedTask {
+        model: "flux-2-pro".into(),
+        ..SubmittedTask::known_as(id.clone(), polling_url.clone())
     };
     let pollers: Vec<_> = (0..tasks)
         .map(|i| {
@@ -72,14 +72,7 @@ async fn main() {
             tokio::spawn(async move {
                 // The engine gives a task up after its poll cap; start it again, so the load holds.
                 loop {
-                    let job = Job {
-                        start: Start::Poll {
-                            task: task.clone(),
-                            model: "flux-2-pro".into(),
-                        },
-                        stop_after: StopAfter::Downloaded,
-                        download_to: None,
-                    };
+                    let job = Job::resume(task.clone());
                     let hooks = Hooks {
                         halt: None,
                         observer: &*polls,

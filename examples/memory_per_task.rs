@@ -9,11 +9,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use bfl_core::machine::{Job, Start, StopAfter};
+use bfl_core::dist::DurationDist;
+use bfl_core::machine::Job;
 use bfl_core::strategy::Fixed;
-use bfl_core::{Client, GenerationRequest, TaskRef};
+use bfl_core::{Client, GenerationRequest, SubmittedTask};
 use bfl_hyper::{HyperTransport, TokioRuntime};
-use bfl_sim::{DurationModel, SimConfig, SimServer};
+use bfl_sim::{SimConfig, SimServer};
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -52,7 +53,7 @@ async fn serve() {
     // Tasks that never finish, and no limit in the way: N tasks stay in flight.
     config
         .durations
-        .insert("*".into(), DurationModel::Fixed(1.0e6));
+        .insert("*".into(), DurationDist::Fixed(1.0e6));
     config.limits.default = 1_000_000;
     let server = SimServer::start(config).await.unwrap();
     println!("{}", server.base_url());
@@ -93,26 +94,16 @@ async fn main() {
     let mut submitted = Vec::with_capacity(tasks);
     for i in 0..tasks {
         let req = GenerationRequest::new("flux-2-pro", format!("memory {i}"));
-        submitted.push(client.submit(req).await.unwrap().task);
+        submitted.push(client.submit(req).await.unwrap());
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
     let before = status_kib("VmRSS:");
     let mut future_bytes = 0;
     let pollers: Vec<_> = submitted
         .into_iter()
-        .map(|task: TaskRef| {
+        .map(|task: SubmittedTask| {
             let client = client.clone();
-            let poller = async move {
-                let job = Job {
-                    start: Start::Poll {
-                        task,
-                        model: "flux-2-pro".into(),
-                    },
-                    stop_after: StopAfter::Downloaded,
-                    download_to: None,
-                };
-                client.run(job).await
-            };
+            let poller = async move { client.run(Job::resume(task)).await };
             future_bytes = std::mem::size_of_val(&poller);
             tokio::spawn(poller)
         })

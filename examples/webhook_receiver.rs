@@ -4,11 +4,12 @@
 //!
 //! `cargo run --example webhook_receiver`
 
+use bfl_core::dist::DurationDist;
 use bfl_core::webhook::Fallback;
 use bfl_core::{GenerationRequest, Job};
 use bfl_hyper::WebhookReceiver;
 use bfl_sim::webhooks::WebhookConfig;
-use bfl_sim::{DurationModel, SimConfig, SimServer};
+use bfl_sim::{SimConfig, SimServer};
 use futures_util::StreamExt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,7 +27,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     config.durations.insert(
         "*".into(),
-        DurationModel::LogNormal {
+        DurationDist::LogNormal {
             median: 1.5,
             sigma: 0.4,
         },

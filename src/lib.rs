@@ -12,6 +12,7 @@
 //! - [`progress`]: progress bars and counters of `generate` and `batch`;
 //! - [`image_input`]: reference images (files, URLs, base64) in a request;
 //! - [`request_check`]: requests checked against the API schema before anything is paid;
+//! - [`shell`]: commands the CLI asks a user to paste, quoted for a shell;
 //! - [`compare`]: `bfl compare` — strategies side by side on a seeded scenario, in virtual time;
 //! - [`cli`]: the `bfl` command line.
 
@@ -25,3 +26,4 @@ pub mod compare;
 pub mod image_input;
 pub mod progress;
 pub mod request_check;
+pub mod shell;

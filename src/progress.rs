@@ -158,8 +158,8 @@ impl TaskStatus {
     }
 
     /// Shows where the task stands.
-    pub fn show(&mut self, p: &bfl_core::progress::Progress) {
-        let id = p.task_id.as_deref().map(bfl_core::sanitize::server_text);
+    pub fn show(&mut self, p: &bfl_core::Progress) {
+        let id = p.task_id.as_deref().map(bfl_core::server_text);
         let status = p.status.as_ref().map_or("submitted", |s| s.as_str());
         let pending = p.status.as_ref().is_none_or(|s| !s.is_terminal());
         let progress = p
@@ -170,7 +170,7 @@ impl TaskStatus {
         let line = format!(
             "task {}: {}{progress}",
             id.as_deref().unwrap_or("?"),
-            bfl_core::sanitize::server_text(status)
+            bfl_core::server_text(status)
         );
         match &self.bar {
             Some(bar) => bar.set_message(format!("{line} · {} polls", p.polls)),

@@ -125,3 +125,39 @@ fn sim_refuses_nonsense_flag_values() {
     assert_exit(&out, 2);
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a probability"));
 }
+
+#[test]
+fn compare_runs_any_duration_the_simulator_draws_with_its_oracle() {
+    let dir = temp_dir("scenarios", "uniform");
+    let out = bfl(&dir)
+        .args(["compare", "--duration", "uniform:4,8", "--jobs", "200"])
+        .args(["--warmup", "10", "--strategies", "fixed-2s", "--json"])
+        .output()
+        .unwrap();
+    assert_exit(&out, 0);
+    let report = stdout_json(&out);
+    assert_eq!(report["scenario"], "custom:uniform:4,8");
+    // Polls at 0, 2, 4, 6, 8 s: a task ready in (4, 6] is seen by the fourth, one in (6, 8] by
+    // the fifth — 4.5 polls and 1 s of lag on average.
+    let r = &report["results"][0];
+    let polls = r["polls_per_job"].as_f64().unwrap();
+    let lag = r["mean_lag_s"].as_f64().unwrap();
+    assert!(
+        (polls - 4.5).abs() < 0.15 && (lag - 1.0).abs() < 0.15,
+        "{r}"
+    );
+    // The oracle plans for the uniform itself: one poll, at 8 s, costs 2 s of lag on average.
+    let oracle = report["oracle"].as_array().unwrap();
+    let one_poll = oracle
+        .iter()
+        .find(|p| p["polls_per_job"].as_f64() == Some(1.0))
+        .unwrap_or_else(|| panic!("no one-poll schedule in {oracle:?}"));
+    assert!((one_poll["mean_lag_s"].as_f64().unwrap() - 2.0).abs() < 1e-6);
+
+    let bad = bfl(&dir)
+        .args(["compare", "--duration", "uniform:8,4"])
+        .output()
+        .unwrap();
+    assert_exit(&bad, 2);
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("uniform needs low <= high"));
+}

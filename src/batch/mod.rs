@@ -287,8 +287,7 @@ fn unfinished(
             ItemState::Submitted(t) => Some(UnfinishedTask {
                 index,
                 line: jobs.get(index).map_or(0, |j| j.line),
-                id: t.task.id.clone(),
-                polling_url: t.task.polling_url.clone(),
+                task: t.clone(),
                 path: jobs
                     .get(index)
                     .map(|j| image_path(&opts.out_dir, index, j))
@@ -355,7 +354,7 @@ fn failure(e: &TaskError) -> ItemResult {
     match OnResume::of(e) {
         OnResume::Ambiguous => ItemResult::Ambiguous,
         on_resume => ItemResult::Failed {
-            kind: e.kind().to_string(),
+            kind: e.kind().into(),
             message: e.to_string(),
             id: e.task_id().map(str::to_owned),
             retry: on_resume == OnResume::Retry,

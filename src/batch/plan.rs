@@ -5,8 +5,8 @@ use super::naming::image_path;
 use super::BatchOptions;
 use crate::batch::input::InputJob;
 use crate::batch::journal::ItemState;
-use crate::batch::summary::{ItemResult, ItemSummary};
-use bfl_core::Job;
+use crate::batch::summary::{FailureKind, ItemResult, ItemSummary};
+use bfl_core::{ErrorKind, Job};
 
 /// What to run, and what is already settled.
 #[derive(Debug, Default)]
@@ -23,16 +23,11 @@ pub struct Plan {
     pub refetched: usize,
 }
 
-/// Failure kinds a new submit cannot fix: the input must change.
-const INPUT_FAILURES: [&str; 4] = [
-    "validation",
-    "bad_request",
-    "request_moderated",
-    "content_moderated",
-];
-
-/// The kind of a done job whose image is gone and whose task is unknown.
-pub const IMAGE_MISSING: &str = "image_missing";
+/// Whether a new submit of the same request cannot fix a failure of `kind`: the input must
+/// change (a moderated output included — the same request is likely flagged again).
+fn needs_new_input(kind: ErrorKind) -> bool {
+    kind.is_input_error() || kind == ErrorKind::ContentModerated
+}
 
 /// Plans a run over `states` (one per job).
 pub fn plan(jobs: &[InputJob], states: &[ItemState], opts: &BatchOptions) -> Plan {
@@ -75,7 +70,7 @@ pub fn plan(jobs: &[InputJob], states: &[ItemState], opts: &BatchOptions) -> Pla
                     plan.to_run.push((index, submit()));
                 }
                 None => plan.settled.push(settled(ItemResult::Failed {
-                    kind: IMAGE_MISSING.into(),
+                    kind: FailureKind::ImageMissing,
                     message: format!(
                         "{} was written by an earlier run and is gone; its task is unknown",
                         path.display()
@@ -88,9 +83,7 @@ pub fn plan(jobs: &[InputJob], states: &[ItemState], opts: &BatchOptions) -> Pla
                 path: path.clone(),
                 earlier: true,
             })),
-            ItemState::Failed { kind, .. }
-                if opts.retry_failed && !INPUT_FAILURES.contains(&kind.as_str()) =>
-            {
+            ItemState::Failed { kind, .. } if opts.retry_failed && !needs_new_input(*kind) => {
                 plan.retried_failed += 1;
                 plan.to_run.push((index, submit()));
             }
@@ -100,9 +93,9 @@ pub fn plan(jobs: &[InputJob], states: &[ItemState], opts: &BatchOptions) -> Pla
                 submitted,
                 ..
             } => plan.settled.push(settled(ItemResult::Failed {
-                kind: kind.clone(),
+                kind: (*kind).into(),
                 message: message.clone(),
-                id: submitted.as_ref().map(|t| t.task.id.clone()),
+                id: submitted.as_ref().map(|t| t.id.clone()),
                 retry: false,
             })),
         }

@@ -127,7 +127,7 @@ impl BatchObserver for Recorder {
                 let on_resume = OnResume::of(e);
                 let record = Record::Failed {
                     index,
-                    kind: e.kind().to_string(),
+                    kind: e.kind(),
                     message: e.to_string(),
                     retry: on_resume == OnResume::Retry,
                     ambiguous: on_resume == OnResume::Ambiguous,

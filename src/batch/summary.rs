@@ -1,9 +1,66 @@
 //! The closing summary of a batch: what was written, what failed and why, and what it cost.
 
+use bfl_core::{ErrorKind, SubmittedTask};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::path::PathBuf;
+
+/// Why a job has no image: its task's [`ErrorKind`], or an image gone with no task to fetch it
+/// from. Shown and serialized by its snake_case name, and ordered by it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FailureKind {
+    /// The task ended in an error of this kind.
+    Task(ErrorKind),
+    /// The image an earlier run wrote is gone, and its task is unknown (a version-1 journal).
+    ImageMissing,
+}
+
+impl FailureKind {
+    /// The snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureKind::Task(kind) => kind.as_str(),
+            FailureKind::ImageMissing => "image_missing",
+        }
+    }
+
+    /// Whether it stops every job of the key (a refused key, no credits).
+    pub fn is_fatal_for_batch(self) -> bool {
+        matches!(self, FailureKind::Task(kind) if kind.is_fatal_for_batch())
+    }
+}
+
+impl From<ErrorKind> for FailureKind {
+    fn from(kind: ErrorKind) -> FailureKind {
+        FailureKind::Task(kind)
+    }
+}
+
+impl fmt::Display for FailureKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for FailureKind {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+/// By name, so the summary lists kinds alphabetically.
+impl Ord for FailureKind {
+    fn cmp(&self, other: &FailureKind) -> std::cmp::Ordering {
+        self.as_str().cmp(other.as_str())
+    }
+}
+
+impl PartialOrd for FailureKind {
+    fn partial_cmp(&self, other: &FailureKind) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
 
 /// How one job of the input ended (in this run or an earlier one).
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -19,7 +76,7 @@ pub enum ItemResult {
     /// It ended without an image.
     Failed {
         /// The failure's kind.
-        kind: String,
+        kind: FailureKind,
         /// The error, in words.
         message: String,
         /// The task id, if it was submitted.
@@ -57,7 +114,7 @@ pub struct BatchSummary {
     /// Images an earlier run wrote.
     pub already_done: usize,
     /// Failures by kind.
-    pub failed: BTreeMap<String, usize>,
+    pub failed: BTreeMap<FailureKind, usize>,
     /// Jobs in the ambiguous window (see [`ItemResult::Ambiguous`]).
     pub ambiguous: usize,
     /// Submit requests sent (429s and retries included).
@@ -95,10 +152,9 @@ pub struct UnfinishedTask {
     pub index: usize,
     /// Its line in the input file (1-based).
     pub line: usize,
-    /// The task id.
-    pub id: String,
-    /// Where it is polled.
-    pub polling_url: String,
+    /// The task (`id`, `polling_url`, `model`, `cost`, flat), as the journal has it.
+    #[serde(flatten)]
+    pub task: SubmittedTask,
     /// Where its image goes.
     pub path: PathBuf,
 }
@@ -106,12 +162,7 @@ pub struct UnfinishedTask {
 impl UnfinishedTask {
     /// The command that fetches this one task's image.
     pub fn resume_command(&self) -> String {
-        format!(
-            "bfl resume {} --polling-url '{}' --out '{}'",
-            self.id,
-            self.polling_url,
-            self.path.display()
-        )
+        crate::shell::resume_command(&self.task, &self.path.display().to_string())
     }
 }
 
@@ -123,9 +174,7 @@ impl BatchSummary {
             match &item.result {
                 ItemResult::Done { earlier: true, .. } => self.already_done += 1,
                 ItemResult::Done { .. } => {}
-                ItemResult::Failed { kind, .. } => {
-                    *self.failed.entry(kind.clone()).or_default() += 1
-                }
+                ItemResult::Failed { kind, .. } => *self.failed.entry(*kind).or_default() += 1,
                 ItemResult::Ambiguous => self.ambiguous += 1,
             }
         }
@@ -164,13 +213,13 @@ impl BatchSummary {
     /// bad key are one line, not twelve.
     pub fn failure_lines(&self) -> Vec<String> {
         // Groups in the order of their first job; the map finds a failure's group.
-        let mut groups: Vec<(&str, &str, Vec<usize>)> = Vec::new();
-        let mut index: HashMap<(&str, &str), usize> = HashMap::new();
+        let mut groups: Vec<(FailureKind, &str, Vec<usize>)> = Vec::new();
+        let mut index: HashMap<(FailureKind, &str), usize> = HashMap::new();
         for item in &self.items {
             let ItemResult::Failed { kind, message, .. } = &item.result else {
                 continue;
             };
-            let key = (kind.as_str(), message.as_str());
+            let key = (*kind, message.as_str());
             let at = *index.entry(key).or_insert_with(|| {
                 groups.push((key.0, key.1, Vec::new()));
                 groups.len() - 1
@@ -181,7 +230,7 @@ impl BatchSummary {
             .into_iter()
             .map(|(kind, message, lines)| {
                 // "unauthorized: unauthorized (403): …" says its kind once.
-                let text = if message.starts_with(&kind.replace('_', " ")) {
+                let text = if message.starts_with(&kind.as_str().replace('_', " ")) {
                     message.to_owned()
                 } else {
                     format!("{kind}: {message}")
@@ -277,7 +326,7 @@ impl fmt::Display for BatchSummary {
 mod tests {
     use super::*;
 
-    fn failed(line: usize, kind: &str, message: &str) -> ItemSummary {
+    fn failed(line: usize, kind: ErrorKind, message: &str) -> ItemSummary {
         ItemSummary {
             index: line - 1,
             line,
@@ -294,11 +343,11 @@ mod tests {
     fn the_same_failure_of_many_jobs_is_one_line() {
         let refused = "unauthorized (403): Invalid API key";
         let mut items: Vec<_> = (1..=12)
-            .map(|l| failed(l, "unauthorized", refused))
+            .map(|l| failed(l, ErrorKind::Unauthorized, refused))
             .collect();
         items.push(failed(
             13,
-            "validation",
+            ErrorKind::Validation,
             "invalid request (422): body.width: too small",
         ));
         let summary = BatchSummary {
@@ -316,20 +365,16 @@ mod tests {
 
     #[test]
     fn failure_groups_keep_the_order_of_their_first_job() {
-        let (a, b, c) = (
-            "server (500): boom",
-            "timeout: 60 s",
-            "validation (422): width",
-        );
+        let (a, b) = ("server (500): boom", "connection reset");
         let items = vec![
-            failed(1, "server", a),
-            failed(2, "timeout", b),
-            failed(3, "server", a),
-            failed(4, "validation", c),
-            failed(5, "timeout", b),
+            failed(1, ErrorKind::Server, a),
+            failed(2, ErrorKind::Transport, b),
+            failed(3, ErrorKind::Server, a),
+            failed(4, ErrorKind::Validation, "validation (422): width"),
+            failed(5, ErrorKind::Transport, b),
             // The same kind with another message is another group.
-            failed(6, "server", "server (502): bad gateway"),
-            failed(7, "server", a),
+            failed(6, ErrorKind::Server, "server (502): bad gateway"),
+            failed(7, ErrorKind::Server, a),
         ];
         let summary = BatchSummary {
             items,
@@ -339,7 +384,7 @@ mod tests {
             summary.failure_lines(),
             [
                 "lines 1, 3, 7 (3 jobs): server (500): boom",
-                "lines 2, 5 (2 jobs): timeout: 60 s",
+                "lines 2, 5 (2 jobs): transport: connection reset",
                 "line 4: validation (422): width",
                 "line 6: server (502): bad gateway",
             ]

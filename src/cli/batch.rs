@@ -1,6 +1,6 @@
 //! `bfl batch FILE`: prompts to images, journaled and resumable.
 
-use super::connect::connect;
+use super::connect::connected;
 use super::output::{emit, emit_text, fail};
 use super::{
     EngineArgs, Global, EXIT_CONFIG, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_REFUSED, EXIT_USAGE,
@@ -91,38 +91,30 @@ pub(super) async fn run(global: &Global, args: &BatchArgs) -> u8 {
         Err(e) => return fail(global, EXIT_USAGE, &format!("{input}: {e}")),
     };
     let max_active = args.max_active.map(|n| n as usize);
-    let conn = match connect(global, Some(&args.engine), max_active).await {
-        Ok(c) => c,
-        Err(e) => return fail(global, EXIT_CONFIG, &e.to_string()),
-    };
-    let opts = BatchOptions {
-        out_dir: args.out.clone(),
-        journal: args.journal.clone(),
-        resume: args.resume,
-        resubmit_ambiguous: args.resubmit_ambiguous,
-        retry_failed: args.retry_failed,
-        allow_new_base: args.allow_new_base,
-        sim: conn.sim.is_some(),
-        progress: !args.no_progress && !global.json && std::io::stderr().is_terminal(),
-    };
-    let interrupts = Some(super::interrupts());
-    let result = crate::batch::run(
-        &conn.client,
-        &input,
-        &fingerprint(&text),
-        &jobs,
-        &opts,
-        interrupts,
-    )
-    .await;
-    conn.close().await;
-    match result {
-        Ok(summary) => report(global, &summary),
-        Err(e @ (BatchError::Journal(_) | BatchError::BaseChanged { .. })) => {
-            fail(global, EXIT_USAGE, &e.to_string())
+    connected(global, Some(&args.engine), max_active, async |conn| {
+        let opts = BatchOptions {
+            out_dir: args.out.clone(),
+            journal: args.journal.clone(),
+            resume: args.resume,
+            resubmit_ambiguous: args.resubmit_ambiguous,
+            retry_failed: args.retry_failed,
+            allow_new_base: args.allow_new_base,
+            sim: conn.sim.is_some(),
+            progress: !args.no_progress && !global.json && std::io::stderr().is_terminal(),
+        };
+        let interrupts = Some(super::interrupts());
+        let fingerprint = fingerprint(&text);
+        let result =
+            crate::batch::run(&conn.client, &input, &fingerprint, &jobs, &opts, interrupts).await;
+        match result {
+            Ok(summary) => report(global, &summary),
+            Err(e @ (BatchError::Journal(_) | BatchError::BaseChanged { .. })) => {
+                fail(global, EXIT_USAGE, &e.to_string())
+            }
+            Err(e) => fail(global, EXIT_CONFIG, &e.to_string()),
         }
-        Err(e) => fail(global, EXIT_CONFIG, &e.to_string()),
-    }
+    })
+    .await
 }
 
 /// Each job with the image files its fields name read in (as base64).
@@ -156,9 +148,7 @@ fn report(global: &Global, summary: &BatchSummary) -> u8 {
 
 /// 130 when interrupted, 4 when the key or credits stopped it, 1 when any job lacks its image.
 fn exit_code(summary: &BatchSummary) -> u8 {
-    let refused = ["unauthorized", "insufficient_credits"]
-        .iter()
-        .any(|k| summary.failed.contains_key(*k));
+    let refused = summary.failed.keys().any(|k| k.is_fatal_for_batch());
     if summary.interrupted {
         EXIT_INTERRUPTED
     } else if refused {

@@ -30,11 +30,9 @@ pub(super) async fn run(global: &Global, args: CompareArgs) -> u8 {
             }
             0
         }
-        Ok(Err(
-            e @ (CompareError::UnknownScenario(_)
-            | CompareError::UnknownStrategy(_)
-            | CompareError::Durations(_)),
-        )) => fail(global, EXIT_USAGE, &e.to_string()),
+        Ok(Err(e @ (CompareError::UnknownScenario(_) | CompareError::UnknownStrategy(_)))) => {
+            fail(global, EXIT_USAGE, &e.to_string())
+        }
         Ok(Err(e)) => fail(global, EXIT_CONFIG, &e.to_string()),
         Err(e) => fail(global, EXIT_CONFIG, &format!("the comparison stopped: {e}")),
     }

@@ -1,6 +1,7 @@
 //! A ready client: the real API from the environment, or an embedded simulator with `--sim`.
 
-use super::{EngineArgs, Global};
+use super::output::fail;
+use super::{EngineArgs, Global, EXIT_CONFIG};
 use bfl_core::strategy::{default_strategy, preset};
 use bfl_core::{Client, ClientBuilder};
 use bfl_sim::{SimConfig, SimServer};
@@ -27,7 +28,7 @@ pub(super) enum ConnectError {
     Env(#[from] bfl_hyper::EnvError),
     /// The client refused its settings.
     #[error(transparent)]
-    Build(#[from] bfl_core::client::BuildError),
+    Build(#[from] bfl_core::BuildError),
     /// The embedded simulator could not start.
     #[error("cannot start the embedded simulator: {0}")]
     Sim(String),
@@ -36,8 +37,26 @@ pub(super) enum ConnectError {
     Webhooks(String),
 }
 
+/// Runs a command's `work` over a connection made as the global flags say (with the engine
+/// settings of `engine`), then closes it; returns `work`'s exit code. A connection that cannot
+/// be made is reported, with exit code 3, and `work` never runs.
+pub(super) async fn connected(
+    global: &Global,
+    engine: Option<&EngineArgs>,
+    max_active: Option<usize>,
+    work: impl AsyncFnOnce(&Connection) -> u8,
+) -> u8 {
+    let conn = match connect(global, engine, max_active).await {
+        Ok(c) => c,
+        Err(e) => return fail(global, EXIT_CONFIG, &e.to_string()),
+    };
+    let code = work(&conn).await;
+    conn.close().await;
+    code
+}
+
 /// Connects as the global flags say, with the engine settings of `engine`.
-pub(super) async fn connect(
+async fn connect(
     global: &Global,
     engine: Option<&EngineArgs>,
     max_active: Option<usize>,

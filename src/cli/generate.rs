@@ -1,9 +1,9 @@
 //! `bfl generate PROMPT`: one image.
 
-use super::connect::connect;
+use super::connect::connected;
 use super::output::{fail, task_failed};
 use super::single::{check_writable, interrupted, report_written, watched_with, Watch, Watched};
-use super::{EngineArgs, Global, EXIT_CONFIG, EXIT_USAGE};
+use super::{EngineArgs, Global, EXIT_USAGE};
 use bfl_core::{GenerationRequest, OutputFormat};
 use clap::Args;
 use std::io::IsTerminal;
@@ -78,22 +78,22 @@ pub(super) async fn run(global: &Global, args: &GenerateArgs) -> u8 {
         Ok(d) => d,
         Err(msg) => return fail(global, EXIT_USAGE, &msg),
     };
-    let conn = match connect(global, Some(&args.engine), None).await {
-        Ok(c) => c,
-        Err(e) => return fail(global, EXIT_CONFIG, &e.to_string()),
-    };
     let job = bfl_core::Job::generate(req).to_file(&out);
     let show = !(global.json || args.no_progress);
     let watch = Watch::showing(show.then(|| std::io::stderr().is_terminal()));
-    let code = match watched_with(&conn.client, job, watch).await {
-        Watched::Finished(result) => match *result {
-            Ok(output) => report_written(global, &out, &output),
-            Err(e) => task_failed(global, &e),
+    connected(
+        global,
+        Some(&args.engine),
+        None,
+        async |conn| match watched_with(&conn.client, job, watch).await {
+            Watched::Finished(result) => match *result {
+                Ok(output) => report_written(global, &out, &output),
+                Err(e) => task_failed(global, &e),
+            },
+            Watched::Interrupted(watch) => interrupted(global, &watch, &out, conn.sim.is_some()),
         },
-        Watched::Interrupted(watch) => interrupted(global, &watch, &out, conn.sim.is_some()),
-    };
-    conn.close().await;
-    code
+    )
+    .await
 }
 
 /// The request and the file it goes to; refused before anything is paid when the file exists

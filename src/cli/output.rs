@@ -19,9 +19,9 @@ pub(super) fn emit_text(text: &str) {
     let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
 }
 
-/// Server text as it may be shown on a terminal (see [`bfl_core::sanitize::server_text`]).
+/// Server text as it may be shown on a terminal (see [`bfl_core::server_text`]).
 pub(super) fn shown(text: &str) -> String {
-    bfl_core::sanitize::server_text(text)
+    bfl_core::server_text(text)
 }
 
 /// Reports an error and returns `code`.
@@ -67,9 +67,8 @@ pub(super) fn task_failed(global: &Global, e: &TaskError) -> u8 {
             let (id, url) = (shown(&t.id), shown(&t.polling_url));
             eprintln!("  task {id} ({url})");
             if e.is_retryable() {
-                eprintln!(
-                    "  it may still finish: bfl resume {id} --polling-url '{url}' --out FILE"
-                );
+                let command = crate::shell::resume_command(t, "FILE");
+                eprintln!("  it may still finish: {command}");
             }
         }
     }

@@ -1,10 +1,10 @@
 //! `bfl resume ID --polling-url URL`: picks up a task submitted earlier (by `bfl generate`, another
 //! client, or a batch) and downloads its image — the way back to a paid task a failure named.
 
-use super::connect::connect;
+use super::connect::connected;
 use super::output::{fail, task_failed};
 use super::single::{check_writable, report_written, watched, Watched};
-use super::{EngineArgs, Global, EXIT_CONFIG, EXIT_USAGE};
+use super::{EngineArgs, Global, EXIT_USAGE};
 use clap::Args;
 use std::path::PathBuf;
 
@@ -31,25 +31,22 @@ pub(super) async fn run(global: &Global, args: &ResumeArgs) -> u8 {
         let msg = format!("cannot write {}: {e}", args.out.display());
         return fail(global, EXIT_USAGE, &msg);
     }
-    let conn = match connect(global, Some(&args.engine), None).await {
-        Ok(c) => c,
-        Err(e) => return fail(global, EXIT_CONFIG, &e.to_string()),
-    };
     let task = bfl_core::SubmittedTask::known_as(args.id.clone(), args.polling_url.clone());
     let job = bfl_core::Job::resume(task).to_file(&args.out);
-    let code = match watched(&conn.client, job).await {
-        Watched::Finished(result) => match *result {
-            Ok(output) => report_written(global, &args.out, &output),
-            Err(e) => task_failed(global, &e),
-        },
-        Watched::Interrupted(_) => {
-            eprintln!(
-                "interrupted: task {} is untouched; run the same command again to get its image",
-                args.id
-            );
-            super::EXIT_INTERRUPTED
+    connected(global, Some(&args.engine), None, async |conn| {
+        match watched(&conn.client, job).await {
+            Watched::Finished(result) => match *result {
+                Ok(output) => report_written(global, &args.out, &output),
+                Err(e) => task_failed(global, &e),
+            },
+            Watched::Interrupted(_) => {
+                eprintln!(
+                    "interrupted: task {} is untouched; run the same command again to get its image",
+                    args.id
+                );
+                super::EXIT_INTERRUPTED
+            }
         }
-    };
-    conn.close().await;
-    code
+    })
+    .await
 }

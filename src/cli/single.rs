@@ -4,8 +4,7 @@
 
 use super::output::{emit, shown};
 use super::{Global, EXIT_INTERRUPTED};
-use bfl_core::TaskRef;
-use bfl_core::{RecordError, TaskEvent, TaskObserver, TaskOutput};
+use bfl_core::{RecordError, SubmittedTask, TaskEvent, TaskObserver, TaskOutput};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
@@ -15,7 +14,7 @@ pub(super) enum Watched {
     /// On its own.
     Finished(Box<Result<TaskOutput, bfl_core::TaskError>>),
     /// By Ctrl-C, with what was seen of the task by then.
-    Interrupted(Watch),
+    Interrupted(Box<Watch>),
 }
 
 /// Runs `job` to its end or to the first Ctrl-C, watching for its task id.
@@ -33,7 +32,7 @@ pub(super) async fn watched_with(
         halt: None,
         observer: &watch,
     };
-    let seed = bfl_core::client::task_seed(client.seed(), 0);
+    let seed = client.next_task_seed();
     let mut interrupts = super::interrupts();
     tokio::select! {
         outcome = client.run_hooked(job, seed, hooks) => Watched::Finished(Box::new(match outcome.result {
@@ -44,7 +43,7 @@ pub(super) async fn watched_with(
             )),
             Err(e) => Err(e),
         })),
-        Some(()) = interrupts.recv() => Watched::Interrupted(watch),
+        Some(()) = interrupts.recv() => Watched::Interrupted(Box::new(watch)),
     }
 }
 
@@ -53,8 +52,8 @@ pub(super) async fn watched_with(
 #[derive(Debug, Default)]
 pub(super) struct Watch {
     submitting: AtomicBool,
-    submitted: Mutex<Option<TaskRef>>,
-    status: Option<Mutex<(bfl_core::progress::Progress, crate::progress::TaskStatus)>>,
+    submitted: Mutex<Option<SubmittedTask>>,
+    status: Option<Mutex<(bfl_core::Progress, crate::progress::TaskStatus)>>,
 }
 
 impl Watch {
@@ -64,7 +63,7 @@ impl Watch {
         Watch {
             status: bar.map(|bar| {
                 Mutex::new((
-                    bfl_core::progress::Progress::default(),
+                    bfl_core::Progress::default(),
                     crate::progress::TaskStatus::new(bar),
                 ))
             }),
@@ -99,7 +98,7 @@ impl TaskObserver for Watch {
             TaskEvent::Submitting => self.submitting.store(true, Ordering::Release),
             TaskEvent::Submitted(t) => {
                 if let Ok(mut s) = self.submitted.lock() {
-                    *s = Some(t.task.clone());
+                    *s = Some(t.clone());
                 }
             }
             _ => {}
@@ -121,8 +120,8 @@ pub(super) fn interrupted(global: &Global, watch: &Watch, out: &Path, sim: bool)
         (Some(t), _) => (
             true,
             format!(
-                "interrupted: task {} is paid and still running; get its image with:\n  bfl resume {} --polling-url '{}' --out '{}'",
-                shown(&t.id), shown(&t.id), shown(&t.polling_url), out.display()
+                "interrupted: task {} is paid and still running; get its image with:\n  {}",
+                shown(&t.id), crate::shell::resume_command(t, &out.display().to_string())
             ),
         ),
         (None, true) => (

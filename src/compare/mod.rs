@@ -27,8 +27,9 @@ mod workload;
 pub use report::{CompareReport, OraclePoint, StrategyResult};
 pub use scenarios::Scenario;
 
+use bfl_core::dist::DurationDist;
 use bfl_core::stats::Spread;
-use bfl_core::strategy::oracle::{lambda_sweep, DurationDist, Grid};
+use bfl_core::strategy::oracle::{lambda_sweep, Grid};
 use bfl_core::strategy::{preset, PRESET_NAMES};
 use bfl_sim::{Summary, TaskTruth, VirtualSim};
 use std::path::PathBuf;
@@ -54,7 +55,9 @@ pub struct CompareArgs {
     /// Lists the scenarios and exits (the same list as `bfl sim --list-scenarios`).
     #[arg(long)]
     pub list: bool,
-    /// Overrides the scenario's durations: `lognormal:MEDIAN_S,SIGMA` or `fixed:S`.
+    /// Overrides the scenario's durations: a spec such as `lognormal:MEDIAN_S,SIGMA`, `fixed:S`,
+    /// `uniform:LO,HI`, `bimodal:P_SLOW,MEDIAN,SIGMA,SLOW_MEDIAN,SLOW_SIGMA` or `samples:S,S,…`
+    /// (the simulator's grammar, `bfl_core::dist`).
     #[arg(long, value_name = "DIST")]
     pub duration: Option<DurationDist>,
     /// Jobs measured per strategy.
@@ -114,9 +117,6 @@ pub enum CompareError {
     /// No strategy of that name.
     #[error("unknown strategy `{0}`; known: {known}", known = PRESET_NAMES.join(", "))]
     UnknownStrategy(String),
-    /// The distribution has no simulator equivalent.
-    #[error("the simulator cannot model durations `{0}`")]
-    Durations(String),
     /// The client could not be built, or the runtime could not start.
     #[error("setup: {0}")]
     Setup(String),
@@ -138,7 +138,9 @@ pub fn run(args: &CompareArgs) -> Result<CompareReport, CompareError> {
         });
     }
     let scenario = match &args.duration {
-        Some(d) => scenarios::from_dist(d).ok_or_else(|| CompareError::Durations(d.to_string()))?,
+        Some(d) => {
+            scenarios::from_dist(d).ok_or_else(|| CompareError::UnknownScenario("s1".into()))?
+        }
         None => scenarios::by_name(&args.scenario)
             .ok_or_else(|| CompareError::UnknownScenario(args.scenario.clone()))?,
     };

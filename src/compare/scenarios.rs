@@ -1,10 +1,10 @@
 //! The scenarios of `bfl compare`: bfl-sim's one registry ([`bfl_sim::scenarios`]), with the
-//! oracle's duration distribution derived where the scenario's is known.
+//! oracle's duration distribution where submit-to-ready is the generation time alone.
 
 use super::MODEL;
-use bfl_core::strategy::oracle::DurationDist;
+use bfl_core::dist::DurationDist;
 use bfl_sim::scenarios::Workload;
-use bfl_sim::{DurationModel, SimConfig};
+use bfl_sim::SimConfig;
 
 /// A scenario: the simulator's configuration, how jobs arrive, and the distribution the oracle
 /// uses.
@@ -18,17 +18,16 @@ pub struct Scenario {
     pub config: SimConfig,
     /// How jobs reach the server.
     pub workload: Workload,
-    /// The submit-to-ready distribution, when the oracle can be computed for it: a lognormal
-    /// or fixed generation time with no queueing in front of it.
+    /// The submit-to-ready distribution, when the oracle can be computed for it: the
+    /// generation time, with no queueing in front of it.
     pub oracle_dist: Option<DurationDist>,
 }
 
-/// The distribution of submit-to-ready times under `cfg`, if the oracle knows it.
+/// The distribution of submit-to-ready times under `cfg`, if it is the generation time's
+/// (no queue delay, no capacity to queue for).
 pub fn oracle_of(cfg: &SimConfig) -> Option<DurationDist> {
-    let no_queue = cfg.queue_delay == DurationModel::Fixed(0.0) && cfg.capacity.is_none();
-    no_queue
-        .then(|| cfg.duration_model(MODEL).to_string().parse().ok())
-        .flatten()
+    let no_queue = cfg.queue_delay == DurationDist::Fixed(0.0) && cfg.capacity.is_none();
+    no_queue.then(|| cfg.duration_model(MODEL))
 }
 
 /// The built-in scenario `name`, if any.
@@ -47,9 +46,7 @@ pub fn by_name(name: &str) -> Option<Scenario> {
 /// A scenario from a `--duration` distribution: S1 (one batch, an idle server) with it.
 pub fn from_dist(dist: &DurationDist) -> Option<Scenario> {
     let mut s = by_name("s1")?;
-    s.config
-        .durations
-        .insert("*".into(), dist.to_string().parse().ok()?);
+    s.config.durations.insert("*".into(), dist.clone());
     s.name = format!("custom:{dist}");
     s.description = format!("S1 idle server, {dist}");
     s.oracle_dist = Some(dist.clone());
@@ -96,7 +93,17 @@ mod tests {
                 sigma: 0.5
             })
         );
-        assert!(by_name("s1-tail").unwrap().oracle_dist.is_none(), "bimodal");
+        assert_eq!(
+            by_name("s1-tail").unwrap().oracle_dist,
+            Some(DurationDist::Bimodal {
+                p_slow: 0.01,
+                fast_median: 6.0,
+                fast_sigma: 0.5,
+                slow_median: 60.0,
+                slow_sigma: 0.5
+            }),
+            "the simulator's bimodal, as it stands"
+        );
         assert!(
             by_name("s2-burst").unwrap().oracle_dist.is_none(),
             "0.2 s queue"

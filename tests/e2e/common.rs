@@ -1,10 +1,11 @@
 //! Shared set-up: a fast scenario, a fast client, bounded runs.
 
-use bfl_core::retry::RetryPolicy;
+use bfl_core::dist::DurationDist;
 use bfl_core::strategy::Fixed;
+use bfl_core::RetryPolicy;
 use bfl_core::{Client, ClientBuilder};
 use bfl_hyper::{HyperTransport, TokioRuntime};
-use bfl_sim::{DurationModel, SimConfig, SimServer, Stats};
+use bfl_sim::{SimConfig, SimServer, Stats};
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -24,13 +25,13 @@ pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_millis(400);
 pub(crate) fn scenario() -> SimConfig {
     let mut c = SimConfig {
         seed: 7,
-        queue_delay: DurationModel::Fixed(0.05),
+        queue_delay: DurationDist::Fixed(0.05),
         // Thumbnails: a full-size image takes longer to encode in a debug build than the
         // 400 ms request timeout allows.
         image_max_side: 64,
         ..SimConfig::default()
     };
-    c.durations.insert("*".into(), DurationModel::Fixed(0.3));
+    c.durations.insert("*".into(), DurationDist::Fixed(0.3));
     c
 }
 

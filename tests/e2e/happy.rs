@@ -52,7 +52,7 @@ async fn several_models_and_formats_stream_valid_images_to_files() {
         assert_eq!(bytes.len() as u64, file.len);
         let (w, h) = decode(&bytes, format);
         assert!(w > 0 && h > 0);
-        assert_eq!(out.ready.model, model);
+        assert_eq!(out.ready.task.model, model);
     }
     // Only the images are left: no temporary files.
     assert_eq!(std::fs::read_dir(&dir).unwrap().count(), jobs.len());

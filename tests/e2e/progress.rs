@@ -3,8 +3,8 @@
 
 use crate::common::*;
 use bfl_core::api::Status;
-use bfl_core::progress::Progress;
 use bfl_core::GenerationRequest;
+use bfl_core::Progress;
 use std::sync::Mutex;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,8 +8,9 @@
 //! `learned` set to 97 % of those polls (`learned:polls=0.97·P`, a margin for sampling noise), with its ratio to the oracle and
 //! whether it is Pareto-better than the preset.
 
+use bfl_core::dist::DurationDist;
 use bfl_core::strategy::eval::{evaluate, EvalConfig};
-use bfl_core::strategy::oracle::{DurationDist, Grid};
+use bfl_core::strategy::oracle::Grid;
 use bfl_core::strategy::{preset, Learned, PRESET_NAMES};
 
 fn main() {

@@ -428,7 +428,7 @@ impl ErrorBody {
     }
 
     /// A one-line human summary, e.g. `body.width: ensure this value is at least 64`, safe to
-    /// show ([`crate::sanitize::server_text`]: no escape sequences, no base64 runs, cut short).
+    /// show ([`crate::server_text`]: no escape sequences, no base64 runs, cut short).
     pub fn summary(&self) -> Option<String> {
         self.raw_summary().map(|s| crate::sanitize::server_text(&s))
     }

@@ -7,10 +7,10 @@ use crate::budget::{BudgetConfig, Budgeted, InvalidBudget, RequestBudget};
 use crate::error::{Phase, TaskError};
 use crate::limiter::{ActiveLimiter, Slot};
 use crate::machine::classify::{classify, Answer, Decision, Sent};
+use crate::machine::retry::{RetryBudget, RetryPolicy};
 use crate::machine::{Action, EngineConfig, Job, Start, StopAfter, TaskEvent, TaskMachine};
 use crate::observe::Hooks;
 use crate::observe::RecordError;
-use crate::retry::{RetryBudget, RetryPolicy};
 use crate::rt::{Now, Runtime};
 use crate::strategy::{default_strategy, StrategyFactory};
 use crate::task::{Finished, ReadyTask, SubmittedTask, TaskOutcome, TaskOutput};
@@ -25,7 +25,7 @@ use std::time::Duration;
 use tracing::Instrument;
 
 /// The default API base.
-pub const DEFAULT_BASE_URL: &str = "https://api.bfl.ai";
+const DEFAULT_BASE_URL: &str = "https://api.bfl.ai";
 
 /// Runs one machine to its end.
 ///
@@ -175,7 +175,7 @@ fn note_event(event: &TaskEvent, slot: &mut Option<Slot>) {
     trace_event(event);
     match event {
         TaskEvent::Submitted(t) => {
-            tracing::Span::current().record("id", t.task.id.as_str());
+            tracing::Span::current().record("id", t.id.as_str());
             if let Some(s) = slot.as_ref() {
                 s.accepted();
             }
@@ -196,7 +196,7 @@ fn note_event(event: &TaskEvent, slot: &mut Option<Slot>) {
 fn trace_event(event: &TaskEvent) {
     match event {
         TaskEvent::Submitting => tracing::debug!("submitting"),
-        TaskEvent::Submitted(t) => tracing::info!(id = %t.task.id, cost = ?t.cost, "submitted"),
+        TaskEvent::Submitted(t) => tracing::info!(id = %t.id, cost = ?t.cost, "submitted"),
         TaskEvent::RateLimited {
             phase,
             retry_in,
@@ -554,10 +554,10 @@ impl Client {
         // A resumed task is as active on the server as a new one: it holds its slot too, so a
         // resume never submits beside tasks still running.
         let limiter = match job.start {
-            Start::Submit(_) | Start::Poll { .. } => Some(self.limiter(&model)),
+            Start::Submit(_) | Start::Poll(_) => Some(self.limiter(&model)),
             Start::Download(_) => None,
         };
-        let resumed = matches!(job.start, Start::Poll { .. });
+        let resumed = matches!(job.start, Start::Poll(_));
         let (job, inbox) = webhook::attach(self.webhooks(), job);
         let factory = match (&inbox, self.webhooks()) {
             (Some(_), Some(w)) => w.fallback(),
@@ -620,8 +620,9 @@ impl Client {
         self.run_hooked(job, self.next_task_seed(), Hooks::none())
     }
 
-    /// The seed of the next task of the client's sequence.
-    pub(crate) fn next_task_seed(&self) -> u64 {
+    /// The seed of the next task of the client's sequence (what [`Client::run`] gives a job):
+    /// for [`Client::run_hooked`], so a hooked job's schedule is the one it would have had.
+    pub fn next_task_seed(&self) -> u64 {
         let n = self.inner.next_task.fetch_add(1, Ordering::Relaxed);
         task_seed(self.inner.seed, n)
     }
@@ -642,10 +643,7 @@ impl Client {
     /// Polls a submitted task until it is `Ready` (or fails).
     pub async fn poll(&self, task: &SubmittedTask) -> Result<ReadyTask, TaskError> {
         let job = Job {
-            start: Start::Poll {
-                task: task.task.clone(),
-                model: task.model.clone(),
-            },
+            start: Start::Poll(task.clone()),
             stop_after: StopAfter::Ready,
             download_to: None,
         };
@@ -732,7 +730,7 @@ impl Client {
 }
 
 /// The seed of task `n` of a client seeded with `seed` (SplitMix64: distinct, well-mixed streams).
-pub fn task_seed(seed: u64, n: u64) -> u64 {
+pub(crate) fn task_seed(seed: u64, n: u64) -> u64 {
     use crate::stats::{splitmix64, GOLDEN_GAMMA};
     splitmix64(seed.wrapping_add(n.wrapping_add(1).wrapping_mul(GOLDEN_GAMMA)))
 }

@@ -7,25 +7,38 @@
 //! crate holds every decision of that dance as data — no clock, no socket, no async runtime:
 //!
 //! The root is the SDK face — what a program that generates images needs: [`Client`] and
-//! [`ClientBuilder`], a [`Job`] or [`GenerationRequest`], the outcomes ([`TaskOutput`],
-//! [`Finished`], [`TaskReport`], [`TaskError`] and its [`ErrorKind`]), and the two traits a
-//! runtime provides, [`Transport`] (with its [`TransportError`]) and [`Runtime`]. Below it:
+//! [`ClientBuilder`] (with its [`BuildError`] and [`RetryPolicy`]), a [`Job`] or
+//! [`GenerationRequest`], the task it names ([`SubmittedTask`]), the outcomes ([`TaskOutput`],
+//! [`Finished`], [`TaskReport`], [`TaskError`] and its [`ErrorKind`]), a task's [`Progress`],
+//! [`server_text`] to show what a server said, and the two traits a runtime provides,
+//! [`Transport`] (with its [`TransportError`]) and [`Runtime`].
 //!
-//! - [`machine`]: the sans-IO task machine (`Send` / `Wait` / `Done`) for driver authors, with
-//!   [`machine::classify`] (answer → decision) and [`retry`] (backoff and retry budget);
-//! - [`api`]: wire types (lenient, never panicking parsers);
-//! - [`strategy`]: polling strategies (the seed recipes, AWS's jittered backoffs, and the default
-//!   `learned`, which polls near the [`strategy::oracle`] schedule of durations it learns);
-//! - [`auth`]: the key and the key-host policy; [`sanitize`]: server text fit for a terminal;
-//! - [`transport`], [`rt`]: the runtime traits' details; [`image`]: is a downloaded body the
-//!   image (magic bytes, length)?
-//! - [`client`]: the only async code — a short driver loop behind [`Client`]; many tasks run
-//!   under the key's active-task limit with [`Client::batch`];
-//! - [`budget`]: an optional cap on the key's requests per second, spent where a poll is most
-//!   likely to find its task done;
-//! - [`webhook`]: deliveries as hints that wake a task for one confirming poll;
-//! - [`progress`]: a batch's live counters;
-//! - [`stats`]: the stable hash, seed mixer and normal sample every crate shares.
+//! The public modules are each a face someone outside the crate works with:
+//!
+//! - [`machine`]: the sans-IO task machine (`Send` / `Wait` / `Done`), for driver authors, with
+//!   [`machine::classify`] (answer → decision) and [`machine::retry`] (backoff and retry budget);
+//! - [`api`]: the wire types (lenient, never panicking parsers) — the simulator serves them,
+//!   and a driver of its own reads answers with them;
+//! - [`strategy`]: polling strategies a client is built with (the seed recipes, AWS's jittered
+//!   backoffs, and the default `learned`, which polls near the [`strategy::oracle`] schedule of
+//!   durations it learns), and the trait to write one;
+//! - [`dist`]: duration distributions (one type and one grammar, `lognormal:6,0.5` …) — the
+//!   oracle, the strategy lab and the simulator each take one;
+//! - [`auth`]: the key and which hosts may receive it — the security boundary that the engine
+//!   settings, the request budget's transport and [`BuildError`] name;
+//! - [`transport`]: what a [`Transport`] implementation handles (request kinds, the typed
+//!   [`transport::Transmit`], streamed downloads); [`image`]: whether a downloaded body is the
+//!   image (magic bytes, length), which a streaming transport checks as it writes;
+//! - [`budget`]: an optional cap on the key's requests per second — its settings and counters,
+//!   spent where a poll is most likely to find its task done;
+//! - [`webhook`]: deliveries as hints that wake a task for one confirming poll — the router a
+//!   web server feeds;
+//! - [`stats`]: the stable hash, seed mixer and normal sample every crate of the workspace
+//!   shares, so their streams agree.
+//!
+//! The driver loop behind [`Client`], the batch runner, the active-task limiter, the runtime
+//! clock and the sanitizer are private; their few public items are re-exported here or in
+//! [`machine`].
 //!
 //! ## The driving contract
 //!
@@ -33,8 +46,7 @@
 //! this (adding the active-task limit, observers and webhook hints):
 //!
 //! ```no_run
-//! use bfl_core::machine::{Action, EngineConfig, Job, TaskMachine};
-//! use bfl_core::rt::Now;
+//! use bfl_core::machine::{Action, EngineConfig, Job, Now, TaskMachine};
 //! use bfl_core::{Runtime, TaskOutcome, Transport};
 //! use std::sync::Arc;
 //!
@@ -76,17 +88,17 @@ pub mod arb;
 pub mod auth;
 mod batch;
 pub mod budget;
-pub mod client;
+mod client;
+pub mod dist;
 mod error;
 mod event_queue;
 pub mod image;
 mod limiter;
 pub mod machine;
-pub use machine::retry;
 mod observe;
-pub mod progress;
-pub mod rt;
-pub mod sanitize;
+mod progress;
+mod rt;
+mod sanitize;
 pub mod stats;
 pub mod strategy;
 mod task;
@@ -96,9 +108,12 @@ pub mod webhook;
 pub use api::{GenerationRequest, OutputFormat, Status};
 pub use batch::{BatchItem, BatchObserver, StopHandle};
 pub use client::{BuildError, Client, ClientBuilder};
-pub use error::{ErrorKind, Phase, TaskError, TaskRef};
+pub use error::{ErrorKind, Phase, TaskError};
+pub use machine::retry::RetryPolicy;
 pub use machine::{Job, TaskEvent};
 pub use observe::{Hooks, RecordError, TaskObserver};
+pub use progress::Progress;
 pub use rt::Runtime;
+pub use sanitize::server_text;
 pub use task::{Finished, Image, ReadyTask, SubmittedTask, TaskOutcome, TaskOutput, TaskReport};
 pub use transport::{Transport, TransportError};

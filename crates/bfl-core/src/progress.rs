@@ -1,17 +1,5 @@
 //! One generation with a progress callback, for a status line or a progress bar — without
 //! reaching for [`Client::run_hooked`], [`Hooks`] and a [`TaskObserver`].
-//!
-//! ```no_run
-//! # async fn demo(client: bfl_core::Client) -> Result<(), bfl_core::TaskError> {
-//! let req = bfl_core::GenerationRequest::new("flux-2-pro", "a red fox in snow");
-//! let out = client
-//!     .generate_with_progress(req, None, |p: &bfl_core::progress::Progress| {
-//!         eprintln!("{} {:?} {:?}", p.polls, p.status, p.progress);
-//!     })
-//!     .await?;
-//! println!("{} bytes", out.image.len());
-//! # Ok(()) }
-//! ```
 
 use crate::api::{GenerationRequest, Status};
 use crate::client::{downloaded, Client};
@@ -45,7 +33,7 @@ impl Progress {
     pub fn update(&mut self, event: &TaskEvent) {
         match event {
             TaskEvent::Submitting => {}
-            TaskEvent::Submitted(t) => self.task_id = Some(t.task.id.clone()),
+            TaskEvent::Submitted(t) => self.task_id = Some(t.id.clone()),
             TaskEvent::RateLimited { .. } | TaskEvent::Retrying { .. } => self.retries += 1,
             TaskEvent::Polled {
                 status, progress, ..
@@ -66,7 +54,20 @@ impl Progress {
 
 impl Client {
     /// Submits, polls and downloads (to memory, or streamed to `dest`), calling `on_progress`
-    /// after every step: the task accepted, each poll, each retry, the terminal status.
+    /// after every step: the task accepted, each poll, each retry, the terminal status —
+    /// without reaching for [`Client::run_hooked`], [`Hooks`] and a [`TaskObserver`].
+    ///
+    /// ```no_run
+    /// # async fn demo(client: bfl_core::Client) -> Result<(), bfl_core::TaskError> {
+    /// let req = bfl_core::GenerationRequest::new("flux-2-pro", "a red fox in snow");
+    /// let out = client
+    ///     .generate_with_progress(req, None, |p: &bfl_core::Progress| {
+    ///         eprintln!("{} {:?} {:?}", p.polls, p.status, p.progress);
+    ///     })
+    ///     .await?;
+    /// println!("{} bytes", out.image.len());
+    /// # Ok(()) }
+    /// ```
     pub async fn generate_with_progress(
         &self,
         req: GenerationRequest,

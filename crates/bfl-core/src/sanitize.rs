@@ -8,22 +8,15 @@
 //! 2. [`server_text`] — where server text becomes words of an error: control characters (escape
 //!    sequences that would set a terminal's title, clear its screen or forge lines) are shown as
 //!    escapes, long base64 runs (a 422 body echoing an input image) are elided, and the text is
-//!    cut to [`MAX_SERVER_TEXT`] characters.
-//!
-//! ```
-//! use bfl_core::sanitize::{redact_key, server_text};
-//! let body = redact_key(bytes::Bytes::from_static(b"bad key sk-123456 \x1b]0;pwned\x07"), "sk-123456");
-//! let shown = server_text(std::str::from_utf8(&body).unwrap());
-//! assert_eq!(shown, "bad key [redacted key] \\u{1b}]0;pwned\\u{7}");
-//! ```
+//!    cut to [`MAX_SERVER_TEXT`] characters. It is public, as [`crate::server_text`].
 
 use bytes::Bytes;
 
 /// The most characters of server text an error shows.
-pub const MAX_SERVER_TEXT: usize = 400;
+pub(crate) const MAX_SERVER_TEXT: usize = 400;
 
 /// What an echoed key becomes.
-pub const REDACTED_KEY: &str = "[redacted key]";
+pub(crate) const REDACTED_KEY: &str = "[redacted key]";
 
 /// A run of base64-looking characters longer than this is elided.
 const MAX_BASE64_RUN: usize = 120;
@@ -33,7 +26,7 @@ const MIN_KEY_LEN: usize = 6;
 
 /// `body` with every occurrence of `key` replaced by [`REDACTED_KEY`] (the body is returned
 /// untouched, without a copy, when it holds none).
-pub fn redact_key(body: Bytes, key: &str) -> Bytes {
+pub(crate) fn redact_key(body: Bytes, key: &str) -> Bytes {
     let needle = key.as_bytes();
     if needle.len() < MIN_KEY_LEN || find(&body, needle).is_none() {
         return body;
@@ -49,23 +42,9 @@ pub fn redact_key(body: Bytes, key: &str) -> Bytes {
     Bytes::from(out)
 }
 
-/// [`redact_key`] for a string.
-pub fn redact_key_str(text: &str, key: &str) -> String {
-    if key.len() < MIN_KEY_LEN {
-        return text.to_owned();
-    }
-    text.replace(key, REDACTED_KEY)
-}
-
 /// `url` with a `user:password@` part masked as `***@`, or `None` when it carries none: a URL
 /// that names credentials is shown this way in every error, so a password never reaches a log.
-///
-/// ```
-/// use bfl_core::sanitize::mask_userinfo;
-/// assert_eq!(mask_userinfo("https://me:hunter2@api.bfl.ai/v1").as_deref(), Some("https://***@api.bfl.ai/v1"));
-/// assert_eq!(mask_userinfo("https://api.bfl.ai/v1?a=b@c"), None);
-/// ```
-pub fn mask_userinfo(url: &str) -> Option<String> {
+pub(crate) fn mask_userinfo(url: &str) -> Option<String> {
     let (scheme, rest) = url.split_once("://")?;
     let authority_len = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     let (_, host) = rest[..authority_len].rsplit_once('@')?;
@@ -93,7 +72,12 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 }
 
 /// Server text as it may be shown: control and bidi-override characters escaped (`\u{1b}`),
-/// base64 runs elided, at most [`MAX_SERVER_TEXT`] characters.
+/// base64 runs elided, at most 400 characters. Every error's words already went through it; use
+/// it for what else a server sent (a task id, a polling URL) before a terminal shows it.
+///
+/// ```
+/// assert_eq!(bfl_core::server_text("id \x1b]0;pwned\x07"), "id \\u{1b}]0;pwned\\u{7}");
+/// ```
 pub fn server_text(text: &str) -> String {
     let elided = elide_base64(text);
     let mut out = String::with_capacity(elided.len().min(MAX_SERVER_TEXT + 32));
@@ -213,10 +197,28 @@ mod tests {
         );
         let clean = Bytes::from_static(b"nothing here");
         assert_eq!(redact_key(clean.clone(), key), clean);
+        let short = Bytes::from_static(b"k1 k1");
         assert_eq!(
-            redact_key_str("k1 k1", "k1"),
-            "k1 k1",
+            redact_key(short.clone(), "k1"),
+            short,
             "too short to search"
         );
+    }
+
+    #[test]
+    fn a_key_echoed_with_escapes_is_redacted_then_shown_escaped() {
+        let body = Bytes::from_static(b"bad key sk-123456 \x1b]0;pwned\x07");
+        let body = redact_key(body, "sk-123456");
+        let shown = server_text(std::str::from_utf8(&body).unwrap());
+        assert_eq!(shown, "bad key [redacted key] \\u{1b}]0;pwned\\u{7}");
+    }
+
+    #[test]
+    fn a_password_in_a_url_is_masked() {
+        assert_eq!(
+            mask_userinfo("https://me:hunter2@api.bfl.ai/v1").as_deref(),
+            Some("https://***@api.bfl.ai/v1")
+        );
+        assert_eq!(mask_userinfo("https://api.bfl.ai/v1?a=b@c"), None);
     }
 }

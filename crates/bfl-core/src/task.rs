@@ -1,7 +1,7 @@
 //! What a task produces at each stage, and the report that comes with it.
 
 use crate::api::GenerationResult;
-use crate::error::{TaskError, TaskRef};
+use crate::error::TaskError;
 use crate::transport::DownloadedFile;
 use bytes::Bytes;
 use std::time::Duration;
@@ -11,9 +11,11 @@ use std::time::Duration;
 /// `{"id", "polling_url", "model", "cost"?}`.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SubmittedTask {
-    /// Id and polling URL.
-    #[serde(flatten)]
-    pub task: TaskRef,
+    /// The task id.
+    pub id: String,
+    /// The URL to poll: the submit answer's, or the API host's by id when that one's host may
+    /// not receive the key.
+    pub polling_url: String,
     /// The model id (empty when unknown, e.g. a task id given by hand).
     #[serde(default)]
     pub model: String,
@@ -26,10 +28,8 @@ impl SubmittedTask {
     /// A task known only by id and polling URL (its model unknown).
     pub fn known_as(id: impl Into<String>, polling_url: impl Into<String>) -> SubmittedTask {
         SubmittedTask {
-            task: TaskRef {
-                id: id.into(),
-                polling_url: polling_url.into(),
-            },
+            id: id.into(),
+            polling_url: polling_url.into(),
             model: String::new(),
             cost: None,
         }
@@ -39,10 +39,8 @@ impl SubmittedTask {
 /// A task that reached `Ready`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReadyTask {
-    /// Id and polling URL.
-    pub task: TaskRef,
-    /// The model id.
-    pub model: String,
+    /// The task (id, polling URL, model, quoted cost).
+    pub task: SubmittedTask,
     /// The server's result (prompt used, seed, times).
     pub result: GenerationResult,
     /// The signed URL of the image.

@@ -1,7 +1,7 @@
 #![allow(clippy::unwrap_used)]
 //! What the client builder refuses, and that its errors never show a secret.
 
-use bfl_core::client::BuildError;
+use bfl_core::BuildError;
 use bfl_core::Client;
 
 #[test]

@@ -3,8 +3,8 @@
 
 use async_trait::async_trait;
 use bfl_core::arb::{self, Answer};
-use bfl_core::rt::Runtime;
 use bfl_core::transport::{RequestKind, RequestMeta, Transport, TransportError};
+use bfl_core::Runtime;
 use bfl_core::{Client, ErrorKind, GenerationRequest, Image, Job};
 use bytes::Bytes;
 use futures_executor::block_on;

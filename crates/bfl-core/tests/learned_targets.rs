@@ -6,8 +6,9 @@
 //! Job counts are modest so the suite stays fast in debug; the full 10 000-job figures come from
 //! `cargo run --release -p bfl-core --example strategy_lab`.
 
+use bfl_core::dist::DurationDist;
 use bfl_core::strategy::eval::{evaluate, EvalConfig, EvalResult};
-use bfl_core::strategy::oracle::{DurationDist, Grid};
+use bfl_core::strategy::oracle::Grid;
 use bfl_core::strategy::{preset, Learned, StrategyFactory, PRESET_NAMES};
 
 const JOBS: usize = 800;

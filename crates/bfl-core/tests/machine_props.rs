@@ -3,8 +3,8 @@
 
 use bfl_core::arb::{self, Answer};
 use bfl_core::auth::KEY_HEADER;
+use bfl_core::machine::Now;
 use bfl_core::machine::{Action, EngineConfig, Job, TaskEvent, TaskMachine};
-use bfl_core::rt::Now;
 use bfl_core::strategy::{preset, PRESET_NAMES};
 use bfl_core::transport::{RequestKind, RequestMeta};
 use bfl_core::{auth::ApiKey, GenerationRequest};

@@ -4,13 +4,13 @@
 
 use bfl_core::api::Status;
 use bfl_core::auth::ApiKey;
+use bfl_core::machine::Now;
 use bfl_core::machine::{Action, EngineConfig, Job, Start, StopAfter, TaskMachine};
-use bfl_core::rt::Now;
 use bfl_core::strategy::StrategyFactory;
 use bfl_core::webhook::{
     verify::SECRET_HEADER, Delivery, Fallback, Hint, WebhookRouter, WebhookSecret,
 };
-use bfl_core::TaskRef;
+use bfl_core::SubmittedTask;
 use bytes::Bytes;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -21,13 +21,10 @@ fn machine(now: Now) -> TaskMachine {
         ApiKey::new("bfl_test").unwrap(),
     );
     let job = Job {
-        start: Start::Poll {
-            task: TaskRef {
-                id: "t1".into(),
-                polling_url: "https://api.bfl.ai/v1/get_result?id=t1".into(),
-            },
+        start: Start::Poll(SubmittedTask {
             model: "flux-2-pro".into(),
-        },
+            ..SubmittedTask::known_as("t1", "https://api.bfl.ai/v1/get_result?id=t1")
+        }),
         stop_after: StopAfter::Ready,
         download_to: None,
     };

@@ -3,7 +3,7 @@
 
 use crate::runtime::TokioRuntime;
 use crate::transport::{HyperTransport, TransportBuildError};
-use bfl_core::client::BuildError;
+use bfl_core::BuildError;
 use bfl_core::{Client, ClientBuilder};
 use std::sync::Arc;
 

@@ -1,7 +1,7 @@
 //! [`TokioRuntime`]: the engine's clocks and sleep on tokio.
 
 use async_trait::async_trait;
-use bfl_core::rt::Runtime;
+use bfl_core::Runtime;
 use std::time::{Instant, SystemTime};
 
 /// The tokio runtime adapter: `now` from tokio's clock (so tests with a paused clock,

@@ -8,10 +8,11 @@
 //! duplicated, 5 % held back 2 s, 5 % of tasks also get a forged delivery). `RTT_S` (default 0.05)
 //! is the simulator's answer latency, so "one poll's round trip" is measured, not assumed.
 
+use bfl_core::dist::DurationDist;
 use bfl_core::webhook::{Fallback, WebhookRouter};
 use bfl_core::{GenerationRequest, Job};
 use bfl_sim::webhooks::{DeliveryKind, WebhookConfig};
-use bfl_sim::{DurationModel, SimConfig, VirtualSim};
+use bfl_sim::{SimConfig, VirtualSim};
 use futures_util::StreamExt;
 use std::sync::Arc;
 
@@ -46,7 +47,7 @@ fn main() {
 fn measure(name: &str, hooks: WebhookConfig, jobs: usize, seed: u64, rtt: f64, fb: Fallback) {
     let mut cfg = SimConfig {
         seed,
-        queue_delay: DurationModel::Fixed(0.0),
+        queue_delay: DurationDist::Fixed(0.0),
         record_requests: false,
         webhooks: hooks,
         ..SimConfig::default()
@@ -54,7 +55,7 @@ fn measure(name: &str, hooks: WebhookConfig, jobs: usize, seed: u64, rtt: f64, f
     cfg.faults.latency.base = rtt / 2.0;
     cfg.durations.insert(
         "*".into(),
-        DurationModel::LogNormal {
+        DurationDist::LogNormal {
             median: 6.0,
             sigma: 0.5,
         },

@@ -2,9 +2,9 @@
 //! [`SimArgs`] into a clap command and call [`run`].
 
 use crate::config::{Delivery, PollingHost, RetryAfter, SimConfig};
-use crate::durations::DurationModel;
 use crate::http::{Bounds, ServerOptions, SimServer};
 use crate::webhooks::{WebhookConfig, WebhookDialect};
+use bfl_core::dist::DurationDist;
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -79,13 +79,13 @@ pub struct SimArgs {
     /// Seed of every random choice.
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Generation time, `[MODEL=]SPEC` with SPEC like `lognormal:6,0.5`, `fixed:5`,
+    /// Generation time, `[MODEL=]SPEC` with SPEC like `lognormal:6,0.5`, `fixed:5`, `uniform:2,8`,
     /// `bimodal:0.01,6,0.5,60,0.5`, `samples:1,2,3`; without MODEL it applies to every model.
     #[arg(long = "duration", value_name = "[MODEL=]SPEC")]
     pub durations: Vec<String>,
     /// Queue delay before generation starts (a duration SPEC).
     #[arg(long, value_name = "SPEC")]
-    pub queue: Option<DurationModel>,
+    pub queue: Option<DurationDist>,
     /// Generation slots of the whole server (default unlimited): load then adds queueing.
     #[arg(long, value_parser = at_least_one)]
     pub capacity: Option<usize>,
@@ -462,10 +462,10 @@ mod tests {
         .unwrap();
         let c = cli.sim.config().unwrap();
         assert_eq!(c.seed, 9);
-        assert_eq!(c.duration_model("flux-2-max"), DurationModel::Fixed(15.0));
+        assert_eq!(c.duration_model("flux-2-max"), DurationDist::Fixed(15.0));
         assert_eq!(
             c.duration_model("flux-dev"),
-            DurationModel::LogNormal {
+            DurationDist::LogNormal {
                 median: 6.0,
                 sigma: 0.5
             }

@@ -1,7 +1,7 @@
 //! [`SimConfig`]: everything a scenario can set. Every field has a default, so a scenario file
 //! names only what it changes (`{"seed": 7, "durations": {"*": "fixed:5"}}`).
 
-use crate::durations::DurationModel;
+use bfl_core::dist::DurationDist;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -17,10 +17,10 @@ pub struct SimConfig {
     /// The HTTP face replaces it with the real time at start.
     pub epoch_unix: f64,
     /// Generation time per model id; `"*"` applies to every model not listed. Models absent from
-    /// both use their family's default ([`DurationModel::default_for_model`]).
-    pub durations: BTreeMap<String, DurationModel>,
+    /// both use their family's default ([`crate::durations::default_for_model`]).
+    pub durations: BTreeMap<String, DurationDist>,
     /// Time a task waits in the queue before generation starts (status `Pending`, no progress).
-    pub queue_delay: DurationModel,
+    pub queue_delay: DurationDist,
     /// Generation slots of the whole server (all keys): with `Some(n)`, a task starts only when
     /// one of `n` slots is free (first come, first served), so load adds queueing. `None`:
     /// unlimited.
@@ -74,7 +74,7 @@ impl Default for SimConfig {
             seed: 0,
             epoch_unix: 1_767_225_600.0, // 2026-01-01T00:00:00Z
             durations: BTreeMap::new(),
-            queue_delay: DurationModel::Fixed(0.2),
+            queue_delay: DurationDist::Fixed(0.2),
             capacity: None,
             progress: true,
             outcomes: OutcomeMix::default(),
@@ -101,12 +101,12 @@ impl Default for SimConfig {
 
 impl SimConfig {
     /// The generation-time model of `model`.
-    pub fn duration_model(&self, model: &str) -> DurationModel {
+    pub fn duration_model(&self, model: &str) -> DurationDist {
         self.durations
             .get(model)
             .or_else(|| self.durations.get("*"))
             .cloned()
-            .unwrap_or_else(|| DurationModel::default_for_model(model))
+            .unwrap_or_else(|| crate::durations::default_for_model(model))
     }
 
     /// The cost of one `Ready` image of `model`.
@@ -384,7 +384,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.seed, 7);
-        assert_eq!(c.duration_model("flux-2-pro"), DurationModel::Fixed(5.0));
+        assert_eq!(c.duration_model("flux-2-pro"), DurationDist::Fixed(5.0));
         assert_eq!(c.retry_after, RetryAfter::Fixed(0));
         assert_eq!(c.limits.for_model("flux-2-pro", 10.0), ("", 24));
         assert_eq!(c.limits.for_model("flux-2-pro", 61.0), ("", 12));

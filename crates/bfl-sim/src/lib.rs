@@ -66,7 +66,6 @@ pub use crate::config::{
     SimConfig,
 };
 pub use crate::core::{Hosts, Role, Sim, SimBody, SimRequest, SimResponse};
-pub use crate::durations::DurationModel;
 pub use crate::http::SimServer;
 pub use crate::stats::{Counters, HttpLoad, Outcome, RequestLog, RequestRecord, Stats, TaskTruth};
 pub use crate::summary::{Spread, Summary};

@@ -12,7 +12,7 @@
 //! answer back ([`crate::Sim::webhook_answered`]). Every delivery, sent or dropped, is in the
 //! ground truth ([`crate::Stats::webhooks`]).
 
-use crate::durations::DurationModel;
+use bfl_core::dist::DurationDist;
 use bytes::Bytes;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
@@ -155,7 +155,7 @@ impl Outbox {
         task: &Ended<'_>,
     ) {
         let mut rng = SmallRng::seed_from_u64(seed);
-        let delay = DurationModel::LogNormal {
+        let delay = DurationDist::LogNormal {
             median: cfg.delay_median_secs.max(0.0),
             sigma: cfg.delay_sigma.max(0.0),
         };

@@ -7,7 +7,8 @@
 //! Needs `node` and `npm ci` run in `tests/ai-sdk` (`.ci/run` does both). Without them the test
 //! says so and passes, unless `BFL_REQUIRE_AI_SDK=1` (set by `.ci/run`) makes that a failure.
 
-use bfl_sim::{Delivery, DurationModel, SimConfig, SimServer};
+use bfl_core::dist::DurationDist;
+use bfl_sim::{Delivery, SimConfig, SimServer};
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -40,7 +41,7 @@ async fn vercel_ai_sdk_generates_an_image_of_the_requested_size() {
         keys: vec!["bfl_ai_sdk".into()],
         ..SimConfig::default()
     };
-    cfg.durations.insert("*".into(), DurationModel::Fixed(0.5));
+    cfg.durations.insert("*".into(), DurationDist::Fixed(0.5));
     let server = SimServer::start(cfg).await.unwrap();
     let base = format!("{}/v1", server.base_url());
     let out = tokio::task::spawn_blocking(move || {

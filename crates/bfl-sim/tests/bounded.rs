@@ -1,8 +1,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 //! The HTTP face under abuse: every bound holds and is visible in the ground truth.
 
+use bfl_core::dist::DurationDist;
 use bfl_sim::http::{Bounds, ServerOptions};
-use bfl_sim::{DurationModel, HttpLoad, Role, Sim, SimConfig, SimRequest, SimServer};
+use bfl_sim::{HttpLoad, Role, Sim, SimConfig, SimRequest, SimServer};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -12,7 +13,7 @@ use common::raw;
 
 async fn start(bounds: Bounds) -> SimServer {
     let mut cfg = SimConfig::default();
-    cfg.durations.insert("*".into(), DurationModel::Fixed(0.3));
+    cfg.durations.insert("*".into(), DurationDist::Fixed(0.3));
     let opts = ServerOptions {
         bounds,
         ..ServerOptions::default()

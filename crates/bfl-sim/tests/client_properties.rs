@@ -4,9 +4,10 @@
 //! no paid task is lost, the key's limit is never exceeded when it is known, nothing is polled
 //! after a terminal status, and no result URL expires when the client downloads at once.
 
+use bfl_core::dist::DurationDist;
 use bfl_core::strategy::{preset, PRESET_NAMES};
 use bfl_core::{GenerationRequest, Job};
-use bfl_sim::{DurationModel, Outcome, SimConfig, VirtualSim};
+use bfl_sim::{Outcome, SimConfig, VirtualSim};
 use futures_util::StreamExt;
 use proptest::prelude::*;
 use std::collections::HashSet;
@@ -53,7 +54,7 @@ proptest! {
         };
         config
             .durations
-            .insert("*".into(), DurationModel::LogNormal { median: s.median_s, sigma: s.sigma });
+            .insert("*".into(), DurationDist::LogNormal { median: s.median_s, sigma: s.sigma });
         config.faults.server_error.poll = s.poll_5xx;
         config.faults.server_error.submit = s.submit_5xx;
         config.outcomes.error = s.error_rate;

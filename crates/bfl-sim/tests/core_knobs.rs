@@ -5,9 +5,8 @@
 )]
 //! Every knob of the scenario, observed through the core directly (cheap: no sockets, no clock).
 
-use bfl_sim::{
-    DurationModel, Hosts, Outcome, PollingHost, RetryAfter, Role, Sim, SimConfig, SimRequest,
-};
+use bfl_core::dist::DurationDist;
+use bfl_sim::{Hosts, Outcome, PollingHost, RetryAfter, Role, Sim, SimConfig, SimRequest};
 use serde_json::Value;
 
 const KEY: &str = "bfl_test";
@@ -17,8 +16,8 @@ fn sim(cfg: SimConfig) -> Sim {
 }
 
 fn fixed(cfg: &mut SimConfig, secs: f64) {
-    cfg.durations.insert("*".into(), DurationModel::Fixed(secs));
-    cfg.queue_delay = DurationModel::Fixed(0.0);
+    cfg.durations.insert("*".into(), DurationDist::Fixed(secs));
+    cfg.queue_delay = DurationDist::Fixed(0.0);
 }
 
 fn submit_as(
@@ -220,8 +219,8 @@ fn outcome_mix_and_forced_outcomes() {
 #[test]
 fn progress_is_absent_while_queued_and_coarse_while_generating() {
     let mut cfg = SimConfig::default();
-    cfg.durations.insert("*".into(), DurationModel::Fixed(10.0));
-    cfg.queue_delay = DurationModel::Fixed(2.0);
+    cfg.durations.insert("*".into(), DurationDist::Fixed(10.0));
+    cfg.queue_delay = DurationDist::Fixed(2.0);
     let mut s = sim(cfg.clone());
     let (_, v) = submit(&mut s, 0.0);
     let id = v["id"].as_str().unwrap().to_owned();

@@ -6,7 +6,8 @@
 //! The HTTP face spoken to in raw HTTP/1.1 over TCP (not through bfl-core), comparing every
 //! answer's shape field by field with `shared/bfl-api.md`.
 
-use bfl_sim::{DurationModel, PollingHost, SimConfig, SimServer};
+use bfl_core::dist::DurationDist;
+use bfl_sim::{PollingHost, SimConfig, SimServer};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -20,8 +21,8 @@ fn keys(v: &Value) -> BTreeSet<&str> {
 
 fn quick() -> SimConfig {
     let mut c = SimConfig::default();
-    c.durations.insert("*".into(), DurationModel::Fixed(0.3));
-    c.queue_delay = DurationModel::Fixed(0.0);
+    c.durations.insert("*".into(), DurationDist::Fixed(0.3));
+    c.queue_delay = DurationDist::Fixed(0.0);
     c
 }
 

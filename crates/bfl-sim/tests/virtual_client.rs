@@ -5,8 +5,9 @@
 )]
 //! bfl-core's `Client` on the virtual-time face: many jobs at once, ground truth, determinism.
 
+use bfl_core::dist::DurationDist;
 use bfl_core::{GenerationRequest, Job};
-use bfl_sim::{DurationModel, PollingHost, SimConfig, Stats, VirtualSim};
+use bfl_sim::{PollingHost, SimConfig, Stats, VirtualSim};
 use futures_util::StreamExt;
 
 fn run(config: SimConfig, jobs: usize, model: &str) -> (Stats, usize, f64) {
@@ -27,7 +28,7 @@ fn run(config: SimConfig, jobs: usize, model: &str) -> (Stats, usize, f64) {
 #[test]
 fn a_batch_runs_in_virtual_time_within_the_active_limit() {
     let mut cfg = SimConfig::default();
-    cfg.durations.insert("*".into(), DurationModel::Fixed(10.0));
+    cfg.durations.insert("*".into(), DurationDist::Fixed(10.0));
     let (stats, ok, now) = run(cfg, 200, "flux-2-pro");
     assert_eq!(ok, 200);
     assert_eq!(stats.tasks.len(), 200);
@@ -98,7 +99,7 @@ fn regional_polling_gets_the_key_and_a_hostile_one_does_not() {
 #[test]
 fn several_clients_share_one_key_and_meet_its_limit() {
     let mut cfg = SimConfig::default();
-    cfg.durations.insert("*".into(), DurationModel::Fixed(5.0));
+    cfg.durations.insert("*".into(), DurationDist::Fixed(5.0));
     cfg.retry_after = bfl_sim::RetryAfter::Accurate;
     let rt = VirtualSim::tokio_runtime().unwrap();
     let (stats, ok) = rt.block_on(async {
@@ -172,4 +173,36 @@ fn a_truncated_body_is_downloaded_again_in_virtual_time_to_memory_and_to_a_file(
     assert!(matches!(image.unwrap(), bfl_core::Image::File(_)));
     assert!(bfl_core::image::sniff(&std::fs::read(&dest).unwrap()).is_some());
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn the_task_an_error_names_resumes_as_it_stands_and_is_paid_once() {
+    let mut cfg = SimConfig::default();
+    cfg.durations.insert("*".into(), DurationDist::Fixed(60.0));
+    let rt = VirtualSim::tokio_runtime().unwrap();
+    rt.block_on(async {
+        let sim = VirtualSim::new(cfg);
+        let hasty = sim
+            .client_builder("bfl_virtual")
+            .deadline(std::time::Duration::from_secs(20))
+            .build()
+            .unwrap();
+        let req = GenerationRequest::new("flux-2-pro", "a slow fox");
+        let err = hasty.generate(req).await.unwrap_err();
+        assert_eq!(err.kind(), bfl_core::ErrorKind::DeadlineExceeded);
+        let task = err.task().expect("the paid task is named").clone();
+        assert_eq!(task.model, "flux-2-pro");
+        assert!(task.cost.is_some_and(|c| c > 0.0), "{task:?}");
+
+        let patient = sim.client_builder("bfl_virtual").build().unwrap();
+        let outcome = patient.run(Job::resume(task.clone())).await;
+        let Ok(bfl_core::Finished::Downloaded(out)) = outcome.result else {
+            panic!("{:?}", outcome.result);
+        };
+        assert_eq!(out.ready.task, task, "the same task, its cost kept");
+        assert_eq!(outcome.report.submits, 0);
+        let stats = sim.stats();
+        assert_eq!(stats.tasks.len(), 1, "paid once");
+        assert!(stats.tasks[0].downloaded_at.is_some());
+    });
 }

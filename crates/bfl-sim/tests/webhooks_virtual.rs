@@ -3,10 +3,11 @@
 //! cut the lag to the delivery delay at about one poll a job; lost ones cost bounded lag, never
 //! a job; forged ones change nothing but a counter. Figures from the simulator's ground truth.
 
+use bfl_core::dist::DurationDist;
 use bfl_core::webhook::{WebhookCounters, WebhookRouter};
 use bfl_core::{GenerationRequest, Job};
 use bfl_sim::webhooks::{DeliveryKind, WebhookConfig};
-use bfl_sim::{DurationModel, SimConfig, Stats, VirtualSim};
+use bfl_sim::{SimConfig, Stats, VirtualSim};
 use futures_util::StreamExt;
 use std::sync::Arc;
 
@@ -18,7 +19,7 @@ fn scenario(webhooks: WebhookConfig) -> SimConfig {
     };
     cfg.durations.insert(
         "*".into(),
-        DurationModel::LogNormal {
+        DurationDist::LogNormal {
             median: 6.0,
             sigma: 0.5,
         },

@@ -313,7 +313,7 @@ fn sync_parent_dir(path: &Path) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bfl_core::SubmittedTask;
+    use bfl_core::{ErrorKind, SubmittedTask};
     use std::io::Write;
 
     fn lines(path: &Path, lines: &[&str]) {
@@ -442,7 +442,7 @@ mod tests {
             submitted(2, "c"),
             Record::Failed {
                 index: 2,
-                kind: "deadline_exceeded".into(),
+                kind: ErrorKind::DeadlineExceeded,
                 message: "late".into(),
                 retry: true,
                 ambiguous: false,
@@ -450,7 +450,7 @@ mod tests {
             Record::Submitting { index: 3 },
             Record::Failed {
                 index: 3,
-                kind: "transport".into(),
+                kind: ErrorKind::Transport,
                 message: "timed out".into(),
                 retry: false,
                 ambiguous: true,
@@ -474,11 +474,64 @@ mod tests {
                 retry, submitted, ..
             } => {
                 assert!(retry);
-                assert_eq!(submitted.as_ref().unwrap().task.id, "c");
+                assert_eq!(submitted.as_ref().unwrap().id, "c");
             }
             other => panic!("{other:?}"),
         }
         assert_eq!(replay.states[3], ItemState::Ambiguous);
+    }
+
+    /// Lines as the journal wrote them while kinds were strings (bfl at bb42c85), frozen.
+    const WRITTEN_WITH_STRING_KINDS: [&str; 12] = [
+        r#"{"event":"batch","version":2,"input":"in.txt","fingerprint":"abc","jobs":4,"base_url":"http://127.0.0.1:1/"}"#,
+        r#"{"event":"submitting","index":0}"#,
+        r#"{"event":"submitted","index":0,"id":"a","polling_url":"http://127.0.0.1:1/v1/get_result?id=a","model":"flux-2-pro","cost":0.03}"#,
+        r#"{"event":"failed","index":0,"kind":"deadline_exceeded","message":"deadline of 600 s exceeded during poll","retry":true}"#,
+        r#"{"event":"submitting","index":1}"#,
+        r#"{"event":"failed","index":1,"kind":"transport","message":"timed out after 30 s","retry":false,"ambiguous":true}"#,
+        r#"{"event":"submitting","index":2}"#,
+        r#"{"event":"refused","index":2,"reason":"rate limited (429): not taken"}"#,
+        r#"{"event":"submitting","index":2}"#,
+        r#"{"event":"submitted","index":2,"id":"c","polling_url":"http://127.0.0.1:1/v1/get_result?id=c","model":"flux-2-pro"}"#,
+        r#"{"event":"failed","index":2,"kind":"content_moderated","message":"content moderated","retry":false}"#,
+        r#"{"event":"failed","index":3,"kind":"insufficient_credits","message":"insufficient credits (402): top up the account","retry":true}"#,
+    ];
+
+    #[test]
+    fn a_journal_written_with_string_kinds_reads_back_as_kinds_and_is_written_the_same() {
+        let path = temp("string-kinds");
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, WRITTEN_WITH_STRING_KINDS.join("\n") + "\n").unwrap();
+        let (_, replay) = Journal::open(&path, &header()).unwrap();
+        let failed = |kind, retry, submitted| ItemState::Failed {
+            kind,
+            message: match kind {
+                ErrorKind::DeadlineExceeded => "deadline of 600 s exceeded during poll",
+                ErrorKind::ContentModerated => "content moderated",
+                _ => "insufficient credits (402): top up the account",
+            }
+            .into(),
+            retry,
+            submitted,
+        };
+        let a = SubmittedTask {
+            cost: Some(0.03),
+            ..task("a")
+        };
+        assert_eq!(
+            replay.states,
+            [
+                failed(ErrorKind::DeadlineExceeded, true, Some(a)),
+                ItemState::Ambiguous,
+                failed(ErrorKind::ContentModerated, false, Some(task("c"))),
+                failed(ErrorKind::InsufficientCredits, true, None),
+            ]
+        );
+        // Today's records spell every line the same way.
+        for line in &WRITTEN_WITH_STRING_KINDS {
+            let record: Record = serde_json::from_str(line).unwrap();
+            assert_eq!(&serde_json::to_string(&record).unwrap(), line);
+        }
     }
 
     #[test]
@@ -498,7 +551,7 @@ mod tests {
         drop(j);
         let (_, replay) = Journal::open(&path, &header()).unwrap();
         assert!(!replay.torn_tail);
-        assert!(matches!(&replay.states[1], ItemState::Submitted(t) if t.task.id == "b"));
+        assert!(matches!(&replay.states[1], ItemState::Submitted(t) if t.id == "b"));
     }
 
     #[test]
@@ -527,7 +580,7 @@ mod tests {
         assert!(!replay.torn_tail);
         for (index, state) in replay.states.iter().enumerate() {
             assert!(
-                matches!(state, ItemState::Submitted(t) if t.task.id == format!("task-{index}")),
+                matches!(state, ItemState::Submitted(t) if t.id == format!("task-{index}")),
                 "{index}: {state:?}"
             );
         }

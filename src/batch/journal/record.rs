@@ -1,7 +1,7 @@
 //! The journal's lines, and how a resume folds them into one state per job — refusing a journal
 //! it cannot trust (an unknown version, a second header, a record for a job the batch lacks).
 
-use bfl_core::SubmittedTask;
+use bfl_core::{ErrorKind, SubmittedTask};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -79,8 +79,8 @@ pub enum Record {
     Failed {
         /// The job.
         index: usize,
-        /// The failure's kind (`bfl_core::ErrorKind` name).
-        kind: String,
+        /// The failure's kind, by its snake_case name (as since the first journal version).
+        kind: ErrorKind,
         /// The error, in words.
         message: String,
         /// Whether a resume should try again.
@@ -144,7 +144,7 @@ pub enum ItemState {
     /// Ended without an image.
     Failed {
         /// The failure's kind.
-        kind: String,
+        kind: ErrorKind,
         /// The error, in words.
         message: String,
         /// Whether a resume should try again.
@@ -255,7 +255,7 @@ fn apply(state: &ItemState, record: &Record) -> ItemState {
             retry,
             ..
         } => ItemState::Failed {
-            kind: kind.clone(),
+            kind: *kind,
             message: message.clone(),
             retry: *retry,
             submitted,

@@ -1,5 +1,5 @@
 //! The request budget: a cap on the requests per second a client sends with its key, shared by
-//! all its tasks (not the retry budget of [`crate::retry`], which caps retries).
+//! all its tasks (not the retry budget of [`crate::machine::retry`], which caps retries).
 //!
 //! BFL documents no polling rate limit, but a key is one account: a client that polls 24 tasks
 //! every 100 ms sends 240 requests a second for at most 24 useful answers. A budget spaces the

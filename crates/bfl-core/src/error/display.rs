@@ -101,7 +101,7 @@ fn details_suffix(details: Option<&Value>) -> String {
     }
 }
 
-/// Server text in an error's words (see [`crate::sanitize`]).
+/// Server text in an error's words (see [`crate::server_text`]).
 fn shown(text: &str) -> String {
     crate::sanitize::server_text(text)
 }

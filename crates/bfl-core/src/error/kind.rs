@@ -100,6 +100,42 @@ impl ErrorKind {
     }
 }
 
+/// What a caller acts on, for the predicates a kind answers alone ([`TaskError`]'s own say the
+/// same for its kind).
+///
+/// [`TaskError`]: crate::TaskError
+impl ErrorKind {
+    /// Whether trying the same work again later may succeed ("retry later"), as opposed to
+    /// "never retry" (moderation, a failed generation, an expired URL) or "fix your input".
+    pub fn is_retryable(self) -> bool {
+        matches!(
+            self,
+            ErrorKind::DeadlineExceeded
+                | ErrorKind::GaveUp
+                | ErrorKind::RateLimited
+                | ErrorKind::Server
+                | ErrorKind::Transport
+                | ErrorKind::NotSubmitted
+        )
+    }
+
+    /// Whether no other task of the same key can succeed either (401/403, 402).
+    pub fn is_fatal_for_batch(self) -> bool {
+        matches!(
+            self,
+            ErrorKind::Unauthorized | ErrorKind::InsufficientCredits
+        )
+    }
+
+    /// Whether the request itself must change (400, 422, request moderation).
+    pub fn is_input_error(self) -> bool {
+        matches!(
+            self,
+            ErrorKind::Validation | ErrorKind::BadRequest | ErrorKind::RequestModerated
+        )
+    }
+}
+
 impl std::fmt::Display for ErrorKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())

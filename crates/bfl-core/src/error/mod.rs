@@ -14,22 +14,15 @@ mod kind;
 pub use kind::{ErrorKind, Phase};
 
 use crate::api::Status;
+use crate::task::SubmittedTask;
 use crate::transport::TransportError;
 use bytes::Bytes;
 use serde_json::Value;
 use std::time::Duration;
 
-/// A submitted task: enough to poll it again later (`Client::resume`).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct TaskRef {
-    /// The task id.
-    pub id: String,
-    /// The URL to poll, verbatim from the submit answer.
-    pub polling_url: String,
-}
-
-/// Why a task ended without its image. It names the task whenever the server accepted one, so
-/// nothing paid for is forgotten, and keeps the raw answer when there was one.
+/// Why a task ended without its image. It names the task whenever the server accepted one — a
+/// [`SubmittedTask`], which [`Job::resume`](crate::Job::resume) takes as it stands — so nothing
+/// paid for is forgotten, and keeps the raw answer when there was one.
 ///
 /// Read it by its [`kind`](TaskError::kind) and predicates, its context through accessors:
 ///
@@ -61,7 +54,7 @@ pub struct TaskError {
 struct Context {
     kind: ErrorKind,
     phase: Phase,
-    task: Option<TaskRef>,
+    task: Option<SubmittedTask>,
     /// The task status last seen (a failed generation's, or the one before a deadline).
     status: Option<Status>,
     http_status: Option<u16>,
@@ -80,7 +73,7 @@ struct Context {
 
 /// Constructors, one per way the engine ends a task.
 impl TaskError {
-    fn new(kind: ErrorKind, phase: Phase, task: Option<TaskRef>) -> TaskError {
+    fn new(kind: ErrorKind, phase: Phase, task: Option<SubmittedTask>) -> TaskError {
         TaskError {
             inner: Box::new(Context {
                 kind,
@@ -108,7 +101,7 @@ impl TaskError {
     /// A poll answer with a terminal status other than `Ready`: moderation, `Task not found`,
     /// or a failed generation.
     pub(crate) fn task_ended(
-        task: TaskRef,
+        task: SubmittedTask,
         status: Status,
         details: Option<Value>,
         raw: Bytes,
@@ -127,7 +120,7 @@ impl TaskError {
     }
 
     /// A 404 to a poll after the grace period that follows a submit.
-    pub(crate) fn task_not_found(task: TaskRef, raw: Bytes) -> TaskError {
+    pub(crate) fn task_not_found(task: SubmittedTask, raw: Bytes) -> TaskError {
         TaskError::new(ErrorKind::TaskNotFound, Phase::Poll, Some(task)).with(|c| {
             c.http_status = Some(404);
             c.raw = Some(raw);
@@ -135,13 +128,13 @@ impl TaskError {
     }
 
     /// The result URL expired (at `expired_at`, unix seconds) before it was downloaded.
-    pub(crate) fn result_expired(task: TaskRef, expired_at: f64) -> TaskError {
+    pub(crate) fn result_expired(task: SubmittedTask, expired_at: f64) -> TaskError {
         TaskError::new(ErrorKind::ResultExpired, Phase::Download, Some(task))
             .with(|c| c.expired_at = Some(expired_at))
     }
 
     /// The delivery host refused the download with `status`, not an expiry.
-    pub(crate) fn download_rejected(task: TaskRef, status: u16, raw: Bytes) -> TaskError {
+    pub(crate) fn download_rejected(task: SubmittedTask, status: u16, raw: Bytes) -> TaskError {
         TaskError::new(ErrorKind::DownloadRejected, Phase::Download, Some(task)).with(|c| {
             c.http_status = Some(status);
             c.raw = Some(raw);
@@ -150,7 +143,7 @@ impl TaskError {
 
     /// The task's `deadline` passed during `phase`.
     pub(crate) fn deadline_exceeded(
-        task: Option<TaskRef>,
+        task: Option<SubmittedTask>,
         phase: Phase,
         deadline: Duration,
         last_status: Option<Status>,
@@ -162,13 +155,13 @@ impl TaskError {
     }
 
     /// The polling strategy gave up after `polls` polls.
-    pub(crate) fn gave_up(task: TaskRef, polls: u32) -> TaskError {
+    pub(crate) fn gave_up(task: SubmittedTask, polls: u32) -> TaskError {
         TaskError::new(ErrorKind::GaveUp, Phase::Poll, Some(task)).with(|c| c.attempts = polls)
     }
 
     /// `attempts` 429s in a row; the last said to wait `retry_after`.
     pub(crate) fn rate_limited(
-        task: Option<TaskRef>,
+        task: Option<SubmittedTask>,
         phase: Phase,
         attempts: u32,
         retry_after: Option<Duration>,
@@ -184,7 +177,7 @@ impl TaskError {
 
     /// `attempts` 5xx answers in a row, the last with `status`.
     pub(crate) fn server(
-        task: Option<TaskRef>,
+        task: Option<SubmittedTask>,
         phase: Phase,
         status: u16,
         attempts: u32,
@@ -201,7 +194,7 @@ impl TaskError {
     /// is the caller's reading of `status`.
     pub(crate) fn refused(
         kind: ErrorKind,
-        task: Option<TaskRef>,
+        task: Option<SubmittedTask>,
         phase: Phase,
         status: u16,
         detail: Option<String>,
@@ -221,7 +214,7 @@ impl TaskError {
 
     /// No HTTP answer after `attempts` tries; `source` is the last failure.
     pub(crate) fn transport(
-        task: Option<TaskRef>,
+        task: Option<SubmittedTask>,
         phase: Phase,
         attempts: u32,
         source: TransportError,
@@ -234,7 +227,7 @@ impl TaskError {
 
     /// An answer that could not be read, and why.
     pub(crate) fn malformed(
-        task: Option<TaskRef>,
+        task: Option<SubmittedTask>,
         phase: Phase,
         reason: String,
         raw: Bytes,
@@ -247,7 +240,7 @@ impl TaskError {
 
     /// A task whose polling URL is outside the key policy: it exists (and is paid for) but is
     /// not polled from here.
-    pub(crate) fn foreign_polling_url(task: TaskRef) -> TaskError {
+    pub(crate) fn foreign_polling_url(task: SubmittedTask) -> TaskError {
         TaskError::new(ErrorKind::ForeignPollingUrl, Phase::Poll, Some(task))
     }
 
@@ -282,8 +275,9 @@ impl TaskError {
         self.inner.phase
     }
 
-    /// The task, when the server accepted one (so it can be resumed or reported).
-    pub fn task(&self) -> Option<&TaskRef> {
+    /// The task, when the server accepted one: resume it with
+    /// [`Job::resume`](crate::Job::resume), or report it.
+    pub fn task(&self) -> Option<&SubmittedTask> {
         self.inner.task.as_ref()
     }
 
@@ -361,15 +355,7 @@ impl TaskError {
     /// Whether trying the same work again later may succeed ("retry later"), as opposed to
     /// "never retry" (moderation, a failed generation, an expired URL) or "fix your input".
     pub fn is_retryable(&self) -> bool {
-        matches!(
-            self.kind(),
-            ErrorKind::DeadlineExceeded
-                | ErrorKind::GaveUp
-                | ErrorKind::RateLimited
-                | ErrorKind::Server
-                | ErrorKind::Transport
-                | ErrorKind::NotSubmitted
-        )
+        self.kind().is_retryable()
     }
 
     /// Whether the server may have accepted — and will charge for — a task this error cannot
@@ -413,18 +399,12 @@ impl TaskError {
     /// Whether no other task of the same key can succeed either (401/403, 402): a batch stops
     /// submitting at once.
     pub fn is_fatal_for_batch(&self) -> bool {
-        matches!(
-            self.kind(),
-            ErrorKind::Unauthorized | ErrorKind::InsufficientCredits
-        )
+        self.kind().is_fatal_for_batch()
     }
 
     /// Whether the request itself must change (400, 422, request moderation).
     pub fn is_input_error(&self) -> bool {
-        matches!(
-            self.kind(),
-            ErrorKind::Validation | ErrorKind::BadRequest | ErrorKind::RequestModerated
-        )
+        self.kind().is_input_error()
     }
 }
 
@@ -432,11 +412,8 @@ impl TaskError {
 mod tests {
     use super::*;
 
-    fn t() -> TaskRef {
-        TaskRef {
-            id: "t1".into(),
-            polling_url: "https://api.bfl.ai/v1/get_result?id=t1".into(),
-        }
+    fn t() -> SubmittedTask {
+        SubmittedTask::known_as("t1", "https://api.bfl.ai/v1/get_result?id=t1")
     }
 
     #[test]

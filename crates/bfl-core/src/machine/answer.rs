@@ -6,7 +6,7 @@ use super::event::TaskEvent;
 use super::job::StopAfter;
 use super::{done, fail, request, Next, State};
 use crate::api::{GenerationResult, PollResponse, Status, SubmitResponse};
-use crate::error::{Phase, TaskError, TaskRef};
+use crate::error::{Phase, TaskError};
 use crate::rt::Now;
 use crate::strategy::TaskObservation;
 use crate::task::{Finished, ReadyTask, SubmittedTask, TaskOutput};
@@ -25,7 +25,13 @@ impl Core {
     }
 
     /// A retry if the caps allow one, else the error the retried answers add up to.
-    fn retry_or_fail(&mut self, now: Now, phase: Phase, task: Option<&TaskRef>, r: Retry) -> Next {
+    fn retry_or_fail(
+        &mut self,
+        now: Now,
+        phase: Phase,
+        task: Option<&SubmittedTask>,
+        r: Retry,
+    ) -> Next {
         if let Some(status) = r.status_seen() {
             self.report.last_status = Some(status.as_str().to_owned());
         }
@@ -67,9 +73,11 @@ impl Core {
             .polling_url
             // The webhook form carries no polling URL; the id still polls at the API host.
             .unwrap_or_else(|| self.cfg.polling_url_by_id(&parsed.id));
-        let task = TaskRef {
+        let task = SubmittedTask {
             id: parsed.id,
             polling_url,
+            model: self.report.model.clone(),
+            cost: parsed.cost,
         };
         self.submitted_at = now.instant;
         self.submitted_wall = now.wall;
@@ -78,14 +86,9 @@ impl Core {
         // the submit took to be accepted (429s, a slow key) — it is never abandoned for that.
         self.deadline_at = self.deadline_at.max(now.instant + self.cfg.deadline);
         // The task is paid for: whatever its polling URL, it is recorded and polled.
-        let task = match request::admit_polling_url(&self.cfg, task) {
+        let submitted = match request::admit_polling_url(&self.cfg, task) {
             Ok(task) => task,
             Err(e) => return State::Finished(Err(e)),
-        };
-        let submitted = SubmittedTask {
-            task,
-            model: self.report.model.clone(),
-            cost: parsed.cost,
         };
         self.events
             .push_back(TaskEvent::Submitted(submitted.clone()));
@@ -99,7 +102,7 @@ impl Core {
     pub(super) fn polling(&mut self, now: Now, task: SubmittedTask) -> State {
         match self.schedule_poll(now) {
             Some(_) => State::Poll(task),
-            None => State::Finished(Err(TaskError::gave_up(task.task, self.report.polls))),
+            None => State::Finished(Err(TaskError::gave_up(task, self.report.polls))),
         }
     }
 
@@ -111,10 +114,7 @@ impl Core {
     ) -> Next {
         let in_grace =
             now.instant.saturating_duration_since(self.submitted_at) < self.cfg.not_found_grace;
-        let sent = Sent::Poll {
-            task: &task.task,
-            in_grace,
-        };
+        let sent = Sent::Poll { task, in_grace };
         match self.decide(sent, resp, now) {
             Decision::Proceed(Answer::Ready {
                 result,
@@ -132,7 +132,7 @@ impl Core {
                 self.poll_or_give_up(task, next)
             }
             Decision::Forbid(e) => fail(e),
-            Decision::Retry(r) => self.retry_or_fail(now, Phase::Poll, Some(&task.task), r),
+            Decision::Retry(r) => self.retry_or_fail(now, Phase::Poll, Some(task), r),
             // `classify` answers a poll with `Ready`, `Polled` or `NotYetVisible` only.
             Decision::Proceed(other) => fail(TaskError::unexpected(Phase::Poll, other)),
         }
@@ -159,14 +159,14 @@ impl Core {
             next_in: None,
         });
         self.events.push_back(TaskEvent::Terminal(terminal));
-        fail(terminal_error(task.task.clone(), parsed, raw))
+        fail(terminal_error(task.clone(), parsed, raw))
     }
 
     /// After scheduling: keep polling, unless the strategy or the poll cap said stop.
     fn poll_or_give_up(&mut self, task: &SubmittedTask, next: Option<Duration>) -> Next {
         match next {
             Some(_) => Next::Stay,
-            None => fail(TaskError::gave_up(task.task.clone(), self.report.polls)),
+            None => fail(TaskError::gave_up(task.clone(), self.report.polls)),
         }
     }
 
@@ -198,8 +198,7 @@ impl Core {
             self.observation = Some(Box::new(self.observe(now, since_submit, &result)));
         }
         let ready = ReadyTask {
-            task: task.task.clone(),
-            model: task.model.clone(),
+            task: task.clone(),
             result,
             sample_url,
             expires_at,

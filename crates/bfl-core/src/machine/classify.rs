@@ -10,10 +10,10 @@ use crate::api::{
     CreditsResponse, ErrorBody, GenerationResult, OutputFormat, PollResponse, Status,
     SubmitResponse,
 };
-use crate::error::{ErrorKind, Phase, TaskError, TaskRef};
+use crate::error::{ErrorKind, Phase, TaskError};
 use crate::image::{check_image, declared_length, BadImage};
 use crate::rt::Now;
-use crate::task::Image;
+use crate::task::{Image, SubmittedTask};
 use crate::transport::{DownloadedFile, TransportError};
 use bytes::Bytes;
 use http::Response;
@@ -27,14 +27,14 @@ pub enum Sent<'a> {
     /// A poll of `task`; `in_grace` while a not-found answer may only mean "not visible yet".
     Poll {
         /// The task polled.
-        task: &'a TaskRef,
+        task: &'a SubmittedTask,
         /// Whether the task was submitted less than the not-found grace ago.
         in_grace: bool,
     },
     /// A download of `task`'s result, whose URL dies at `expires_at` (unix seconds).
     Download {
         /// The task downloaded.
-        task: &'a TaskRef,
+        task: &'a SubmittedTask,
         /// When the result URL expires, unix seconds.
         expires_at: f64,
     },
@@ -53,7 +53,7 @@ impl Sent<'_> {
         }
     }
 
-    fn task(&self) -> Option<&TaskRef> {
+    fn task(&self) -> Option<&SubmittedTask> {
         match self {
             Sent::Poll { task, .. } | Sent::Download { task, .. } => Some(task),
             Sent::Submit | Sent::Credits => None,
@@ -211,7 +211,7 @@ impl Retry {
     }
 
     /// The error once retries are spent: `attempts` answers of this kind in a row.
-    pub fn into_error(self, task: Option<TaskRef>, phase: Phase, attempts: u32) -> TaskError {
+    pub fn into_error(self, task: Option<SubmittedTask>, phase: Phase, attempts: u32) -> TaskError {
         let fault = match self {
             Retry::Throttled { retry_after, raw } => {
                 return TaskError::rate_limited(task, phase, attempts, retry_after, raw)
@@ -238,7 +238,7 @@ impl Retry {
 ///
 /// ```
 /// use bfl_core::machine::classify::{classify, Decision, Retry, Sent};
-/// use bfl_core::rt::Now;
+/// use bfl_core::machine::Now;
 /// let now = Now { instant: std::time::Instant::now(), wall: std::time::SystemTime::now() };
 /// let answer = |code| http::Response::builder().status(code).body(bytes::Bytes::new()).unwrap();
 /// let throttled = classify(Sent::Submit, answer(429), now);
@@ -396,7 +396,7 @@ fn refusal(sent: Sent<'_>, resp: Response<Bytes>, now: Now) -> Decision {
 
 /// 400, 401, 402, 403, 422 and other final answers of the API, with the server's detail and the
 /// task, when there is one.
-fn final_error(task: Option<TaskRef>, phase: Phase, resp: Response<Bytes>) -> TaskError {
+fn final_error(task: Option<SubmittedTask>, phase: Phase, resp: Response<Bytes>) -> TaskError {
     let status = resp.status().as_u16();
     let raw = resp.into_body();
     let detail = ErrorBody::parse(&raw).summary();
@@ -410,7 +410,7 @@ fn final_error(task: Option<TaskRef>, phase: Phase, resp: Response<Bytes>) -> Ta
 }
 
 /// The error of a poll answer with a terminal status other than `Ready`.
-pub(crate) fn terminal_error(task: TaskRef, parsed: PollResponse, raw: Bytes) -> TaskError {
+pub(crate) fn terminal_error(task: SubmittedTask, parsed: PollResponse, raw: Bytes) -> TaskError {
     TaskError::task_ended(task, parsed.status, parsed.details, raw)
 }
 
@@ -452,11 +452,8 @@ mod tests {
             .unwrap()
     }
 
-    fn task() -> TaskRef {
-        TaskRef {
-            id: "t1".into(),
-            polling_url: "https://api.bfl.ai/v1/get_result?id=t1".into(),
-        }
+    fn task() -> SubmittedTask {
+        SubmittedTask::known_as("t1", "https://api.bfl.ai/v1/get_result?id=t1")
     }
 
     #[test]

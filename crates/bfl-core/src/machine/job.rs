@@ -1,7 +1,6 @@
 //! Where a task starts and where it stops.
 
 use crate::api::GenerationRequest;
-use crate::error::TaskRef;
 use crate::task::{ReadyTask, SubmittedTask};
 use std::path::PathBuf;
 
@@ -10,13 +9,9 @@ use std::path::PathBuf;
 pub enum Start {
     /// Submit a new generation.
     Submit(GenerationRequest),
-    /// Poll an already submitted task (resume).
-    Poll {
-        /// The task.
-        task: TaskRef,
-        /// Its model id (for the strategy and the active-task limit).
-        model: String,
-    },
+    /// Poll an already submitted task (resume); its model id picks the strategy and the
+    /// active-task limit.
+    Poll(SubmittedTask),
     /// Download a ready task's result.
     Download(ReadyTask),
 }
@@ -56,10 +51,7 @@ impl Job {
     /// memory (or to a file, with [`Job::to_file`]).
     pub fn resume(task: SubmittedTask) -> Job {
         Job {
-            start: Start::Poll {
-                task: task.task,
-                model: task.model,
-            },
+            start: Start::Poll(task),
             stop_after: StopAfter::Downloaded,
             download_to: None,
         }
@@ -73,8 +65,8 @@ impl Job {
     pub fn model(&self) -> &str {
         match &self.start {
             Start::Submit(r) => r.model(),
-            Start::Poll { model, .. } => model,
-            Start::Download(r) => &r.model,
+            Start::Poll(task) => &task.model,
+            Start::Download(r) => &r.task.model,
         }
     }
 }

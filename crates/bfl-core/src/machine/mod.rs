@@ -36,6 +36,7 @@ mod job;
 mod request;
 pub mod retry;
 
+pub use crate::rt::Now;
 pub use config::{EngineConfig, DEFAULT_NOT_FOUND_GRACE};
 pub use event::{Action, TaskEvent};
 pub use job::{Job, Start, StopAfter};
@@ -43,8 +44,7 @@ pub use request::USER_AGENT;
 
 use self::core::Core;
 use crate::api::GenerationRequest;
-use crate::error::{Phase, TaskError, TaskRef};
-use crate::rt::Now;
+use crate::error::{Phase, TaskError};
 use crate::strategy::{PollStrategy, TaskObservation};
 use crate::task::{Finished, ReadyTask, SubmittedTask, TaskOutcome, TaskReport};
 use crate::transport::{RequestKind, Transmit, TransportError};
@@ -107,15 +107,8 @@ impl TaskMachine {
                 Ok(()) => State::Submit(req),
                 Err(e) => State::Finished(Err(e)),
             },
-            Start::Poll { task, model } => match request::admit_polling_url(&core.cfg, task) {
-                Ok(task) => {
-                    let task = SubmittedTask {
-                        task,
-                        model,
-                        cost: None,
-                    };
-                    core.polling(now, task)
-                }
+            Start::Poll(task) => match request::admit_polling_url(&core.cfg, task) {
+                Ok(task) => core.polling(now, task),
                 Err(e) => State::Finished(Err(e)),
             },
             Start::Download(ready) => State::Download(ready),
@@ -183,7 +176,7 @@ impl TaskMachine {
             }
             State::Poll(task) => {
                 core.report.polls += 1;
-                let req = request::poll(&core.cfg, &task.task, timeout);
+                let req = request::poll(&core.cfg, task, timeout);
                 (RequestKind::Poll, req)
             }
             State::Download(ready) if now.unix_secs() >= ready.expires_at => {
@@ -247,7 +240,7 @@ impl TaskMachine {
         let may_retry = err.is_retryable()
             && (phase != Phase::Submit || matches!(err, TransportError::Connect(_)));
         if !may_retry || !self.core.try_retry(now, None, phase, err.to_string()) {
-            let task = self.task_ref();
+            let task = self.task().cloned();
             let attempts = self.core.failures.max(1);
             self.finish(Err(TaskError::transport(task, phase, attempts, err)));
         }
@@ -285,15 +278,15 @@ impl TaskMachine {
         self.core.observation.as_deref()
     }
 
-    /// The task's id and polling URL, once known.
-    pub fn task_ref(&self) -> Option<TaskRef> {
+    /// The task, once the server accepted it.
+    pub fn task(&self) -> Option<&SubmittedTask> {
         match &self.state {
-            State::Poll(t) => Some(t.task.clone()),
-            State::Download(r) => Some(r.task.clone()),
-            State::Finished(Ok(Finished::Submitted(t))) => Some(t.task.clone()),
-            State::Finished(Ok(Finished::Ready(r))) => Some(r.task.clone()),
-            State::Finished(Ok(Finished::Downloaded(o))) => Some(o.ready.task.clone()),
-            State::Finished(Err(e)) => e.task().cloned(),
+            State::Poll(t) => Some(t),
+            State::Download(r) => Some(&r.task),
+            State::Finished(Ok(Finished::Submitted(t))) => Some(t),
+            State::Finished(Ok(Finished::Ready(r))) => Some(&r.task),
+            State::Finished(Ok(Finished::Downloaded(o))) => Some(&o.ready.task),
+            State::Finished(Err(e)) => e.task(),
             State::Submit(_) => None,
         }
     }
@@ -310,7 +303,7 @@ impl TaskMachine {
             State::Poll(_) | State::Finished(_) => Phase::Poll,
         };
         TaskError::deadline_exceeded(
-            self.task_ref(),
+            self.task().cloned(),
             phase,
             self.core.cfg.deadline,
             self.core.last_status.clone(),

@@ -3,7 +3,8 @@
 use super::EngineConfig;
 use crate::api::GenerationRequest;
 use crate::auth::{ApiKey, KEY_HEADER};
-use crate::error::{Phase, TaskError, TaskRef};
+use crate::error::{Phase, TaskError};
+use crate::task::SubmittedTask;
 use crate::transport::{RequestKind, RequestMeta};
 use bytes::Bytes;
 use http::{Method, Request, Uri};
@@ -98,7 +99,7 @@ pub(super) fn submit(
 /// `GET polling_url`, with the key only if the key policy allows its host.
 pub(super) fn poll(
     cfg: &EngineConfig,
-    task: &TaskRef,
+    task: &SubmittedTask,
     timeout: Option<Duration>,
 ) -> Result<Request<Bytes>, TaskError> {
     let url = &task.polling_url;
@@ -121,7 +122,7 @@ pub(super) fn poll(
 
 /// `GET` of the signed result URL, never with the key.
 pub(super) fn download(
-    task: &TaskRef,
+    task: &SubmittedTask,
     url: &str,
     timeout: Option<Duration>,
 ) -> Result<Request<Bytes>, TaskError> {
@@ -155,8 +156,8 @@ pub(super) fn download(
 /// key never follows a foreign URL.
 pub(super) fn admit_polling_url(
     cfg: &EngineConfig,
-    mut task: TaskRef,
-) -> Result<TaskRef, TaskError> {
+    mut task: SubmittedTask,
+) -> Result<SubmittedTask, TaskError> {
     let allowed = task
         .polling_url
         .parse::<Uri>()
@@ -197,6 +198,6 @@ pub(super) fn check_model_id(model: &str) -> Result<(), TaskError> {
     }
 }
 
-fn malformed(task: &TaskRef, phase: Phase, reason: &str) -> TaskError {
+fn malformed(task: &SubmittedTask, phase: Phase, reason: &str) -> TaskError {
     TaskError::malformed(Some(task.clone()), phase, reason.into(), Bytes::new())
 }

@@ -7,15 +7,15 @@
 //!
 //! ```
 //! use bfl_core::strategy::eval::{evaluate, EvalConfig};
-//! use bfl_core::strategy::{oracle::DurationDist, preset};
+//! use bfl_core::{dist::DurationDist, strategy::preset};
 //! let cfg = EvalConfig::new(DurationDist::LogNormal { median: 6.0, sigma: 0.5 }, 2000, 1);
 //! let r = evaluate(&*preset("fixed-2s").unwrap(), &cfg);
 //! assert!((r.polls_per_job - 4.9).abs() < 0.2 && (r.lag.mean - 1.0).abs() < 0.1);
 //! ```
 
-use super::oracle::DurationDist;
 use super::{PollContext, StrategyFactory, TaskObservation};
 use crate::api::Status;
+use crate::dist::DurationDist;
 use crate::stats::Spread;
 use rand::{Rng, SeedableRng};
 use std::time::Duration;
@@ -127,7 +127,7 @@ pub fn evaluate(factory: &dyn StrategyFactory, cfg: &EvalConfig) -> EvalResult {
     let mut noise = rand::rngs::StdRng::seed_from_u64(cfg.seed ^ 0x5851_f42d_4c95_7f2d);
     let (mut polls, mut gave_up, mut lags) = (0u64, 0usize, Vec::with_capacity(cfg.jobs));
     for job in 0..cfg.warmup + cfg.jobs {
-        let t_ready = cfg.dist.sample(durations.random::<f64>());
+        let t_ready = cfg.dist.quantile(durations.random::<f64>());
         let run = run_job(factory, cfg, t_ready, &mut jitter, &mut noise);
         if job < cfg.warmup {
             continue;

@@ -8,10 +8,11 @@
 //! optimum satisfies `tₖ₊₁ − tₖ + λ = (F(tₖ) − F(tₖ₋₁)) / f(tₖ)`. Sweeping `λ` traces the
 //! frontier of (polls per job, mean lag) that no open-loop strategy can beat.
 //!
-//! Pure: no randomness and no clock (sample with [`DurationDist::sample`] and a uniform draw).
+//! Pure: no randomness and no clock. The distribution is [`crate::dist`]'s, the simulator's own.
 //!
 //! ```
-//! use bfl_core::strategy::oracle::{DurationDist, Grid};
+//! use bfl_core::dist::DurationDist;
+//! use bfl_core::strategy::oracle::Grid;
 //! let dist = DurationDist::LogNormal { median: 6.0, sigma: 0.5 };
 //! let grid = Grid::new(&dist, 2000);
 //! let s = grid.schedule_for_polls(5.2);
@@ -19,10 +20,9 @@
 //! assert!(s.mean_lag < 0.55);
 //! ```
 
-mod dist;
 mod dp;
 
-pub use dist::{DurationDist, Empirical, ParseDistError};
+use crate::dist::{DurationDist, Empirical};
 pub(crate) use dp::DpBuffers;
 
 /// Candidate poll times `0 = t₀ < t₁ < … < t_N` with the distribution's CDF and partial mean

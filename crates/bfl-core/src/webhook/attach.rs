@@ -97,7 +97,7 @@ pub(crate) async fn wait_for_hint(
     inbox: &mut HintInbox,
 ) {
     if !inbox.is_bound() {
-        if let Some(task) = machine.task_ref() {
+        if let Some(task) = machine.task() {
             inbox.bind(&task.id);
         }
     }

@@ -7,7 +7,8 @@
 //! samples, the remaining time is extrapolated from the latest reading.
 
 use super::store::Point;
-use crate::strategy::oracle::{DpBuffers, Empirical, Grid};
+use crate::dist::Empirical;
+use crate::strategy::oracle::{DpBuffers, Grid};
 
 /// The standard deviation assumed of a progress reading (noise and rounding together).
 pub(crate) const READING_SD: f64 = 0.1;

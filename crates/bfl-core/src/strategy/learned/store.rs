@@ -1,7 +1,7 @@
 //! What `learned` remembers of a model: a bounded ring of duration observations, and the
 //! smoothed distribution estimated from them.
 
-use crate::strategy::oracle::{DurationDist, Empirical};
+use crate::dist::{DurationDist, Empirical};
 use crate::strategy::TaskObservation;
 use std::collections::VecDeque;
 

@@ -93,7 +93,8 @@ pub(crate) fn solve(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::strategy::oracle::{DurationDist, Empirical, Grid};
+    use crate::dist::{DurationDist, Empirical};
+    use crate::strategy::oracle::Grid;
 
     /// The programme as written: every later `j` tried for every `i`.
     fn quadratic(t: &[f64], f: &[f64], m: &[f64], lambda: f64) -> Vec<f64> {
