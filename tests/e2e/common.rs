@@ -64,6 +64,19 @@ pub(crate) fn builder(server: &SimServer) -> ClientBuilder {
         .seed(11)
 }
 
+/// A client for `server` whose requests may take 5 s: for tests that count requests on a
+/// healthy server, where a loaded machine must not turn a slow answer into a retry.
+pub(crate) fn unhurried_client(server: &SimServer) -> Client {
+    let transport = HyperTransport::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    builder(server)
+        .transport(Arc::new(transport))
+        .build()
+        .unwrap()
+}
+
 /// A client for `server` with the defaults above.
 pub(crate) fn client(server: &SimServer) -> Client {
     builder(server).build().unwrap()

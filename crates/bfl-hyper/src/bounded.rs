@@ -1,36 +1,73 @@
-//! A connector that bounds the sockets open at once.
+//! A connector that bounds the sockets open at once to each host.
 //!
 //! hyper-util's pool opens a new connection whenever a request finds none idle at that moment,
 //! even while one is on its way back to the pool, so bounding requests in flight does not bound
-//! sockets. Here each socket holds a permit from the moment it is connected until hyper drops
-//! it; a connect past the bound waits for one to close (the pool keeps idle ones for reuse, and
-//! the request's whole-request timeout covers the wait).
+//! sockets. Here each socket holds a permit of its host (scheme and authority, as the pool keys
+//! them) from the moment it is connected until hyper drops it; a connect past the bound waits
+//! for a socket to that host to close (the request's whole-request timeout covers the wait).
+//!
+//! The bound is per host because a socket idle in the pool still holds its permit (the pool
+//! never says when a connection goes idle, and keeps it for reuse up to its idle timeout): under
+//! one bound shared by all hosts, `n` warm sockets to the API host would keep a download from
+//! the delivery host waiting until its timeout. Per host, a request never waits for another
+//! host's sockets, and one waiting for its own host's gets the first to come back idle (the pool
+//! hands it over). So: at most `n` sockets to each host, `n` × the hosts in use at most in all.
 
 use hyper::rt::{Read, ReadBufCursor, Write};
 use hyper::Uri;
 use hyper_util::client::legacy::connect::{Connected, Connection};
+use std::collections::HashMap;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tower_service::Service;
 
-/// `C` with at most as many connections open as `permits` has.
+/// `C` with at most `n` connections open at once to each host.
 #[derive(Debug, Clone)]
 pub(crate) struct BoundedConnector<C> {
     inner: C,
-    permits: Arc<Semaphore>,
+    hosts: Arc<HostPermits>,
 }
 
 impl<C> BoundedConnector<C> {
-    /// At most `n` connections of `inner` at once (at least 1).
+    /// At most `n` connections of `inner` at once to each host (at least 1).
     pub(crate) fn new(inner: C, n: usize) -> Self {
         BoundedConnector {
             inner,
-            permits: Arc::new(Semaphore::new(n.clamp(1, Semaphore::MAX_PERMITS))),
+            hosts: Arc::new(HostPermits {
+                per_host: n.clamp(1, Semaphore::MAX_PERMITS),
+                by_host: Mutex::new(HashMap::new()),
+            }),
         }
+    }
+}
+
+/// Each host's permits, made when a host is first connected to.
+#[derive(Debug)]
+struct HostPermits {
+    per_host: usize,
+    by_host: Mutex<HashMap<String, Arc<Semaphore>>>,
+}
+
+impl HostPermits {
+    /// The permits of `uri`'s host.
+    fn of(&self, uri: &Uri) -> Arc<Semaphore> {
+        let key = format!(
+            "{}://{}",
+            uri.scheme_str().unwrap_or_default(),
+            uri.authority().map_or("", |a| a.as_str())
+        );
+        let mut by_host = self.by_host.lock().unwrap_or_else(|p| p.into_inner());
+        // A host with no socket open and none waiting (no permit or acquire holds its
+        // semaphore) is forgotten, so the map holds only hosts in use.
+        by_host.retain(|_, permits| Arc::strong_count(permits) > 1);
+        let permits = by_host
+            .entry(key)
+            .or_insert_with(|| Arc::new(Semaphore::new(self.per_host)));
+        Arc::clone(permits)
     }
 }
 
@@ -51,7 +88,7 @@ where
         // The connector made ready is the one that connects; a clone takes its place.
         let fresh = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, fresh);
-        let permits = Arc::clone(&self.permits);
+        let permits = self.hosts.of(&uri);
         Box::pin(async move {
             // The semaphore is never closed; were it, connecting unbounded beats failing.
             let permit = permits.acquire_owned().await.ok();

@@ -32,6 +32,7 @@ pub mod receiver;
 mod runtime;
 mod slots;
 mod transport;
+mod wire;
 
 pub use env::{
     builder_from_env, builder_from_vars, client_builder, client_from_env, region_base_url,

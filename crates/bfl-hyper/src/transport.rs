@@ -1,21 +1,20 @@
 //! [`HyperTransport`]: the engine's requests over hyper-util's pooled client and rustls.
 
-use crate::body::read_capped;
 use crate::bounded::BoundedConnector;
-use crate::error::request_error;
-use crate::slots::{RequestSlot, RequestSlots};
+use crate::slots::RequestSlots;
+use crate::wire::{Sending, Wire};
+use crate::TokioRuntime;
 use async_trait::async_trait;
-use bfl_core::transport::{RequestKind, RequestMeta, Transport, TransportError};
+use bfl_core::transport::{Timeout, Transport};
 use bytes::Bytes;
-use http_body_util::Full;
-use hyper::body::Incoming;
-use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
+use hyper_rustls::HttpsConnectorBuilder;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client as PooledClient;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use std::future::Future;
 use std::path::Path;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The default whole-request timeout (connect, headers and body).
@@ -28,7 +27,7 @@ pub const DEFAULT_JSON_BODY_CAP: u64 = 1024 * 1024;
 pub const DEFAULT_IMAGE_BODY_CAP: u64 = 64 * 1024 * 1024;
 /// How long an idle pooled connection is kept.
 pub const DEFAULT_POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
-/// The default bound on requests in flight at once (and so on open connections over HTTP/1.1).
+/// The default bound on requests in flight at once, and on connections open to each host.
 pub const DEFAULT_MAX_CONCURRENT_REQUESTS: usize = 256;
 
 /// Why a [`HyperTransport`] could not be built.
@@ -99,10 +98,14 @@ impl HyperTransportBuilder {
         self
     }
 
-    /// The most requests in flight at once, and the most connections open at once (default 256;
-    /// at least 1): the sockets — and file descriptors — ten thousand polling tasks can open.
-    /// A request waits for a free slot, a connect for a socket to close, and the waits count
-    /// toward the request's timeout. The client's driver waits for a free slot
+    /// The most requests in flight at once, and the most connections open at once to each host
+    /// (default 256; at least 1): the sockets — and file descriptors — ten thousand polling
+    /// tasks can open. A request waits for a free slot, a connect for a socket to its host to
+    /// close, and the waits count toward the request's timeout. The socket bound is per host
+    /// (scheme and authority) because an idle pooled connection keeps its place until the pool
+    /// drops it ([`pool_idle_timeout`](Self::pool_idle_timeout)): warm sockets to the API host
+    /// never keep a download from the delivery host waiting; in all, at most `n` sockets to
+    /// each host in use. The client's driver waits for a free slot
     /// ([`Transport::ready`]) before it builds a task's first request and each after a wait,
     /// so tasks queued here hold no request.
     pub fn max_concurrent_requests(mut self, n: usize) -> Self {
@@ -131,9 +134,14 @@ impl HyperTransportBuilder {
             .pool_idle_timeout(self.pool_idle_timeout)
             .pool_max_idle_per_host(self.pool_max_idle_per_host)
             .build(https);
-        Ok(HyperTransport {
+        let wire = Wire {
             client,
             slots: RequestSlots::new(self.max_concurrent_requests),
+            json_body_cap: self.json_body_cap,
+            image_body_cap: self.image_body_cap,
+        };
+        Ok(HyperTransport {
+            timed: Timeout::new(wire, Arc::new(TokioRuntime::new()), self.timeout),
             settings: self,
         })
     }
@@ -142,12 +150,15 @@ impl HyperTransportBuilder {
 /// The real transport: hyper 1 over hyper-util's pooled client, TLS by rustls (`ring`, webpki
 /// roots; no C toolchain needed).
 ///
-/// Every request is bounded as a whole — connect, headers and body — by the smaller of the
-/// configured timeout and the task's remaining deadline ([`RequestMeta::timeout`]); a hung server
-/// ends in [`TransportError::Timeout`]. Bodies are read under a cap (JSON or image, by
-/// [`RequestKind`]) and a larger one ends in [`TransportError::BodyTooLarge`] without buffering it.
-/// [`Transport::download_to`] streams the image to a temporary file beside its destination,
-/// syncs it and renames it into place.
+/// Every request is bounded as a whole — the wait for a request slot, connect, headers and body
+/// — by the smaller of the configured timeout and the task's remaining deadline
+/// ([`RequestMeta::timeout`](bfl_core::transport::RequestMeta::timeout)), through
+/// [`bfl_core::transport::Timeout`] on tokio's clock; a hung server ends in
+/// [`TransportError::Timeout`](bfl_core::transport::TransportError::Timeout). Bodies are read
+/// under a cap (JSON or image, by [`RequestKind`](bfl_core::transport::RequestKind)) and a larger
+/// one ends in [`TransportError::BodyTooLarge`](bfl_core::transport::TransportError::BodyTooLarge)
+/// without buffering it. [`Transport::download_to`] streams the image to a temporary file beside
+/// its destination, syncs it and renames it into place.
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -168,8 +179,7 @@ impl HyperTransportBuilder {
 /// ```
 #[derive(Clone)]
 pub struct HyperTransport {
-    client: PooledClient<HttpsConnector<BoundedConnector<HttpConnector>>, Full<Bytes>>,
-    slots: RequestSlots,
+    timed: Timeout<Wire>,
     settings: HyperTransportBuilder,
 }
 
@@ -191,141 +201,40 @@ impl HyperTransport {
     pub fn new() -> Result<HyperTransport, TransportBuildError> {
         HyperTransport::builder().build()
     }
-
-    /// The body cap for a request of this kind.
-    fn cap_for(&self, kind: Option<RequestKind>) -> u64 {
-        match kind {
-            Some(RequestKind::Download) => self.settings.image_body_cap,
-            _ => self.settings.json_body_cap,
-        }
-    }
-
-    /// The whole-request timeout: the configured one, shortened to the task's remaining deadline.
-    fn timeout_for(&self, meta: Option<RequestMeta>) -> Duration {
-        match meta.and_then(|m| m.timeout) {
-            Some(t) => t.min(self.settings.timeout),
-            None => self.settings.timeout,
-        }
-    }
-
-    /// Waits for a free request slot (held until the answer's body is read).
-    async fn slot(&self) -> Result<RequestSlot, TransportError> {
-        self.slots
-            .acquire()
-            .await
-            .ok_or_else(|| TransportError::InvalidRequest("the transport was shut down".into()))
-    }
-
-    /// Sends the request head and body; returns the answer with its body still unread.
-    async fn start(
-        &self,
-        req: http::Request<Bytes>,
-    ) -> Result<http::Response<Incoming>, TransportError> {
-        check_uri(req.uri())?;
-        let (parts, body) = req.into_parts();
-        let req = http::Request::from_parts(parts, Full::new(body));
-        self.client.request(req).await.map_err(request_error)
-    }
 }
 
-impl HyperTransport {
-    /// Sends `req` holding `_slot` and reads the answer's body under `cap`.
-    async fn exchange(
-        &self,
-        req: http::Request<Bytes>,
-        kind: Option<RequestKind>,
-        cap: u64,
-        _slot: RequestSlot,
-    ) -> Result<http::Response<Bytes>, TransportError> {
-        let resp = self.start(req).await?;
-        let (parts, body) = resp.into_parts();
-        let bytes = read_capped(&parts.headers, body, cap).await?;
-        if kind == Some(RequestKind::Download) && parts.status.is_success() {
-            tracing::debug!(bytes = bytes.len(), "downloaded");
-        }
-        Ok(http::Response::from_parts(parts, bytes))
-    }
-}
+/// What [`Transport::ready`] returns (the boxed future `async_trait` makes).
+type Readying<'a> = Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
 
-/// Refuses what the pooled client cannot send, before it gets there.
-fn check_uri(uri: &http::Uri) -> Result<(), TransportError> {
-    match (uri.scheme_str(), uri.host()) {
-        (Some("http" | "https"), Some(h)) if !h.is_empty() => Ok(()),
-        _ => Err(TransportError::InvalidRequest(format!(
-            "expected an absolute http(s) URL, got {uri:?}"
-        ))),
-    }
-}
-
-/// Runs `fut` under `limit`, turning expiry into [`TransportError::Timeout`]. (Not an `async
-/// fn`, which would keep `fut` twice in its state.)
-pub(crate) fn within<T>(
-    limit: Duration,
-    fut: impl Future<Output = Result<T, TransportError>>,
-) -> impl Future<Output = Result<T, TransportError>> {
-    let timed = tokio::time::timeout(limit, fut);
-    async move {
-        match timed.await {
-            Ok(r) => r,
-            Err(_) => Err(TransportError::Timeout(limit)),
-        }
-    }
-}
-
-/// What [`Transport::send`] returns (the boxed future `async_trait` makes).
-type Sending<'a> =
-    Pin<Box<dyn Future<Output = Result<http::Response<Bytes>, TransportError>> + Send + 'a>>;
-
+// Each method hands over the decorator's own future (no second box around it).
 #[async_trait]
 impl Transport for HyperTransport {
-    // Written out rather than `async fn`: an `async fn` keeps its argument twice in its state,
-    // and a task waiting for a slot would hold the whole request inline; here the future
-    // holds it boxed, and the exchange's own state is allocated once a slot is held.
     fn send<'life0, 'async_trait>(&'life0 self, req: http::Request<Bytes>) -> Sending<'async_trait>
     where
         'life0: 'async_trait,
         Self: 'async_trait,
     {
-        let meta = RequestMeta::of(&req);
-        let kind = meta.map(|m| m.kind);
-        let cap = self.cap_for(kind);
-        let limit = self.timeout_for(meta);
-        let req = Box::new(req);
-        Box::pin(within(limit, async move {
-            let slot = self.slot().await?;
-            Box::pin(self.exchange(*req, kind, cap, slot)).await
-        }))
+        self.timed.send(req)
     }
 
-    async fn download_to(
-        &self,
+    fn download_to<'life0, 'life1, 'async_trait>(
+        &'life0 self,
         req: http::Request<Bytes>,
-        dest: &Path,
-    ) -> Result<http::Response<Bytes>, TransportError> {
-        let meta = RequestMeta::of(&req);
-        let limit = self.timeout_for(meta);
-        let image_cap = self.settings.image_body_cap;
-        let json_cap = self.settings.json_body_cap;
-        within(limit, async {
-            let _slot = self.slot().await?;
-            let resp = self.start(req).await?;
-            let (parts, body) = resp.into_parts();
-            if !parts.status.is_success() {
-                // An error answer is JSON (or HTML), never an image: read it under the JSON cap.
-                let bytes = read_capped(&parts.headers, body, json_cap).await?;
-                return Ok(http::Response::from_parts(parts, bytes));
-            }
-            let file =
-                crate::download::stream_to_file(&parts.headers, body, dest, image_cap).await?;
-            tracing::debug!(path = %file.path.display(), bytes = file.len, "downloaded");
-            let mut parts = parts;
-            parts.extensions.insert(file);
-            Ok(http::Response::from_parts(parts, Bytes::new()))
-        })
-        .await
+        dest: &'life1 Path,
+    ) -> Sending<'async_trait>
+    where
+        'life0: 'async_trait,
+        'life1: 'async_trait,
+        Self: 'async_trait,
+    {
+        self.timed.download_to(req, dest)
     }
 
-    async fn ready(&self) {
-        self.slots.ready().await
+    fn ready<'life0, 'async_trait>(&'life0 self) -> Readying<'async_trait>
+    where
+        'life0: 'async_trait,
+        Self: 'async_trait,
+    {
+        self.timed.ready()
     }
 }

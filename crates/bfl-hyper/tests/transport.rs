@@ -498,3 +498,54 @@ async fn https_to_a_server_that_does_not_speak_tls_fails_typed_without_panicking
         "{err:?}"
     );
 }
+
+/// A keep-alive server that answers each request `{}` after `hold`.
+async fn serve_held(hold: Duration) -> (SocketAddr, Arc<AtomicUsize>) {
+    serve(move |mut s| async move {
+        loop {
+            tokio::time::sleep(hold).await;
+            let ok = s
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}")
+                .await
+                .is_ok();
+            if !ok || !read_head(&mut s).await {
+                return;
+            }
+        }
+    })
+    .await
+}
+
+#[tokio::test]
+async fn idle_pooled_sockets_to_one_host_never_keep_another_host_waiting() {
+    // The API host and the delivery host: two servers on their own ports.
+    let (api, api_conns) = serve_held(Duration::from_millis(100)).await;
+    let (delivery, _) = serve_held(Duration::ZERO).await;
+    let t = Arc::new(
+        HyperTransport::builder()
+            .max_concurrent_requests(2)
+            .timeout(Duration::from_secs(2))
+            .build()
+            .unwrap(),
+    );
+    // Two requests at once to the API host: two sockets, both idle in the pool afterwards.
+    let both = (0..2).map(|_| {
+        let t = Arc::clone(&t);
+        tokio::spawn(async move { t.send(request(api, RequestKind::Poll, None)).await })
+    });
+    for h in both.collect::<Vec<_>>() {
+        assert_eq!(bounded(h).await.unwrap().unwrap().status(), 200);
+    }
+    assert_eq!(
+        api_conns.load(Ordering::SeqCst),
+        2,
+        "two sockets to the API host"
+    );
+    // Then the delivery host: it gets a connection (no idle API socket holds its place).
+    let resp = bounded(t.send(request(delivery, RequestKind::Download, None))).await;
+    assert_eq!(resp.map(|r| r.status()), Ok(http::StatusCode::OK));
+    // And the API host still reuses its idle sockets.
+    let again = bounded(t.send(request(api, RequestKind::Poll, None))).await;
+    assert_eq!(again.map(|r| r.status()), Ok(http::StatusCode::OK));
+    assert_eq!(api_conns.load(Ordering::SeqCst), 2, "reused, none opened");
+}

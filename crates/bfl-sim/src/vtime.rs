@@ -32,7 +32,7 @@ use crate::core::{Hosts, Sim, SimRequest};
 use crate::stats::Stats;
 use crate::webhooks::WebhookSink;
 use async_trait::async_trait;
-use bfl_core::transport::{RequestMeta, Transport, TransportError};
+use bfl_core::transport::{Timeout, Transport, TransportError};
 use bfl_core::ClientBuilder;
 use bfl_core::Runtime;
 use bytes::Bytes;
@@ -72,14 +72,15 @@ fn lock(sim: &SharedSim) -> MutexGuard<'_, Sim> {
 
 /// A [`Transport`] that hands requests to the core, routing by authority (`api.sim.invalid`,
 /// `api.eu1.sim.invalid`, `delivery.sim.invalid`, `api.sim-evil.invalid`) and applying the
-/// scenario's latency and hangs as tokio sleeps. A request that would take longer than its
-/// timeout (the request's deadline, capped by [`SimTransport::timeout`]) fails with
-/// [`TransportError::Timeout`] after that long, as a real transport would.
+/// scenario's latency as a tokio sleep; a hung request never answers. It has no timeout of its
+/// own: [`VirtualSim`] wraps it in [`Timeout`], the decorator the real transport uses, so a
+/// request that would take longer than its timeout (the request's deadline, capped by the
+/// transport's) fails with [`TransportError::Timeout`] after that long, as a real one would —
+/// and one whose latency equals its timeout times out (the decorator's tie rule).
 #[derive(Debug)]
 pub struct SimTransport {
     sim: SharedSim,
     clock: VirtualClock,
-    timeout: Duration,
     sink: SharedSink,
 }
 
@@ -103,22 +104,12 @@ fn spawn_deliveries(sim: &SharedSim, clock: &VirtualClock, sink: &SharedSink) {
     }
 }
 
-impl SimTransport {
-    /// The transport's own per-request timeout (default 30 s).
-    pub fn timeout(&self) -> Duration {
-        self.timeout
-    }
-}
-
 #[async_trait]
 impl Transport for SimTransport {
     async fn send(
         &self,
         req: http::Request<Bytes>,
     ) -> Result<http::Response<Bytes>, TransportError> {
-        let timeout = RequestMeta::of(&req)
-            .and_then(|m| m.timeout)
-            .map_or(self.timeout, |t| t.min(self.timeout));
         // Borrowed from the request: nothing allocated per request for them.
         let authority =
             req.uri().authority().map(|a| a.as_str()).ok_or_else(|| {
@@ -146,12 +137,15 @@ impl Transport for SimTransport {
             sim.handle(self.clock.now(), &sim_req)
         };
         spawn_deliveries(&self.sim, &self.clock, &self.sink);
-        if resp.hang || resp.delay >= timeout.as_secs_f64() {
-            tokio::time::sleep(timeout).await;
-            return Err(TransportError::Timeout(timeout));
+        // A hang, or a delay no clock can hold, never answers: the timeout ends it.
+        if resp.hang {
+            return std::future::pending().await;
         }
         if resp.delay > 0.0 {
-            tokio::time::sleep(Duration::from_secs_f64(resp.delay)).await;
+            let Ok(delay) = Duration::try_from_secs_f64(resp.delay) else {
+                return std::future::pending().await;
+            };
+            tokio::time::sleep(delay).await;
         }
         Ok(resp.to_http())
     }
@@ -180,8 +174,9 @@ impl Runtime for VirtualRuntime {
 /// The simulator without sockets: a transport, a runtime and the core's ground truth.
 #[derive(Debug, Clone)]
 pub struct VirtualSim {
-    /// Give it to `ClientBuilder::transport`.
-    pub transport: Arc<SimTransport>,
+    /// Give it to `ClientBuilder::transport` (the core's transport under the whole-request
+    /// timeout).
+    pub transport: Arc<Timeout<SimTransport>>,
     /// Give it to `ClientBuilder::runtime`.
     pub runtime: Arc<VirtualRuntime>,
     /// The API base URL (`https://api.sim.invalid`).
@@ -220,16 +215,17 @@ impl VirtualSim {
         };
         let sim = Arc::new(Mutex::new(Sim::new(config, hosts.clone())));
         let sink = SharedSink::default();
+        let runtime = Arc::new(VirtualRuntime {
+            clock: clock.clone(),
+        });
+        let wire = SimTransport {
+            sim: Arc::clone(&sim),
+            clock: clock.clone(),
+            sink: Arc::clone(&sink),
+        };
         VirtualSim {
-            transport: Arc::new(SimTransport {
-                sim: Arc::clone(&sim),
-                clock: clock.clone(),
-                timeout,
-                sink: Arc::clone(&sink),
-            }),
-            runtime: Arc::new(VirtualRuntime {
-                clock: clock.clone(),
-            }),
+            transport: Arc::new(Timeout::new(wire, runtime.clone(), timeout)),
+            runtime,
             base_url: format!("{}://{}", hosts.scheme, hosts.api),
             sim,
             clock,

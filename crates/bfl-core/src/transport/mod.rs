@@ -3,7 +3,9 @@
 //! The engine builds `http::Request<Bytes>` values and reads `http::Response<Bytes>` values; a
 //! transport only moves them. Each request carries a [`RequestMeta`] in its extensions saying what
 //! it is for (so a transport can pick a body-size cap) and how long it may take at most (the
-//! smaller of the transport's own timeout and the task's remaining deadline).
+//! smaller of the transport's own timeout and the task's remaining deadline). [`Timeout`] is
+//! that whole-request limit as a decorator over any transport, on a [`Runtime`](crate::rt::Runtime)'s
+//! clock; both shipped transports use it.
 
 use crate::api::OutputFormat;
 use crate::image::{check_image, declared_length};
@@ -13,8 +15,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 mod error;
+mod timeout;
 
 pub use error::{Cause, TransportError};
+pub use timeout::Timeout;
 
 /// What a request is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -48,7 +52,7 @@ pub struct RequestMeta {
     /// What the request is for.
     pub kind: RequestKind,
     /// The most the request may take: the task's remaining deadline. A transport uses the
-    /// smaller of this and its own timeout.
+    /// smaller of this and its own timeout ([`Timeout::limit_for`]).
     pub timeout: Option<Duration>,
 }
 
@@ -74,7 +78,8 @@ pub struct DownloadedFile {
 /// Moves requests to a server and answers back. Object-safe; share it as `Arc<dyn Transport>`.
 ///
 /// Implementations: `bfl_hyper::HyperTransport` (real sockets), `bfl_sim::SimTransport` (virtual
-/// time, no sockets), and any test double.
+/// time, no sockets), and any test double; decorators: [`Timeout`] (the whole-request limit, which
+/// both of those use), [`Budgeted`](crate::budget::Budgeted).
 #[async_trait]
 pub trait Transport: Send + Sync {
     /// Sends a request and returns the whole answer.
