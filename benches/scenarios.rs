@@ -5,7 +5,9 @@
 //! `iter_custom`, one seed per iteration (the same seeds in every run, so two runs of the bench
 //! differ only by the code). Criterion's statistics, HTML report and `--save-baseline` /
 //! `--baseline` comparisons then apply to the domain metric: "time" in its output is simulated
-//! seconds. The CPU cost of a run is a separate group, measured the usual way.
+//! seconds. Runs are deterministic, so each (scenario × strategy × seed) is simulated once and
+//! its figures shared by the three groups and the seed-1 table. The CPU cost of a run is a
+//! separate group, measured the usual way.
 //!
 //! `cargo bench --bench scenarios` (a filter narrows it: `cargo bench --bench scenarios -- makespan/s3`)
 //!
@@ -24,9 +26,12 @@
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 use bfl::compare::{CompareArgs, OnOff};
+use bfl_core::stats::Spread;
 use bfl_core::strategy;
 use bfl_sim::{SimConfig, VirtualSim};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, SamplingMode};
+use std::collections::BTreeMap;
+use std::sync::Mutex;
 use std::time::Duration;
 
 const JOBS: usize = 500;
@@ -126,6 +131,21 @@ fn run(case: &Case, strategy_name: &str, seed: u64) -> Run {
     }
 }
 
+/// The runs simulated so far, by (case, strategy, seed): a run is deterministic, so the three
+/// simulated groups and the table share one run of each (the CPU group measures [`run`] itself).
+static RUNS: Mutex<BTreeMap<(&str, &str, u64), Run>> = Mutex::new(BTreeMap::new());
+
+/// [`run`], simulated once per (case, strategy, seed).
+fn memo_run(case: &'static Case, strategy_name: &'static str, seed: u64) -> Run {
+    let key = (case.name, strategy_name, seed);
+    let known = RUNS.lock().unwrap().get(&key).copied();
+    known.unwrap_or_else(|| {
+        let r = run(case, strategy_name, seed);
+        RUNS.lock().unwrap().insert(key, r);
+        r
+    })
+}
+
 /// One batch of [`JOBS`] through one client.
 fn batch(config: SimConfig, max_active: Option<usize>, strategy_name: &str, seed: u64) -> Run {
     let rt = VirtualSim::tokio_runtime().unwrap();
@@ -141,18 +161,13 @@ fn batch(config: SimConfig, max_active: Option<usize>, strategy_name: &str, seed
         let client = builder.build().unwrap();
         let lost = bfl_sim::vtime::burst(&client, JOBS).await;
         let stats = sim.stats();
-        let lags: Vec<f64> = stats
-            .tasks
-            .iter()
-            .filter_map(|t| t.detection_lag())
-            .collect();
+        let lag = stats.summary().detection_lag;
         // Every job arrived at 0: its time to result is when its image was on hand.
-        let mut done: Vec<f64> = stats.tasks.iter().filter_map(|t| t.downloaded_at).collect();
-        done.sort_by(f64::total_cmp);
+        let done = Spread::of(stats.tasks.iter().filter_map(|t| t.downloaded_at).collect());
         Run {
-            makespan_s: done.last().copied().unwrap_or(0.0),
-            mean_lag_s: lags.iter().sum::<f64>() / lags.len().max(1) as f64,
-            ttr_p99_s: strategy::eval::quantile(&done, 0.99),
+            makespan_s: done.max,
+            mean_lag_s: lag.mean,
+            ttr_p99_s: done.p99,
             polls_per_job: stats.counters.polls as f64 / JOBS as f64,
             rate_limited: stats.counters.rate_limited,
             lost,
@@ -174,7 +189,7 @@ fn registry(name: &str, strategy_name: &str, seed: u64) -> Run {
     let r = &report.results[0];
     Run {
         makespan_s: r.makespan_s,
-        mean_lag_s: r.mean_lag_s,
+        mean_lag_s: r.lag.mean,
         ttr_p99_s: r.p99_time_to_result_s,
         polls_per_job: r.polls_per_job,
         rate_limited: (r.rate_limited_per_job * JOBS as f64).round() as u64,
@@ -198,7 +213,7 @@ fn simulated(c: &mut Criterion, group: &str, metric: fn(&Run) -> f64) {
                     (0..iters)
                         .map(|_| {
                             seed += 1;
-                            Duration::from_secs_f64(metric(&run(case, name, seed)))
+                            Duration::from_secs_f64(metric(&memo_run(case, name, seed)))
                         })
                         .sum()
                 })
@@ -216,7 +231,7 @@ fn table() {
     );
     for case in CASES {
         for &name in STRATEGIES {
-            let r = run(case, name, 1);
+            let r = memo_run(case, name, 1);
             println!(
                 "{:<13} {:<20} {:>10.1} {:>8.3} {:>9.1} {:>9.2} {:>6} {:>5}",
                 case.name,

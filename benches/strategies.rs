@@ -41,7 +41,7 @@ fn strategies(c: &mut Criterion) {
             "{:<22} {:>8.3} {:>8.3} {:>9.3}",
             r.strategy,
             r.polls_per_job,
-            r.mean_lag_s,
+            r.lag.mean,
             grid.lag_at_polls(r.polls_per_job)
         );
     }

@@ -54,18 +54,18 @@ fn main() {
         );
         for (p, l) in presets.iter().zip(&learned.results) {
             let oracle = base.oracle_lag_at(l.polls_per_job);
-            let ratio = oracle.map(|o| l.mean_lag_s / o);
-            let pareto = l.polls_per_job <= p.polls_per_job && l.mean_lag_s <= p.mean_lag_s;
+            let ratio = oracle.map(|o| l.lag.mean / o);
+            let pareto = l.polls_per_job <= p.polls_per_job && l.lag.mean <= p.lag.mean;
             all_met &= pareto && ratio.is_none_or(|r| r <= 1.15);
             println!(
                 "{:<20} {:>7.3} {:>7.3} {:>7} | {:<24} {:>7.3} {:>7.3} {:>7} {:>6} {:>6}",
                 p.strategy,
                 p.polls_per_job,
-                p.mean_lag_s,
+                p.lag.mean,
                 fmt(base.oracle_lag_at(p.polls_per_job)),
                 l.strategy,
                 l.polls_per_job,
-                l.mean_lag_s,
+                l.lag.mean,
                 fmt(oracle),
                 fmt(ratio),
                 pareto
@@ -77,20 +77,20 @@ fn main() {
                 "{:<20} {:>7.3} {:>7.3} {:>7}   (the default; L/orc {})",
                 r.strategy,
                 r.polls_per_job,
-                r.mean_lag_s,
+                r.lag.mean,
                 fmt(oracle),
-                fmt(oracle.map(|o| r.mean_lag_s / o))
+                fmt(oracle.map(|o| r.lag.mean / o))
             );
         }
         let on = compare(scenario, vec!["learned".into()], OnOff::On);
         for r in &on.results {
             let oracle = on.oracle_lag_at(r.polls_per_job);
-            all_met &= oracle.is_some_and(|o| r.mean_lag_s < o);
+            all_met &= oracle.is_some_and(|o| r.lag.mean < o);
             println!(
                 "{:<20} {:>7.3} {:>7.3} {:>7}   (progress on; open-loop oracle at its polls)",
                 r.strategy,
                 r.polls_per_job,
-                r.mean_lag_s,
+                r.lag.mean,
                 fmt(oracle)
             );
         }

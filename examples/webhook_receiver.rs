@@ -49,17 +49,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let done: Vec<_> = client.batch(jobs).collect().await;
     let ok = done.iter().filter(|d| d.outcome.result.is_ok()).count();
     let stats = sim.stats();
-    let lags: Vec<f64> = stats
-        .tasks
-        .iter()
-        .filter_map(|t| t.detection_lag())
-        .collect();
+    let lag = stats.summary().detection_lag;
     println!("{ok}/40 images");
     println!(
         "server saw {:.2} polls a job, mean lag {:.3} s, max {:.3} s, {} polls after terminal",
         stats.counters.polls as f64 / 40.0,
-        lags.iter().sum::<f64>() / lags.len().max(1) as f64,
-        lags.iter().copied().fold(0.0, f64::max),
+        lag.mean,
+        lag.max,
         stats.counters.polls_after_terminal
     );
     println!(

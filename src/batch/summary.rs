@@ -2,7 +2,7 @@
 
 use bfl_core::{ErrorKind, SubmittedTask};
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::path::PathBuf;
 
@@ -212,18 +212,19 @@ impl BatchSummary {
     /// One line per distinct failure, naming the input lines it hit: twelve jobs refused for one
     /// bad key are one line, not twelve.
     pub fn failure_lines(&self) -> Vec<String> {
+        // Groups in the order of their first job; the map finds a failure's group.
         let mut groups: Vec<(FailureKind, &str, Vec<usize>)> = Vec::new();
+        let mut index: HashMap<(FailureKind, &str), usize> = HashMap::new();
         for item in &self.items {
             let ItemResult::Failed { kind, message, .. } = &item.result else {
                 continue;
             };
-            match groups
-                .iter_mut()
-                .find(|(k, m, _)| k == kind && m == message)
-            {
-                Some(group) => group.2.push(item.line),
-                None => groups.push((*kind, message, vec![item.line])),
-            }
+            let key = (*kind, message.as_str());
+            let at = *index.entry(key).or_insert_with(|| {
+                groups.push((key.0, key.1, Vec::new()));
+                groups.len() - 1
+            });
+            groups[at].2.push(item.line);
         }
         groups
             .into_iter()
@@ -358,6 +359,34 @@ mod tests {
             [
                 "lines 1, 2, 3 … 12 (12 jobs): unauthorized (403): Invalid API key",
                 "line 13: validation: invalid request (422): body.width: too small",
+            ]
+        );
+    }
+
+    #[test]
+    fn failure_groups_keep_the_order_of_their_first_job() {
+        let (a, b) = ("server (500): boom", "connection reset");
+        let items = vec![
+            failed(1, ErrorKind::Server, a),
+            failed(2, ErrorKind::Transport, b),
+            failed(3, ErrorKind::Server, a),
+            failed(4, ErrorKind::Validation, "validation (422): width"),
+            failed(5, ErrorKind::Transport, b),
+            // The same kind with another message is another group.
+            failed(6, ErrorKind::Server, "server (502): bad gateway"),
+            failed(7, ErrorKind::Server, a),
+        ];
+        let summary = BatchSummary {
+            items,
+            ..BatchSummary::default()
+        };
+        assert_eq!(
+            summary.failure_lines(),
+            [
+                "lines 1, 3, 7 (3 jobs): server (500): boom",
+                "lines 2, 5 (2 jobs): transport: connection reset",
+                "line 4: validation (422): width",
+                "line 6: server (502): bad gateway",
             ]
         );
     }

@@ -28,9 +28,10 @@ pub use report::{CompareReport, OraclePoint, StrategyResult};
 pub use scenarios::Scenario;
 
 use bfl_core::dist::DurationDist;
+use bfl_core::stats::Spread;
 use bfl_core::strategy::oracle::{lambda_sweep, Grid};
 use bfl_core::strategy::{preset, PRESET_NAMES};
-use bfl_sim::{TaskTruth, VirtualSim};
+use bfl_sim::{Summary, TaskTruth, VirtualSim};
 use std::path::PathBuf;
 
 /// The model every job of a comparison uses (the scenario sets the durations of every model).
@@ -251,35 +252,30 @@ struct Run {
     rate_limited_per_job: f64,
 }
 
+/// A row from the simulator's [`Summary`] of the measured tasks and the run's own figures
+/// (the per-job counts are per *job*: a job whose submit never made a task still counts).
 fn summarise(run: Run, tasks: &[TaskTruth], measured: &workload::Measured) -> StrategyResult {
-    let mut lags: Vec<f64> = tasks.iter().filter_map(TaskTruth::detection_lag).collect();
-    lags.sort_by(f64::total_cmp);
-    let pct = |q: f64| bfl_core::strategy::eval::quantile(&lags, q);
-    let mut ttr = measured.time_to_result.clone();
-    ttr.sort_by(f64::total_cmp);
-    let polls: u64 = tasks.iter().map(|t| u64::from(t.polls)).sum();
+    // The request log is off (`Scenario::sim_config`): requests come from the counters in `run`.
+    let summary = Summary::of(tasks, &[], 0);
     let durations = tasks.iter().map(|t| t.finished_at - t.submitted_at);
     let longest = durations.clone().fold(0.0, f64::max);
-    let shortest = durations.clone().fold(f64::INFINITY, f64::min);
-    let total: f64 = durations.sum();
+    let shortest = durations.fold(f64::INFINITY, f64::min);
     // No client can finish sooner: the key's limit bounds the work per second, the longest
     // job bounds a burst, and the last arrival's job has to run after it arrives.
     let bound = longest
-        .max(total / run.limit.max(1) as f64)
+        .max(summary.active_task_seconds / run.limit.max(1) as f64)
         .max(measured.last_arrival + shortest.min(longest));
     StrategyResult {
         strategy: run.strategy,
         jobs: run.jobs,
-        polls_per_job: polls as f64 / run.jobs.max(1) as f64,
-        mean_lag_s: lags.iter().sum::<f64>() / lags.len().max(1) as f64,
-        p50_lag_s: pct(0.5),
-        p99_lag_s: pct(0.99),
+        polls_per_job: summary.polls as f64 / run.jobs.max(1) as f64,
+        lag: summary.detection_lag,
         requests_per_job: run.requests_per_job,
         rate_limited_per_job: run.rate_limited_per_job,
         makespan_s: run.makespan_s,
         makespan_lower_bound_s: bound,
-        p99_time_to_result_s: bfl_core::strategy::eval::quantile(&ttr, 0.99),
-        expired: tasks.iter().filter(|t| t.expired).count(),
+        p99_time_to_result_s: Spread::of(measured.time_to_result.clone()).p99,
+        expired: summary.expired,
         lost: tasks
             .iter()
             .filter(|t| t.ready_at.is_some() && t.downloaded_at.is_none())
@@ -308,7 +304,7 @@ mod tests {
         assert_eq!((fixed.strategy.as_str(), fixed.jobs), ("fixed-2s", 40));
         // Fixed 2 s from t = 0 on lognormal(6 s, 0.5): about 4.9 polls and 1 s of lag.
         assert!((fixed.polls_per_job - 4.9).abs() < 0.8, "{fixed:?}");
-        assert!((fixed.mean_lag_s - 1.0).abs() < 0.3, "{fixed:?}");
+        assert!((fixed.lag.mean - 1.0).abs() < 0.3, "{fixed:?}");
         // Submit + polls + download.
         assert!((fixed.requests_per_job - fixed.polls_per_job - 2.0).abs() < 1e-9);
         assert_eq!((fixed.expired, fixed.lost), (0, 0));

@@ -47,7 +47,7 @@ pub(super) fn write_svg(path: &Path, report: &CompareReport) -> Result<(), Strin
     }
     for (i, r) in results.iter().enumerate() {
         let colour = Palette99::pick(i).to_rgba();
-        let point = (r.polls_per_job, r.mean_lag_s);
+        let point = (r.polls_per_job, r.lag.mean);
         chart
             .draw_series(std::iter::once(Circle::new(point, 5, colour.filled())))
             .map_err(|e| err(&e))?
@@ -80,7 +80,7 @@ fn lag_axis_max(report: &CompareReport) -> f64 {
     report
         .results
         .iter()
-        .map(|r| r.mean_lag_s)
+        .map(|r| r.lag.mean)
         .chain(
             report
                 .oracle
@@ -102,9 +102,7 @@ fn point_label(report: &CompareReport, i: usize) -> Option<String> {
         .results
         .iter()
         .enumerate()
-        .filter(|(_, r)| {
-            near(r.polls_per_job, me.polls_per_job) && near(r.mean_lag_s, me.mean_lag_s)
-        })
+        .filter(|(_, r)| near(r.polls_per_job, me.polls_per_job) && near(r.lag.mean, me.lag.mean))
         .map(|(j, r)| (j, r.strategy.as_str()))
         .collect();
     (same.first().map(|(j, _)| *j) == Some(i))

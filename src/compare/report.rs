@@ -1,7 +1,9 @@
 //! What `bfl compare` reports: a row per strategy, the oracle frontier; as a table or JSON.
 
+use bfl_core::stats::Spread;
 use bfl_core::strategy::oracle::FrontierPoint;
-use serde::Serialize;
+use serde::ser::SerializeStruct;
+use serde::{Serialize, Serializer};
 use std::fmt::Write as _;
 
 /// One strategy's figures on the measured jobs, from the simulator's ground truth.
@@ -13,12 +15,11 @@ pub struct StrategyResult {
     pub jobs: usize,
     /// Polls per job, every poll the server saw.
     pub polls_per_job: f64,
-    /// Mean detection lag (first poll that saw `Ready` − the moment it became ready), seconds.
-    pub mean_lag_s: f64,
-    /// Median lag, seconds.
-    pub p50_lag_s: f64,
-    /// 99th-percentile lag, seconds.
-    pub p99_lag_s: f64,
+    /// Detection lag (first poll that saw `Ready` − the moment it became ready), seconds: the
+    /// simulator's [`bfl_sim::Summary::detection_lag`] of the measured jobs. The JSON keeps its
+    /// flat keys `mean_lag_s`, `p50_lag_s`, `p99_lag_s`.
+    #[serde(flatten, serialize_with = "lag_keys")]
+    pub lag: Spread,
     /// Every request the server saw (submits, polls, downloads), per job.
     pub requests_per_job: f64,
     /// 429 answers per job.
@@ -34,6 +35,15 @@ pub struct StrategyResult {
     pub expired: usize,
     /// Jobs that became ready but were never downloaded.
     pub lost: usize,
+}
+
+/// The JSON keys of a row's lag (as they were before the lag was a [`Spread`]).
+fn lag_keys<S: Serializer>(lag: &Spread, s: S) -> Result<S::Ok, S::Error> {
+    let mut keys = s.serialize_struct("Lag", 3)?;
+    keys.serialize_field("mean_lag_s", &lag.mean)?;
+    keys.serialize_field("p50_lag_s", &lag.p50)?;
+    keys.serialize_field("p99_lag_s", &lag.p99)?;
+    keys.end()
 }
 
 /// One point of the oracle frontier, as reported.
@@ -141,9 +151,9 @@ impl CompareReport {
                 r.strategy,
                 r.jobs,
                 r.polls_per_job,
-                r.mean_lag_s,
-                r.p50_lag_s,
-                r.p99_lag_s,
+                r.lag.mean,
+                r.lag.p50,
+                r.lag.p99,
                 oracle,
                 r.requests_per_job,
                 r.makespan_s,

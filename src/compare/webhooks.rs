@@ -113,9 +113,9 @@ mod tests {
         let bounds = (ideal.makespan_lower_bound_s, fixed.makespan_lower_bound_s);
         assert!((bounds.0 - bounds.1).abs() < 1e-9, "{bounds:?}");
         assert!(ideal.polls_per_job < 1.3, "{ideal:?}");
-        assert!(ideal.mean_lag_s < 0.5, "{ideal:?}");
-        assert!(lossy.mean_lag_s > ideal.mean_lag_s, "{lossy:?}");
-        assert!(lossy.p99_lag_s < 12.5, "bounded by the fallback: {lossy:?}");
+        assert!(ideal.lag.mean < 0.5, "{ideal:?}");
+        assert!(lossy.lag.mean > ideal.lag.mean, "{lossy:?}");
+        assert!(lossy.lag.p99 < 12.5, "bounded by the fallback: {lossy:?}");
         assert_eq!((lossy.lost, lossy.expired), (0, 0));
     }
 

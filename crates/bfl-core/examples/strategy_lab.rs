@@ -43,16 +43,16 @@ fn main() {
             let r = evaluate(&*f, &cfg);
             let l = evaluate(&Learned::with_target_polls(0.97 * r.polls_per_job), &cfg);
             let orc = grid.lag_at_polls(l.polls_per_job);
-            let pareto = l.polls_per_job <= r.polls_per_job && l.mean_lag_s <= r.mean_lag_s;
+            let pareto = l.polls_per_job <= r.polls_per_job && l.lag.mean <= r.lag.mean;
             println!(
                 "{:<22} {:>8.3} {:>9.3} {:>9.3} | {:>8.3} {:>9.3} {:>7.3} {:>6}",
                 r.strategy,
                 r.polls_per_job,
-                r.mean_lag_s,
+                r.lag.mean,
                 grid.lag_at_polls(r.polls_per_job),
                 l.polls_per_job,
-                l.mean_lag_s,
-                l.mean_lag_s / orc,
+                l.lag.mean,
+                l.lag.mean / orc,
                 pareto
             );
         }
@@ -61,7 +61,7 @@ fn main() {
             "{:<22} {:>8.3} {:>9.3} {:>9.3}",
             l.strategy,
             l.polls_per_job,
-            l.mean_lag_s,
+            l.lag.mean,
             grid.lag_at_polls(l.polls_per_job)
         );
     }

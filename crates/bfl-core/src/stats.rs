@@ -1,6 +1,7 @@
 //! Small numeric helpers shared by the engine, the strategy lab and the simulator: stable hashes,
-//! seed mixing and a normal sample. One definition each, so a stream or a fingerprint computed
-//! in one crate is the same in another.
+//! seed mixing, a normal sample, and the one quantile and [`Spread`] every lag figure is made
+//! of. One definition each, so a stream, a fingerprint or a percentile computed in one crate is
+//! the same in another.
 
 /// FNV-1a, 64 bits: a stable hash (unlike `DefaultHasher`, fixed across Rust versions and
 /// platforms).
@@ -87,6 +88,67 @@ pub fn standard_normal<R: rand::Rng + ?Sized>(rng: &mut R) -> f64 {
     (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
 }
 
+/// The `q`-quantile of ascending `sorted` values (the nearest rank: the value at
+/// `round((n − 1) · q)`); NaN when there are none.
+///
+/// ```
+/// let v = [1.0, 2.0, 3.0, 4.0];
+/// assert_eq!(bfl_core::stats::quantile(&v, 0.5), 3.0);
+/// assert_eq!(bfl_core::stats::quantile(&v, 0.99), 4.0);
+/// assert!(bfl_core::stats::quantile(&[], 0.5).is_nan());
+/// ```
+pub fn quantile(sorted: &[f64], q: f64) -> f64 {
+    match sorted.len() {
+        0 => f64::NAN,
+        n => sorted[((n - 1) as f64 * q.clamp(0.0, 1.0)).round() as usize],
+    }
+}
+
+/// Count, mean, percentiles ([`quantile`]) and largest of a sample: the shape of every lag
+/// figure (the strategy lab's, `bfl compare`'s, the simulator's summary).
+///
+/// ```
+/// let s = bfl_core::stats::Spread::of((1..=100).map(f64::from).collect());
+/// assert_eq!((s.n, s.mean, s.p50, s.p99, s.max), (100, 50.5, 51.0, 99.0, 100.0));
+/// assert_eq!(bfl_core::stats::Spread::of(vec![]), Default::default());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize)]
+pub struct Spread {
+    /// Number of values.
+    pub n: usize,
+    /// Mean.
+    pub mean: f64,
+    /// Median.
+    pub p50: f64,
+    /// 95th percentile.
+    pub p95: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// Largest.
+    pub max: f64,
+}
+
+impl Spread {
+    /// The spread of `values` (any order; NaNs are dropped; all zeros when none are left).
+    pub fn of(mut values: Vec<f64>) -> Spread {
+        values.retain(|v| !v.is_nan());
+        // Sorted before summing: the mean is the same sum whatever order the values came in.
+        values.sort_by(f64::total_cmp);
+        let Some(&max) = values.last() else {
+            return Spread::default();
+        };
+        let at = |q: f64| quantile(&values, q);
+        Spread {
+            n: values.len(),
+            mean: values.iter().sum::<f64>() / values.len() as f64,
+            p50: at(0.5),
+            p95: at(0.95),
+            p99: at(0.99),
+            max,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -100,6 +162,16 @@ mod tests {
             Fnv1a::new().parts(&[b"ab"]).finish(),
             Fnv1a::new().bytes(b"ab\xff").finish()
         );
+    }
+
+    #[test]
+    fn a_spread_takes_values_in_any_order_and_drops_nans() {
+        let s = Spread::of(vec![3.0, f64::NAN, 1.0, 4.0, 2.0]);
+        assert_eq!((s.n, s.mean, s.p50, s.p95, s.max), (4, 2.5, 3.0, 4.0, 4.0));
+        assert_eq!(Spread::of(vec![f64::NAN]), Spread::default());
+        // The nearest rank: round((n − 1) · q), so the 95th of 1..=1000 is the 950th value.
+        let s = Spread::of((1..=1000).rev().map(f64::from).collect());
+        assert_eq!((s.p50, s.p95, s.p99), (501.0, 950.0, 990.0));
     }
 
     #[test]

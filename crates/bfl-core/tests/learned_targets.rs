@@ -46,7 +46,7 @@ fn learned_is_within_15_percent_of_the_oracle_at_equal_polls() {
         );
         let oracle = grid.lag_at_polls(l.polls_per_job);
         assert!(
-            l.mean_lag_s <= 1.15 * oracle,
+            l.lag.mean <= 1.15 * oracle,
             "{dist}: learned {l:?} vs oracle {oracle} at equal polls"
         );
     }
@@ -75,7 +75,7 @@ fn learned_can_be_set_pareto_better_than_every_preset() {
         assert!(
             settings
                 .iter()
-                .any(|l| l.polls_per_job <= p.polls_per_job && l.mean_lag_s <= p.mean_lag_s),
+                .any(|l| l.polls_per_job <= p.polls_per_job && l.lag.mean <= p.lag.mean),
             "{p:?} vs learned {settings:?}"
         );
     }
@@ -87,7 +87,7 @@ fn progress_reports_beat_the_open_loop_oracle() {
         let grid = Grid::new(&dist, 1500);
         let l = run(&Learned::new().grid_steps(STEPS), &dist, true);
         let oracle = grid.lag_at_polls(l.polls_per_job);
-        assert!(l.mean_lag_s < oracle, "{dist}: {l:?} vs oracle {oracle}");
+        assert!(l.lag.mean < oracle, "{dist}: {l:?} vs oracle {oracle}");
     }
 }
 
@@ -100,5 +100,5 @@ fn learning_from_poll_brackets_alone_stays_close_to_the_oracle() {
     let l = evaluate(&learned(5.0), &cfg);
     let oracle = Grid::new(dist, 1500).lag_at_polls(l.polls_per_job);
     assert!((l.polls_per_job - 5.0).abs() < 0.5, "{l:?}");
-    assert!(l.mean_lag_s <= 1.15 * oracle, "{l:?} vs {oracle}");
+    assert!(l.lag.mean <= 1.15 * oracle, "{l:?} vs {oracle}");
 }

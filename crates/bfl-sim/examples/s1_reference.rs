@@ -4,7 +4,7 @@
 //! `cargo run --release -p bfl-sim --example s1_reference -- [JOBS]` (default 2000).
 
 use bfl_core::{GenerationRequest, Job};
-use bfl_sim::VirtualSim;
+use bfl_sim::{Summary, VirtualSim};
 use futures_util::StreamExt;
 
 fn main() -> std::io::Result<()> {
@@ -33,27 +33,22 @@ fn main() -> std::io::Result<()> {
             return Ok(());
         };
         let rt = VirtualSim::tokio_runtime()?;
-        let (mut lags, polls) = rt.block_on(async {
+        let summary = rt.block_on(async {
             let sim = VirtualSim::new(config);
             let Ok(client) = sim.client_builder("bfl_s1").strategy(strategy).build() else {
-                return (Vec::new(), 0.0);
+                return Summary::default();
             };
             let batch: Vec<Job> = (0..jobs)
                 .map(|i| Job::generate(GenerationRequest::new("flux-2-pro", format!("s1 {i}"))))
                 .collect();
             client.batch(batch).for_each(|_| async {}).await;
-            sim.with_sim(|s, now| {
-                let tasks = s.tasks(now);
-                let lags: Vec<f64> = tasks.iter().filter_map(|t| t.detection_lag()).collect();
-                let polls =
-                    tasks.iter().map(|t| f64::from(t.polls)).sum::<f64>() / tasks.len() as f64;
-                (lags, polls)
-            })
+            sim.with_sim(|s, now| s.summary(now))
         });
-        lags.sort_by(f64::total_cmp);
-        let mean = lags.iter().sum::<f64>() / lags.len().max(1) as f64;
-        let p95 = lags.get(lags.len() * 95 / 100).copied().unwrap_or(f64::NAN);
-        println!("{name:<22} {mean:>9.3}s {p95:>9.3}s {polls:>10.2}");
+        let (lag, polls) = (summary.detection_lag, summary.polls_per_task);
+        println!(
+            "{name:<22} {:>9.3}s {:>9.3}s {polls:>10.2}",
+            lag.mean, lag.p95
+        );
     }
     Ok(())
 }

@@ -9,7 +9,6 @@
 //! is the simulator's answer latency, so "one poll's round trip" is measured, not assumed.
 
 use bfl_core::dist::DurationDist;
-use bfl_core::strategy::eval::quantile;
 use bfl_core::webhook::{Fallback, WebhookRouter};
 use bfl_core::{GenerationRequest, Job};
 use bfl_sim::webhooks::{DeliveryKind, WebhookConfig};
@@ -78,9 +77,7 @@ fn measure(name: &str, hooks: WebhookConfig, jobs: usize, seed: u64, rtt: f64, f
         tokio::time::sleep(std::time::Duration::from_secs(30)).await;
         let stats = sim.stats();
         let ok = items.iter().filter(|i| i.outcome.result.is_ok()).count();
-        let mut lags: Vec<f64> = stats.tasks.iter().filter_map(|t| t.detection_lag()).collect();
-        lags.sort_by(f64::total_cmp);
-        let mean = lags.iter().sum::<f64>() / lags.len().max(1) as f64;
+        let lag = stats.summary().detection_lag;
         let finished = |id: &str| stats.tasks.iter().find(|t| t.id == id).map(|t| t.finished_at);
         let delays: Vec<f64> = stats
             .webhooks
@@ -99,10 +96,11 @@ fn measure(name: &str, hooks: WebhookConfig, jobs: usize, seed: u64, rtt: f64, f
             stats.counters.polls_after_terminal
         );
         println!(
-            "lag mean {mean:.3} s, p50 {:.3}, p99 {:.3}, max {:.3} (mean delivery delay {mean_delay:.3} s + round trip {rtt} s = {:.3})",
-            quantile(&lags, 0.5),
-            quantile(&lags, 0.99),
-            lags.last().copied().unwrap_or(0.0),
+            "lag mean {:.3} s, p50 {:.3}, p99 {:.3}, max {:.3} (mean delivery delay {mean_delay:.3} s + round trip {rtt} s = {:.3})",
+            lag.mean,
+            lag.p50,
+            lag.p99,
+            lag.max,
             mean_delay + rtt
         );
         println!(

@@ -2,44 +2,8 @@
 //! lag percentiles, requests per job, 429s, makespan, slot use, peak load and bursts.
 
 use crate::stats::{Outcome, Stats, TaskTruth};
+pub use bfl_core::stats::Spread;
 use serde::Serialize;
-
-/// Mean and percentiles of a sample, seconds.
-#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
-pub struct Spread {
-    /// Number of values.
-    pub n: usize,
-    /// Mean.
-    pub mean: f64,
-    /// Median.
-    pub p50: f64,
-    /// 95th percentile.
-    pub p95: f64,
-    /// 99th percentile.
-    pub p99: f64,
-    /// Largest.
-    pub max: f64,
-}
-
-impl Spread {
-    /// The spread of `values` (any order; NaNs are dropped).
-    pub fn of(mut values: Vec<f64>) -> Spread {
-        values.retain(|v| !v.is_nan());
-        if values.is_empty() {
-            return Spread::default();
-        }
-        values.sort_by(f64::total_cmp);
-        let at = |q: f64| bfl_core::strategy::eval::quantile(&values, q);
-        Spread {
-            n: values.len(),
-            mean: values.iter().sum::<f64>() / values.len() as f64,
-            p50: at(0.5),
-            p95: at(0.95),
-            p99: at(0.99),
-            max: values[values.len() - 1],
-        }
-    }
-}
 
 /// A run in a few numbers, all measured by the server.
 #[derive(Debug, Clone, PartialEq, Default, Serialize)]
@@ -56,6 +20,8 @@ pub struct Summary {
     pub detection_lag: Spread,
     /// Submit → first successful download, of downloaded tasks.
     pub end_to_end: Spread,
+    /// Polls of all tasks.
+    pub polls: u64,
     /// Polls per task.
     pub polls_per_task: f64,
     /// Polls after a poll had already seen the task terminal (must be 0).
@@ -102,6 +68,7 @@ impl Summary {
             .map(|t| t.downloaded_at.unwrap_or(t.finished_at).max(t.finished_at))
             .fold(f64::NEG_INFINITY, f64::max);
         let makespan = if tasks.is_empty() { 0.0 } else { last - first };
+        let polls: u64 = tasks.iter().map(|t| u64::from(t.polls)).sum();
         let mut times = request_times.to_vec();
         times.sort_by(f64::total_cmp);
         Summary {
@@ -116,7 +83,8 @@ impl Summary {
                     .filter_map(|t| Some(t.downloaded_at? - t.submitted_at))
                     .collect(),
             ),
-            polls_per_task: tasks.iter().map(|t| f64::from(t.polls)).sum::<f64>() / n,
+            polls,
+            polls_per_task: polls as f64 / n,
             polls_after_terminal: tasks
                 .iter()
                 .map(|t| u64::from(t.polls_after_terminal))
@@ -161,10 +129,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn spreads_and_windows() {
-        let s = Spread::of((1..=100).map(f64::from).collect());
-        assert_eq!((s.n, s.p50, s.p99, s.max), (100, 51.0, 99.0, 100.0));
-        assert_eq!(s.mean, 50.5);
+    fn windows() {
         assert_eq!(max_in_window(&[0.0, 0.05, 0.09, 0.2, 1.5], 0.1), 3);
         assert_eq!(max_in_window(&[], 1.0), 0);
     }

@@ -10,12 +10,13 @@
 //! use bfl_core::{dist::DurationDist, strategy::preset};
 //! let cfg = EvalConfig::new(DurationDist::LogNormal { median: 6.0, sigma: 0.5 }, 2000, 1);
 //! let r = evaluate(&*preset("fixed-2s").unwrap(), &cfg);
-//! assert!((r.polls_per_job - 4.9).abs() < 0.2 && (r.mean_lag_s - 1.0).abs() < 0.1);
+//! assert!((r.polls_per_job - 4.9).abs() < 0.2 && (r.lag.mean - 1.0).abs() < 0.1);
 //! ```
 
 use super::{PollContext, StrategyFactory, TaskObservation};
 use crate::api::Status;
 use crate::dist::DurationDist;
+use crate::stats::Spread;
 use rand::{Rng, SeedableRng};
 use std::time::Duration;
 
@@ -113,12 +114,8 @@ pub struct EvalResult {
     pub jobs: usize,
     /// Polls per measured job (those given up included).
     pub polls_per_job: f64,
-    /// Mean detection lag of jobs seen ready, seconds.
-    pub mean_lag_s: f64,
-    /// Median lag, seconds.
-    pub p50_lag_s: f64,
-    /// 99th-percentile lag, seconds.
-    pub p99_lag_s: f64,
+    /// Detection lag of the jobs seen ready, seconds.
+    pub lag: Spread,
     /// Jobs the strategy gave up on, or still pending at the deadline.
     pub gave_up: usize,
 }
@@ -141,15 +138,11 @@ pub fn evaluate(factory: &dyn StrategyFactory, cfg: &EvalConfig) -> EvalResult {
             None => gave_up += 1,
         }
     }
-    lags.sort_by(f64::total_cmp);
-    let pct = |q: f64| quantile(&lags, q);
     EvalResult {
         strategy: factory.name(),
         jobs: cfg.jobs,
         polls_per_job: polls as f64 / cfg.jobs.max(1) as f64,
-        mean_lag_s: lags.iter().sum::<f64>() / lags.len().max(1) as f64,
-        p50_lag_s: pct(0.5),
-        p99_lag_s: pct(0.99),
+        lag: Spread::of(lags),
         gave_up,
     }
 }
@@ -206,13 +199,5 @@ fn run_job(
             };
         }
         last_pending = Some(t);
-    }
-}
-
-/// The `q`-quantile of ascending `sorted` values (the nearest rank); NaN when there are none.
-pub fn quantile(sorted: &[f64], q: f64) -> f64 {
-    match sorted.len() {
-        0 => f64::NAN,
-        n => sorted[((n - 1) as f64 * q.clamp(0.0, 1.0)).round() as usize],
     }
 }
