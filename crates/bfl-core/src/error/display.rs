@@ -9,8 +9,10 @@ impl fmt::Display for TaskError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let c = &*self.inner;
         let phase = c.phase;
-        let http = c.http_status.unwrap_or_default();
         let detail = |fallback: &'static str| c.detail.as_deref().unwrap_or(fallback).to_owned();
+        if let Some(said) = self.fmt_exchange(f) {
+            return said;
+        }
         match c.kind {
             ErrorKind::RequestModerated => f.write_str(
                 "request moderated: the input was flagged before generation (not charged)",
@@ -47,14 +49,44 @@ impl fmt::Display for TaskError {
                 "gave up after {} polls (the strategy's attempt cap or time budget)",
                 c.attempts
             ),
+            ErrorKind::ForeignPollingUrl => write!(
+                f,
+                "refused to poll {}: its host is not an allowed API host, and the key must not go there",
+                shown(c.task.as_ref().map(|t| t.polling_url.as_str()).unwrap_or_default())
+            ),
+            ErrorKind::NotSubmitted => write!(f, "not submitted: {}", detail("")),
+            ErrorKind::Internal => write!(f, "internal error during {phase}: {}", detail("")),
+            // An HTTP exchange's kind, said above.
+            _ => Ok(()),
+        }
+    }
+}
+
+impl TaskError {
+    /// What the kinds of a failed HTTP exchange (a refusal, a fault, a throttle) say; `None`
+    /// for the other kinds.
+    fn fmt_exchange(&self, f: &mut fmt::Formatter<'_>) -> Option<fmt::Result> {
+        let c = &*self.inner;
+        let phase = c.phase;
+        let http = c.http_status.unwrap_or_default();
+        let detail = |fallback: &'static str| c.detail.as_deref().unwrap_or(fallback).to_owned();
+        Some(match c.kind {
             ErrorKind::RateLimited => {
                 write!(f, "rate limited (429) {} times during {phase}", c.attempts)
             }
             ErrorKind::Unauthorized => {
-                write!(f, "unauthorized ({http}): {}", detail("the API key was refused"))
+                write!(
+                    f,
+                    "unauthorized ({http}): {}",
+                    detail("the API key was refused")
+                )
             }
             ErrorKind::InsufficientCredits => {
-                write!(f, "insufficient credits (402): {}", detail("top up the account"))
+                write!(
+                    f,
+                    "insufficient credits (402): {}",
+                    detail("top up the account")
+                )
             }
             ErrorKind::Validation => {
                 write!(f, "invalid request (422): {}", detail("validation failed"))
@@ -80,17 +112,11 @@ impl fmt::Display for TaskError {
             ErrorKind::MalformedResponse => {
                 write!(f, "malformed answer during {phase}: {}", shown(&detail("")))
             }
-            ErrorKind::ForeignPollingUrl => write!(
-                f,
-                "refused to poll {}: its host is not an allowed API host, and the key must not go there",
-                shown(c.task.as_ref().map(|t| t.polling_url.as_str()).unwrap_or_default())
-            ),
             ErrorKind::DownloadRejected => {
                 write!(f, "the delivery host refused the download with {http}")
             }
-            ErrorKind::NotSubmitted => write!(f, "not submitted: {}", detail("")),
-            ErrorKind::Internal => write!(f, "internal error during {phase}: {}", detail("")),
-        }
+            _ => return None,
+        })
     }
 }
 
