@@ -24,7 +24,9 @@ pub struct StrategyResult {
     pub requests_per_job: f64,
     /// 429 answers per job.
     pub rate_limited_per_job: f64,
-    /// Sim seconds from the first measured submit to the last measured job's end.
+    /// Sim seconds from the start of the measured phase (after the warm-up) until the client
+    /// held every measured job's outcome (its image downloaded, or its failure), as the client
+    /// sees it — not `bfl_sim::Summary`'s server-side makespan.
     pub makespan_s: f64,
     /// `max(longest job, Σ durations / active limit, last arrival + shortest job)`: no client
     /// can finish sooner.
