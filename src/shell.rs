@@ -15,13 +15,15 @@ use bfl_core::{server_text, SubmittedTask};
 /// ```
 pub fn resume_command(task: &SubmittedTask, out: &str) -> String {
     let (id, url) = (server_text(&task.id), server_text(&task.polling_url));
-    let words = ["bfl", "resume", &id, "--polling-url", &url, "--out", out];
-    // Only a NUL fails to quote: the id and URL have none left, so only `out` could.
-    shlex::try_join(words).unwrap_or_else(|_| {
-        let out = server_text(out);
-        shlex::try_join(["bfl", "resume", &id, "--polling-url", &url, "--out", &out])
-            .unwrap_or_default()
-    })
+    // A NUL is the one thing a shell cannot be given; `server_text` spells it out (the id and
+    // URL have none left), and a path without one is kept as it is.
+    let out = if out.contains('\0') {
+        server_text(out)
+    } else {
+        out.to_owned()
+    };
+    let words = ["bfl", "resume", &id, "--polling-url", &url, "--out", &out];
+    shlex::try_join(words).unwrap_or_default()
 }
 
 #[cfg(test)]
