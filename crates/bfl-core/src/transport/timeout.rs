@@ -89,14 +89,19 @@ impl<T> Timeout<T> {
 
     /// Races `answer` against `limit` from now (see [`Timeout`] for the tie rule).
     fn race<'a>(&'a self, limit: Duration, answer: Timed<'a>) -> Timed<'a> {
-        let mut deadline = self.runtime.sleep_until(self.runtime.now() + limit);
+        // A limit past the clock's range (`Duration::MAX` as "no limit") never fires.
+        let mut deadline =
+            (self.runtime.now().checked_add(limit)).map(|at| self.runtime.sleep_until(at));
         let mut answer = Some(answer);
         Box::pin(std::future::poll_fn(move |cx| {
             let answered = match answer.as_mut() {
                 Some(answer) => answer.as_mut().poll(cx),
                 None => Poll::Pending,
             };
-            if deadline.as_mut().poll(cx).is_ready() {
+            if deadline
+                .as_mut()
+                .is_some_and(|d| d.as_mut().poll(cx).is_ready())
+            {
                 // The request is cancelled now, not whenever the caller drops the race.
                 answer = None;
                 return Poll::Ready(Err(TransportError::Timeout(limit)));
@@ -355,6 +360,20 @@ mod tests {
     }
 
     #[test]
+    fn a_limit_past_the_clock_s_range_never_fires_and_never_panics() {
+        let clock = Manual::new();
+        let t = Timeout::new(
+            Delayed::new(&clock, Some(Duration::from_secs(1))),
+            Arc::new(clock.clone()),
+            Duration::MAX,
+        );
+        let mut sending = t.send(request(None));
+        assert!(poll(&mut sending).is_pending());
+        clock.advance(Duration::from_secs(1));
+        assert!(matches!(poll(&mut sending), Poll::Ready(Ok(_))));
+    }
+
+    #[test]
     fn downloads_are_bounded_and_ready_passes_through() {
         let clock = Manual::new();
         let t = Timeout::new(Delayed::new(&clock, None), Arc::new(clock.clone()), LIMIT);
@@ -366,7 +385,12 @@ mod tests {
             poll(&mut downloading),
             Poll::Ready(Err(TransportError::Timeout(_)))
         ));
-        assert!(!dest.exists(), "nothing written");
+        // The download's request was cancelled at the deadline (its body is no image, so a
+        // written file could not tell).
+        assert!(
+            t.inner().dropped.load(Ordering::SeqCst),
+            "the request dropped"
+        );
         let mut ready = t.ready();
         assert!(ready
             .as_mut()
