@@ -45,21 +45,22 @@ impl<C> BoundedConnector<C> {
     }
 }
 
+/// A connection's scheme and authority.
+type HostKey = (Option<http::uri::Scheme>, Option<http::uri::Authority>);
+
 /// Each host's permits, made when a host is first connected to.
 #[derive(Debug)]
 struct HostPermits {
     per_host: usize,
-    by_host: Mutex<HashMap<String, Arc<Semaphore>>>,
+    by_host: Mutex<HashMap<HostKey, Arc<Semaphore>>>,
 }
 
 impl HostPermits {
     /// The permits of `uri`'s host.
     fn of(&self, uri: &Uri) -> Arc<Semaphore> {
-        let key = format!(
-            "{}://{}",
-            uri.scheme_str().unwrap_or_default(),
-            uri.authority().map_or("", |a| a.as_str())
-        );
+        // As hyper-util's pool keys its connections: `Authority` compares without case, and
+        // cloning these shares their bytes.
+        let key = (uri.scheme().cloned(), uri.authority().cloned());
         let mut by_host = self.by_host.lock().unwrap_or_else(|p| p.into_inner());
         // A host with no socket open and none waiting (no permit or acquire holds its
         // semaphore) is forgotten, so the map holds only hosts in use.
@@ -151,5 +152,23 @@ impl<T: Write + Unpin> Write for Counted<T> {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_host_spelt_two_ways_shares_its_permits_and_another_host_has_its_own() {
+        let permits = HostPermits {
+            per_host: 2,
+            by_host: Mutex::default(),
+        };
+        let of = |uri: &str| permits.of(&uri.parse::<Uri>().unwrap());
+        let api = of("https://api.example.com/v1/x");
+        assert!(Arc::ptr_eq(&api, &of("https://API.Example.com/v1/y")));
+        assert!(!Arc::ptr_eq(&api, &of("https://delivery.example.com/a")));
+        assert!(!Arc::ptr_eq(&api, &of("http://api.example.com/v1/x")));
     }
 }
