@@ -136,7 +136,7 @@ impl Drop for SimProcess {
 #[test]
 fn bfl_sim_webhook_flags_reach_the_running_server() {
     let dir = support::temp_dir("webhooks-cli", "sim-flags");
-    let sim = SimProcess::start(&dir, &["--webhook-drop", "1", "--webhook-dialect", "id"]);
+    let sim = SimProcess::start(&dir, &["--webhook-drop", "1"]);
     let out = bfl(&dir)
         .env("BFL_API_KEY", "sim-key")
         .args(["generate", "a red fox", "--out", "fox.jpeg", "--json"])
@@ -160,4 +160,21 @@ fn bfl_sim_webhook_flags_reach_the_running_server() {
     assert_eq!(records[0]["dropped"], true, "{stats}");
     assert!(records[0]["sent_at"].is_null(), "{stats}");
     assert_eq!(stats["counters"]["accepted"], 1, "{stats}");
+}
+
+#[test]
+fn a_sim_scenario_file_with_nonsense_webhook_rates_is_refused_before_anything_runs() {
+    let dir = support::temp_dir("webhooks-cli", "bad-scenario");
+    let scenario = dir.join("bad.json");
+    std::fs::write(&scenario, r#"{"webhooks": {"duplicate": 2}}"#).unwrap();
+    let out = bfl(&dir)
+        .args(["generate", "a red fox", "--out", "fox.jpeg"])
+        .arg("--sim-scenario")
+        .arg(&scenario)
+        .output()
+        .unwrap();
+    assert_ne!(out.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("webhooks.duplicate"), "{stderr}");
+    assert!(!dir.join("fox.jpeg").exists());
 }

@@ -63,12 +63,10 @@ async fn connect(
 ) -> Result<Connection, ConnectError> {
     let (builder, sim) = if global.sim || global.sim_scenario.is_some() {
         let config = match &global.sim_scenario {
-            Some(path) => std::fs::read_to_string(path)
-                .map_err(|e| ConnectError::Sim(format!("{}: {e}", path.display())))
-                .and_then(|text| {
-                    SimConfig::from_json(&text)
-                        .map_err(|e| ConnectError::Sim(format!("{}: {e}", path.display())))
-                })?,
+            // The simulator's one loader: a file (or a built-in's name), checked.
+            Some(path) => {
+                bfl_sim::scenarios::load(&path.to_string_lossy()).map_err(ConnectError::Sim)?
+            }
             None => SimConfig::default(),
         };
         let server = SimServer::start(config)

@@ -267,7 +267,10 @@ pub fn listing() -> String {
 /// A scenario from a file path, or else a built-in name.
 pub fn load(name_or_path: &str) -> Result<SimConfig, String> {
     match std::fs::read_to_string(name_or_path) {
-        Ok(text) => SimConfig::from_json(&text).map_err(|e| format!("{name_or_path}: {e}")),
+        Ok(text) => SimConfig::from_json(&text)
+            .map_err(|e| e.to_string())
+            .and_then(|c| c.check().map(|()| c))
+            .map_err(|e| format!("{name_or_path}: {e}")),
         Err(e) => builtin(name_or_path).ok_or_else(|| {
             format!("{name_or_path}: {e}; nor is it a built-in scenario (see --list-scenarios)")
         }),
