@@ -91,7 +91,7 @@ pub(super) async fn run(global: &Global, args: &BatchArgs) -> u8 {
         Err(e) => return fail(global, EXIT_USAGE, &format!("{input}: {e}")),
     };
     let max_active = args.max_active.map(|n| n as usize);
-    connected(global, Some(&args.engine), max_active, async |conn| {
+    let result = connected(global, Some(&args.engine), max_active, async |conn| {
         let opts = BatchOptions {
             out_dir: args.out.clone(),
             journal: args.journal.clone(),
@@ -104,17 +104,19 @@ pub(super) async fn run(global: &Global, args: &BatchArgs) -> u8 {
         };
         let interrupts = Some(super::interrupts());
         let fingerprint = fingerprint(&text);
-        let result =
-            crate::batch::run(&conn.client, &input, &fingerprint, &jobs, &opts, interrupts).await;
-        match result {
-            Ok(summary) => report(global, &summary),
-            Err(e @ (BatchError::Journal(_) | BatchError::BaseChanged { .. })) => {
-                fail(global, EXIT_USAGE, &e.to_string())
-            }
-            Err(e) => fail(global, EXIT_CONFIG, &e.to_string()),
-        }
+        crate::batch::run(&conn.client, &input, &fingerprint, &jobs, &opts, interrupts).await
     })
-    .await
+    .await;
+    // Reported once the connection is closed: the summary, with what to do next, is the last
+    // thing said.
+    match result {
+        Ok(Ok(summary)) => report(global, &summary),
+        Ok(Err(e @ (BatchError::Journal(_) | BatchError::BaseChanged { .. }))) => {
+            fail(global, EXIT_USAGE, &e.to_string())
+        }
+        Ok(Err(e)) => fail(global, EXIT_CONFIG, &e.to_string()),
+        Err(code) => code,
+    }
 }
 
 /// Each job with the image files its fields name read in (as base64).

@@ -38,21 +38,22 @@ pub(super) enum ConnectError {
 }
 
 /// Runs a command's `work` over a connection made as the global flags say (with the engine
-/// settings of `engine`), then closes it; returns `work`'s exit code. A connection that cannot
-/// be made is reported, with exit code 3, and `work` never runs.
-pub(super) async fn connected(
+/// settings of `engine`), then closes it (the embedded simulator and webhook receiver stop,
+/// saying what they saw) and returns what `work` returned. A connection that cannot be made is
+/// reported, `work` never runs, and the error is exit code 3.
+pub(super) async fn connected<T>(
     global: &Global,
     engine: Option<&EngineArgs>,
     max_active: Option<usize>,
-    work: impl AsyncFnOnce(&Connection) -> u8,
-) -> u8 {
+    work: impl AsyncFnOnce(&Connection) -> T,
+) -> Result<T, u8> {
     let conn = match connect(global, engine, max_active).await {
         Ok(c) => c,
-        Err(e) => return fail(global, EXIT_CONFIG, &e.to_string()),
+        Err(e) => return Err(fail(global, EXIT_CONFIG, &e.to_string())),
     };
-    let code = work(&conn).await;
+    let done = work(&conn).await;
     conn.close().await;
-    code
+    Ok(done)
 }
 
 /// Connects as the global flags say, with the engine settings of `engine`.

@@ -20,4 +20,5 @@ pub(super) async fn run(global: &Global) -> u8 {
         }
     })
     .await
+    .unwrap_or_else(|code| code)
 }

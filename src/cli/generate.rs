@@ -94,6 +94,7 @@ pub(super) async fn run(global: &Global, args: &GenerateArgs) -> u8 {
         },
     )
     .await
+    .unwrap_or_else(|code| code)
 }
 
 /// The request and the file it goes to; refused before anything is paid when the file exists

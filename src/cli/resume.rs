@@ -49,4 +49,5 @@ pub(super) async fn run(global: &Global, args: &ResumeArgs) -> u8 {
         }
     })
     .await
+    .unwrap_or_else(|code| code)
 }
