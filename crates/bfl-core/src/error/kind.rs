@@ -146,17 +146,63 @@ impl std::fmt::Display for ErrorKind {
 mod tests {
     use super::ErrorKind;
 
+    /// Every kind, as journals store them.
+    const ALL: [ErrorKind; 19] = [
+        ErrorKind::RequestModerated,
+        ErrorKind::ContentModerated,
+        ErrorKind::GenerationFailed,
+        ErrorKind::TaskNotFound,
+        ErrorKind::ResultExpired,
+        ErrorKind::DeadlineExceeded,
+        ErrorKind::GaveUp,
+        ErrorKind::RateLimited,
+        ErrorKind::Unauthorized,
+        ErrorKind::InsufficientCredits,
+        ErrorKind::Validation,
+        ErrorKind::BadRequest,
+        ErrorKind::Server,
+        ErrorKind::Transport,
+        ErrorKind::MalformedResponse,
+        ErrorKind::ForeignPollingUrl,
+        ErrorKind::DownloadRejected,
+        ErrorKind::NotSubmitted,
+        ErrorKind::Internal,
+    ];
+
+    /// Does not compile when a kind is added and not listed in [`ALL`].
+    #[allow(dead_code)]
+    fn all_is_every_kind(kind: ErrorKind) {
+        match kind {
+            ErrorKind::RequestModerated
+            | ErrorKind::ContentModerated
+            | ErrorKind::GenerationFailed
+            | ErrorKind::TaskNotFound
+            | ErrorKind::ResultExpired
+            | ErrorKind::DeadlineExceeded
+            | ErrorKind::GaveUp
+            | ErrorKind::RateLimited
+            | ErrorKind::Unauthorized
+            | ErrorKind::InsufficientCredits
+            | ErrorKind::Validation
+            | ErrorKind::BadRequest
+            | ErrorKind::Server
+            | ErrorKind::Transport
+            | ErrorKind::MalformedResponse
+            | ErrorKind::ForeignPollingUrl
+            | ErrorKind::DownloadRejected
+            | ErrorKind::NotSubmitted
+            | ErrorKind::Internal => {}
+        }
+    }
+
     #[test]
-    fn a_kind_reads_back_from_its_name() {
-        for kind in [
-            ErrorKind::RequestModerated,
-            ErrorKind::InsufficientCredits,
-            ErrorKind::MalformedResponse,
-            ErrorKind::Internal,
-        ] {
+    fn every_kind_is_journaled_as_its_name_and_reads_back() {
+        for kind in ALL {
             let json = serde_json::to_string(&kind).unwrap();
             assert_eq!(json, format!("\"{}\"", kind.as_str()));
             assert_eq!(serde_json::from_str::<ErrorKind>(&json).unwrap(), kind);
         }
+        let names: std::collections::HashSet<_> = ALL.iter().map(|k| k.as_str()).collect();
+        assert_eq!(names.len(), ALL.len(), "no two kinds share a name");
     }
 }
